@@ -1,0 +1,1 @@
+"""ChatGPT OAuth: login flows, token claims, the credential store and refresh."""

@@ -1,0 +1,68 @@
+"""JWT claims of the id_token and access_token, decoded without signature verification.
+
+The proxy is not the token's audience and has no reason to verify OpenAI's signature: it only
+reads the account id, plan, email and expiry that the issuer put there (auth.md §4). Decoding is
+tolerant: a mistyped claim loses that field, never the whole token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+AUTH_CLAIM = "https://api.openai.com/auth"
+PROFILE_CLAIM = "https://api.openai.com/profile"
+
+
+def decode_jwt(token: str) -> dict[str, Any]:
+    """The payload of a JWT, or ``{}`` when it is not a three-part JWT with a JSON object body."""
+    if not token or token.count(".") != 2 or not all(token.split(".")):
+        return {}
+    try:
+        payload = jwt.decode(token, options={"verify_signature": False, "verify_exp": False,
+                                             "verify_aud": False, "verify_iat": False,
+                                             "verify_nbf": False})
+    except jwt.PyJWTError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What the proxy reads from an account's tokens."""
+
+    email: str = ""
+    account_id: str = ""
+    plan: str = ""
+    user_id: str = ""
+    expires_at: float | None = None  # access-token expiry, Unix seconds
+
+
+def read_claims(id_token: str, access_token: str = "") -> Claims:
+    """Email from the id_token (profile claim as fallback); account and plan from the id_token's
+    auth claim, falling back to the access token's; expiry from the access token's ``exp``."""
+    ident = decode_jwt(id_token)
+    access = decode_jwt(access_token)
+    id_auth, access_auth = _obj(ident.get(AUTH_CLAIM)), _obj(access.get(AUTH_CLAIM))
+    email = (
+        _str(ident.get("email"))
+        or _str(_obj(ident.get(PROFILE_CLAIM)).get("email"))
+        or _str(_obj(access.get(PROFILE_CLAIM)).get("email"))
+    )
+    account_id = _str(id_auth.get("chatgpt_account_id")) or _str(access_auth.get("chatgpt_account_id"))
+    plan = _str(id_auth.get("chatgpt_plan_type")) or _str(access_auth.get("chatgpt_plan_type"))
+    user_id = _str(id_auth.get("chatgpt_user_id")) or _str(id_auth.get("user_id"))
+    exp = access.get("exp")
+    expires_at = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+    return Claims(email=email, account_id=account_id, plan=plan.lower(), user_id=user_id,
+                  expires_at=expires_at)

@@ -1,0 +1,1 @@
+"""Client dialects: pure translations between a client API and the Codex Responses stream."""

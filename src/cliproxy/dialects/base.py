@@ -1,0 +1,65 @@
+"""What every dialect provides, so the runner and routes stay dialect-agnostic.
+
+A dialect is a pair of pure translations: the client's request into a Codex Responses body, and
+the Codex event stream back into the client's frames (streaming) or body (non-streaming). No I/O,
+no clock reads that matter, no credentials, no config singleton.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..errors import ProxyError
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class TranslatedRequest:
+    """A client request turned into a Codex Responses body, plus what the way back needs.
+
+    ``body["model"]`` holds the model name exactly as the client sent it (suffix included); the
+    route resolves it through the model registry and rewrites it to the upstream name.
+    ``tool_names`` maps the (possibly shortened) upstream tool name back to the client's name.
+    ``session_id`` is a prompt-cache identity the dialect derived (Claude Code session), if any.
+    """
+
+    body: JSON
+    stream: bool
+    model: str
+    tool_names: dict[str, str] = field(default_factory=dict)
+    session_id: str | None = None
+    extra: JSON = field(default_factory=dict)
+
+
+class StreamTranslator(Protocol):
+    """Turns parsed upstream events into the client's SSE bytes. One instance per client request.
+
+    ``feed`` gets each upstream event parsed once (``event``) and its raw JSON (``raw``) for
+    dialects that pass it through; it returns the bytes to write (``b""`` for none).
+    ``finish`` is called once after ``response.completed`` (or ``response.incomplete``) was fed
+    and the upstream ended; ``fail`` renders exactly one terminal error event.
+    """
+
+    keepalive: bytes
+
+    def feed(self, event: JSON, raw: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    def fail(self, error: ProxyError) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The table of functions a dialect module exports."""
+
+    name: str  # "openai" (chat), "completions", "openai-response", "claude", "gemini"
+    translate_request: Callable[[JSON, Mapping[str, str]], TranslatedRequest]
+    stream_translator: Callable[[TranslatedRequest], StreamTranslator]
+    render_response: Callable[[JSON, TranslatedRequest], JSON]
+    error_body: Callable[[ProxyError], JSON]
+    # The dialect family decides how an unsupported reasoning level is treated (proxy.md §2.4).
+    same_family_as_codex: bool = False
