@@ -1,0 +1,105 @@
+"""The ``cliproxy`` command: serve, plus the account commands registered by ``auth.commands``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import __version__
+from .config import Config, ConfigError, config_path, load_config
+from .logs import REDACTOR, setup_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="A local OpenAI / Anthropic API server backed by your ChatGPT (Codex) accounts.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cliproxy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Show the version and exit.")] = False) -> None:
+    """cliproxy: log in once, then point Claude Code, Codex CLI, Cursor or the SDKs at it."""
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def load_or_exit(config: str | None) -> tuple[Config, Path]:
+    """The config at --config / CLIPROXY_CONFIG / the default path; bad config → exit 2, no traceback."""
+    path = config_path(config, os.environ)
+    try:
+        loaded, warnings = load_config(path)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    for warning in warnings:
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+    return loaded, path
+
+
+def _home(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home):] if text.startswith(home + os.sep) else text
+
+
+def _banner(config: Config, path: Path, host: str, port: int, accounts: int) -> str:
+    scheme = "https" if config.tls.enable else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{shown_host}:{port}"
+    lines = [
+        f"cliproxy {__version__} listening on {url}",
+        f"  config:   {_home(path)}" + ("" if path.exists() else " (not found: built-in defaults)"),
+        f"  accounts: {_home(config.auth_path)} ({accounts} found)",
+        f"  clients:  OpenAI base URL {url}/v1 · Anthropic base URL {url}",
+    ]
+    if accounts == 0:
+        lines.append("  next:     no account yet: run `cliproxy login` (or `cliproxy login --device`)")
+    if not config.api_keys:
+        lines.append("  access:   open to local clients (no api-keys set)")
+    return "\n".join(lines)
+
+
+@app.command()
+def serve(
+    config: Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8317).")] = None,
+) -> None:
+    """Run the API server."""
+    import uvicorn
+
+    from .server.app import build_app, build_services
+    from .server.gate import is_loopback
+    from .snapshot import Snapshot
+
+    loaded, path = load_or_exit(config)
+    bind_host = host or loaded.host
+    bind_port = loaded.port if port is None else port
+    if not is_loopback(bind_host) and not loaded.api_keys:
+        raise fail(f"refusing to listen on {bind_host!r} without client API keys: anyone who can reach "
+                   "this port could spend your ChatGPT quota. Set `api-keys` in the config, or bind "
+                   "127.0.0.1.")
+    setup_logging(loaded.debug)
+    snapshot = Snapshot.build(loaded)
+    REDACTOR.register([*loaded.api_keys, *(c.access_token for c in snapshot.credentials)])
+    services = build_services(snapshot, bind_host)
+    typer.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
+    sys.stdout.flush()
+    uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
+                loop="auto", http="auto", server_header=False,
+                ssl_certfile=loaded.tls.cert if loaded.tls.enable else None,
+                ssl_keyfile=loaded.tls.key if loaded.tls.enable else None)
+
+
+def main() -> None:
+    app()

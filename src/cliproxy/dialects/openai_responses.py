@@ -1,0 +1,117 @@
+"""OpenAI Responses passthrough (proxy.md §4.4): the client already speaks the upstream's language.
+
+The request is rewritten only where the Codex backend needs it; every field the spec does not
+name passes untouched (Codex CLI sends ``client_metadata``, ``tool_search`` tools, item ids...).
+The stream is re-framed without re-encoding: each event's raw JSON goes out as it came in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .. import sse
+from ..errors import ProxyError, bad_request, openai_error_body, openai_type_and_code
+from .base import JSON, Dialect, TranslatedRequest
+
+REMOVED_FIELDS = (
+    "max_output_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "truncation",
+    "user",
+    "context_management",
+)
+_WEB_SEARCH_ALIASES = frozenset({"web_search_preview", "web_search_preview_2025_03_11"})
+
+
+def _rename_web_search(obj: Any) -> None:
+    if isinstance(obj, dict) and obj.get("type") in _WEB_SEARCH_ALIASES:
+        obj["type"] = "web_search"
+
+
+def _rewrite_tools(body: JSON) -> None:
+    for tool in body.get("tools") or ():
+        _rename_web_search(tool)
+    choice = body.get("tool_choice")
+    _rename_web_search(choice)
+    if isinstance(choice, dict):
+        for tool in choice.get("tools") or ():
+            _rename_web_search(tool)
+
+
+def _normalise_input(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": value}]}]
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request("`input` must be a string or an array of input items")
+    for item in value:
+        if isinstance(item, dict) and item.get("role") == "system":
+            item["role"] = "developer"
+    return value
+
+
+def rewrite_request(body: JSON) -> JSON:
+    """The Responses body as the backend accepts it (also used by the compact route)."""
+    out = dict(body)
+    out["input"] = _normalise_input(out.get("input"))
+    out["store"] = False
+    out["parallel_tool_calls"] = True
+    out["include"] = ["reasoning.encrypted_content"]
+    for key in REMOVED_FIELDS:
+        out.pop(key, None)
+    if out.get("service_tier") != "priority":
+        out.pop("service_tier", None)
+    _rewrite_tools(out)
+    return out
+
+
+def translate_request(body: JSON, headers: Mapping[str, str]) -> TranslatedRequest:
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise bad_request("`model` is required")
+    stream = body.get("stream") is True
+    out = rewrite_request(body)
+    out["stream"] = True
+    key = body.get("prompt_cache_key")
+    return TranslatedRequest(body=out, stream=stream, model=body["model"],
+                             session_id=key if isinstance(key, str) and key else None)
+
+
+class ResponsesStream:
+    """Passes every upstream event through, re-framed as ``event: <type>`` + the raw JSON."""
+
+    keepalive = sse.KEEPALIVE_COMMENT
+
+    def feed(self, event: JSON, raw: bytes) -> bytes:
+        return sse.raw_event_frame(event.get("type") or "message", raw)
+
+    def finish(self) -> bytes:
+        return b""
+
+    def fail(self, error: ProxyError) -> bytes:
+        _, code = openai_type_and_code(error)
+        payload = {"type": "error", "code": code or "unknown_error", "message": error.message,
+                   "param": None, "sequence_number": 0}
+        return sse.event_frame("error", payload)
+
+
+def stream_translator(request: TranslatedRequest) -> ResponsesStream:
+    return ResponsesStream()
+
+
+def render_response(response: JSON, request: TranslatedRequest) -> JSON:
+    """Non-stream: the completed event's ``response`` object, output already patched."""
+    return response
+
+
+DIALECT = Dialect(
+    name="openai-response",
+    translate_request=translate_request,
+    stream_translator=stream_translator,
+    render_response=render_response,
+    error_body=openai_error_body,
+    same_family_as_codex=True,
+)

@@ -1,0 +1,68 @@
+"""Logging set-up with a redacting filter: no token or key ever reaches a log line.
+
+Known secrets (client API keys, account tokens) are registered at start-up and on reload; a few
+patterns (Bearer values, JWTs, ``sk-`` keys, refresh tokens) catch what was never registered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),
+    re.compile(r"\b(sk|rt|sess)[-_][A-Za-z0-9_-]{6,}"),
+)
+MASK = "[redacted]"
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message with every known secret and secret-looking value masked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: frozenset[str] = frozenset()
+
+    def register(self, secrets: Iterable[str]) -> None:
+        self._secrets = frozenset(s for s in secrets if s and len(s) >= 6)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda m: (m.group(1) if m.re.groups and m.group(1) and
+                                          m.group(1).lower().startswith("bearer") else "") + MASK, text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+REDACTOR = RedactingFilter()
+
+
+def setup_logging(debug: bool = False) -> None:
+    """One stderr handler for our loggers and uvicorn's, every record passing the redactor."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                                           "%Y-%m-%d %H:%M:%S"))
+    handler.addFilter(REDACTOR)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -1,0 +1,299 @@
+"""One client request's attempts, under the one streaming rule of ARCHITECTURE.md.
+
+1. Until the response is committed, a failure is an ordinary HTTP error with its real status:
+   ``stream()`` raises ProxyError before its first yield.
+2. The response is committed at the first frame for the client or the first keepalive.
+3. Until a content frame reached the client, a failed attempt fails over to another account;
+   preamble frames already sent are not sent again.
+4. After content, a failure is exactly one error event in the client's dialect, then the end.
+
+Reading the upstream runs in its own task (the pump) and hands frames to the client side through
+a small channel, so keepalives can be written during silences without cancelling a read, and
+frames that arrive together go out in one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from .config import Config
+from .credentials import Credential
+from .dialects.base import Dialect, StreamTranslator, TranslatedRequest
+from .dialects.output import TERMINAL_TYPES, OutputCollector
+from .errors import Outcome, ProxyError
+from .pool import Pool
+from .upstream.classify import classify_stream_error, disconnected
+from .upstream.codex import CodexUpstream, build_headers, prepare_body
+
+log = logging.getLogger(__name__)
+
+# Events that carry no model output: a retry's copies of these are not sent again.
+PREAMBLE_TYPES = frozenset({"codex.rate_limits", "codex.response.metadata", "response.created",
+                            "response.in_progress", "response.queued"})
+FAILURE_TYPES = frozenset({"error", "response.failed"})
+
+RefreshFn = Callable[[Credential], Awaitable[Credential]]
+Attempt = Callable[[Credential], Awaitable["ProxyError | None"]]
+
+
+@dataclass
+class Call:
+    """Everything one client request needs to be sent, whatever its dialect."""
+
+    dialect: Dialect
+    request: TranslatedRequest
+    model_id: str
+    candidates: tuple[Credential, ...]
+    upstream_name: Callable[[Credential], str]
+    client_headers: Mapping[str, str]
+    config: Config
+    prompt_cache_key: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    credential: Credential | None = None
+
+
+class _Sink(Protocol):
+    content_sent: bool
+
+    def begin_attempt(self, credential: Credential) -> None: ...
+
+    def event(self, event: dict[str, Any], raw: bytes, event_type: str) -> None: ...
+
+
+class _Channel:
+    """Frames from the pump to the client side; ``get`` waits at most ``timeout`` seconds."""
+
+    __slots__ = ("_chunks", "_closed", "_error", "_waiter")
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+        self._error: ProxyError | None = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def put(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._wake()
+
+    def close(self, error: ProxyError | None = None) -> None:
+        self._closed, self._error = True, error
+        self._wake()
+
+    async def get(self, timeout: float | None) -> bytes | None:
+        """Buffered frames joined; ``b""`` after ``timeout`` of silence; None once closed cleanly."""
+        if not self._chunks and not self._closed:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._waiter
+            except TimeoutError:
+                return b""
+            finally:
+                self._waiter = None
+        if self._chunks:
+            data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+            self._chunks.clear()
+            return data
+        if self._error is not None:
+            raise self._error
+        return None
+
+
+class _StreamSink:
+    """Feeds events to the dialect's translator; drops a retry's repeated preamble."""
+
+    def __init__(self, translator: StreamTranslator, channel: _Channel) -> None:
+        self.translator, self.channel = translator, channel
+        self.content_sent = self.preamble_sent = False
+        self.attempts = 0
+
+    def begin_attempt(self, credential: Credential) -> None:
+        self.attempts += 1
+
+    def event(self, event: dict[str, Any], raw: bytes, event_type: str) -> None:
+        out = self.translator.feed(event, raw)
+        if not out:
+            return
+        if not self.content_sent:
+            if event_type in PREAMBLE_TYPES:
+                if self.attempts > 1 and self.preamble_sent:
+                    return
+                self.preamble_sent = True
+            else:
+                self.content_sent = True
+        self.channel.put(out)
+
+
+class _CollectSink:
+    """Non-streaming: keep the terminal event's response; nothing reaches the client early."""
+
+    content_sent = False
+
+    def __init__(self) -> None:
+        self.response: dict[str, Any] | None = None
+
+    def begin_attempt(self, credential: Credential) -> None:
+        self.response = None
+
+    def event(self, event: dict[str, Any], raw: bytes, event_type: str) -> None:
+        if event_type in TERMINAL_TYPES and isinstance(event.get("response"), dict):
+            self.response = event["response"]
+
+
+class Runner:
+    """Picks an account, sends, fails over while nothing was sent, reports outcomes to the pool."""
+
+    def __init__(self, upstream: CodexUpstream, pool: Pool, refresh: RefreshFn | None = None) -> None:
+        self._upstream, self._pool, self._refresh = upstream, pool, refresh
+
+    @property
+    def pool(self) -> Pool:
+        return self._pool
+
+    async def complete(self, call: Call) -> dict[str, Any]:
+        """Non-streaming: the terminal response object, output patched; ProxyError on failure."""
+        sink = _CollectSink()
+        await self._execute(call, sink)
+        assert sink.response is not None
+        return sink.response
+
+    async def stream(self, call: Call, keepalive_seconds: float) -> AsyncIterator[bytes]:
+        """The client's bytes. Raises ProxyError only before its first yield (not yet committed)."""
+        translator = call.dialect.stream_translator(call.request)
+        channel = _Channel()
+        task = asyncio.create_task(self._pump(call, _StreamSink(translator, channel), channel))
+        timeout = keepalive_seconds if keepalive_seconds > 0 else None
+        committed = False
+        try:
+            while True:
+                try:
+                    data = await channel.get(timeout)
+                except ProxyError as err:
+                    if not committed:
+                        raise
+                    yield translator.fail(err)
+                    return
+                if data is None:
+                    return
+                committed = True
+                yield data or translator.keepalive
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _pump(self, call: Call, sink: _StreamSink, channel: _Channel) -> None:
+        try:
+            await self._execute(call, sink)
+        except ProxyError as err:
+            channel.close(err)
+            return
+        except Exception:
+            log.exception("unexpected failure while streaming")
+            channel.close(ProxyError(500, "internal error in the proxy", code="internal_server_error",
+                                     outcome=Outcome.SERVER_ERROR))
+            return
+        tail = sink.translator.finish()
+        if tail:
+            channel.put(tail)
+        channel.close()
+
+    async def _execute(self, call: Call, sink: _Sink) -> None:
+        await self._each_account(call, lambda credential: self._attempt(call, credential, sink),
+                                 lambda: sink.content_sent)
+
+    async def compact(self, call: Call) -> tuple[int, bytes]:
+        """``/responses/compact``: the same account choice and failover, one JSON answer."""
+        result: list[tuple[int, bytes]] = []
+
+        async def attempt(credential: Credential) -> ProxyError | None:
+            body = prepare_body(call.request.body, upstream_model=call.upstream_name(credential),
+                                credential=credential, dialect=call.dialect.name, config=call.config,
+                                stream=False)
+            headers = build_headers(credential, call.client_headers, call.config, call.prompt_cache_key,
+                                    accept="application/json")
+            try:
+                result.append(await self._upstream.compact(credential, body, headers))
+            except ProxyError as err:
+                return err
+            return None
+
+        await self._each_account(call, attempt, lambda: False)
+        return result[-1]
+
+    async def _each_account(self, call: Call, attempt: Attempt, content_sent: Callable[[], bool]) -> None:
+        """Accounts in turn until one succeeds, the error is the client's, or content was sent."""
+        tried: set[str] = set()
+        last_error: ProxyError | None = None
+        while True:
+            try:
+                credential = self._pool.pick(call.candidates, model=call.model_id, exclude=tried)
+            except ProxyError as exhausted:
+                raise last_error or exhausted from None
+            tried.add(credential.id)
+            error = await self._try_account(call, credential, attempt, content_sent)
+            if error is None:
+                return
+            if content_sent() or not error.retryable:
+                raise error
+            last_error = error
+
+    async def _try_account(self, call: Call, credential: Credential, attempt: Attempt,
+                           content_sent: Callable[[], bool]) -> ProxyError | None:
+        """One account: an attempt, and after a 401 one refresh and one retry on the same account."""
+        error = await attempt(credential)
+        if (error is not None and error.outcome is Outcome.UNAUTHORIZED and self._refresh is not None
+                and credential.kind == "oauth" and not content_sent()):
+            try:
+                credential = await self._refresh(credential)
+            except ProxyError as refresh_error:
+                error = refresh_error
+            else:
+                error = await attempt(credential)
+        self._pool.record(credential, call.model_id, error)
+        if error is None:
+            call.credential = credential
+        return error
+
+    async def _attempt(self, call: Call, credential: Credential, sink: _Sink) -> ProxyError | None:
+        body = prepare_body(call.request.body, upstream_model=call.upstream_name(credential),
+                            credential=credential, dialect=call.dialect.name, config=call.config)
+        headers = build_headers(credential, call.client_headers, call.config, call.prompt_cache_key)
+        try:
+            async with self._upstream.stream(credential, body, headers) as upstream:
+                sink.begin_attempt(credential)
+                await self._relay(upstream.events(), sink, call)
+        except ProxyError as err:
+            return err
+        return None
+
+    @staticmethod
+    async def _relay(events: AsyncIterator[tuple[dict[str, Any], bytes]], sink: _Sink, call: Call) -> None:
+        collector = OutputCollector()
+        finished = False
+        async for event, raw in events:
+            event_type = event.get("type", "")
+            if event_type in FAILURE_TYPES:
+                raise classify_stream_error(event)
+            if event_type == "response.output_item.done":
+                collector.add(event)
+            elif event_type in TERMINAL_TYPES:
+                finished = True
+                if collector.patch(event):
+                    raw = orjson.dumps(event)
+                usage = event.get("response", {}).get("usage")
+                if isinstance(usage, dict):
+                    call.usage = usage
+            sink.event(event, raw, event_type)
+        if not finished:
+            raise disconnected("stream closed before response.completed")

@@ -1,0 +1,55 @@
+"""Client API keys (proxy.md §7.1): which request may use the proxy, compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+
+from ..errors import ProxyError
+
+PROTECTED_PREFIXES = ("/v1/", "/v1beta/", "/backend-api/", "/api/", "/metrics")
+
+
+def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The key a client sent: Bearer, X-Goog-Api-Key, X-Api-Key, ?key=, ?auth_token= (in order)."""
+    auth = headers.get("authorization")
+    if auth:
+        return auth[7:].strip() if auth[:7].lower() == "bearer " else auth.strip()
+    for name in ("x-goog-api-key", "x-api-key"):
+        if value := headers.get(name):
+            return value.strip()
+    for name in ("key", "auth_token"):
+        if value := query.get(name):
+            return value.strip()
+    return None
+
+
+def key_matches(candidate: str, keys: Sequence[str]) -> str | None:
+    """The configured key equal to ``candidate``; every key is compared, in constant time."""
+    found = None
+    encoded = candidate.encode()
+    for key in keys:
+        if hmac.compare_digest(encoded, key.encode()):
+            found = key
+    return found
+
+
+def check_access(headers: Mapping[str, str], query: Mapping[str, str], keys: Sequence[str]) -> str | None:
+    """The matched key (None in open mode); ProxyError 401 when a key is missing or wrong."""
+    if not keys:
+        return None
+    candidate = presented_key(headers, query)
+    if not candidate:
+        raise ProxyError(401, "Missing API key: send it as `Authorization: Bearer <key>`.",
+                         code="invalid_api_key", type="authentication_error")
+    matched = key_matches(candidate, keys)
+    if matched is None:
+        raise ProxyError(401, "Invalid API key.", code="invalid_api_key", type="authentication_error")
+    return matched
+
+
+def mask_key(key: str) -> str:
+    """A key as it may appear in listings and logs."""
+    if len(key) <= 8:
+        return "*" * len(key)
+    return f"{key[:4]}…{key[-4:]}"

@@ -1,0 +1,132 @@
+"""The front door, as one ASGI middleware: Host check, CORS, client keys, WebSocket refusal.
+
+Plain ASGI rather than Starlette middleware classes so it costs one function call per request and
+never wraps the streaming body.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import Config
+from ..errors import ProxyError
+from .access import PROTECTED_PREFIXES, check_access
+from .errors import BODY_BY_FAMILY, family_for_path
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(host_header: str) -> str:
+    """``example.com:8317`` → ``example.com``; ``[::1]:8317`` → ``[::1]``."""
+    if host_header.startswith("["):
+        return host_header.split("]", 1)[0] + "]"
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+class Gate:
+    """Rejects what must not reach a route; adds CORS headers for configured origins."""
+
+    def __init__(self, app: ASGIApp, config: Callable[[], Config], bind_host: str) -> None:
+        self.app, self.config, self.bind_loopback = app, config, is_loopback(bind_host)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        config = self.config()
+        headers = Headers(scope=scope)
+        path: str = scope["path"]
+        try:
+            self._check_host(headers, config)
+            if scope["type"] == "websocket":
+                await self._refuse_websocket(scope, receive, send)
+                return
+            origin = headers.get("origin")
+            allowed_origin = origin if origin and origin in config.cors_allow_origins else None
+            if scope["method"] == "OPTIONS":
+                await self._preflight(send, allowed_origin)
+                return
+            if path.startswith(PROTECTED_PREFIXES):
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                scope.setdefault("state", {})["client_key"] = check_access(headers, query, config.api_keys)
+        except ProxyError as err:
+            await _send_error(send, err, path, scope["type"])
+            return
+        if allowed_origin:
+            send = _with_cors(send, allowed_origin)
+        await self.app(scope, receive, send)
+
+    def _check_host(self, headers: Headers, config: Config) -> None:
+        """Open mode on loopback: only loopback names (and ``allowed-hosts``) — stops DNS rebinding."""
+        if not self.bind_loopback or config.api_keys:
+            return
+        name = host_name(headers.get("host", "")).lower()
+        if name in LOOPBACK_NAMES or name in (h.lower() for h in config.allowed_hosts):
+            return
+        raise ProxyError(403, f"Host {name!r} is not allowed. Add it to `allowed-hosts` in the config, "
+                         "or set `api-keys`.", code="host_not_allowed", type="permission_error")
+
+    async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Codex CLI falls back to HTTP at once on 426 instead of retrying for seconds."""
+        await receive()
+        err = ProxyError(426, "WebSocket transport is not supported by this server; use HTTP streaming.",
+                         code="websocket_not_supported")
+        if "websocket.http.response" in scope.get("extensions", {}):
+            body = orjson.dumps(BODY_BY_FAMILY["openai"](err))
+            await send({"type": "websocket.http.response.start", "status": 426,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+    @staticmethod
+    async def _preflight(send: Send, origin: str | None) -> None:
+        headers = [(b"content-length", b"0")]
+        if origin:
+            headers += [
+                *_cors_headers(origin),
+                (b"access-control-allow-methods", CORS_METHODS.encode()),
+                (b"access-control-allow-headers", b"*"),
+                (b"access-control-max-age", b"600"),
+            ]
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
+    return [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
+
+
+def _with_cors(send: Send, origin: str) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *_cors_headers(origin)]}
+        await send(message)
+
+    return wrapped
+
+
+async def _send_error(send: Send, err: ProxyError, path: str, scope_type: str) -> None:
+    body = orjson.dumps(BODY_BY_FAMILY[family_for_path(path)](err))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in err.headers().items()]
+    prefix = "websocket.http.response" if scope_type == "websocket" else "http.response"
+    await send({"type": f"{prefix}.start", "status": err.status, "headers": headers})
+    await send({"type": f"{prefix}.body", "body": body})

@@ -1,0 +1,158 @@
+"""One handler per public route, thin: parse, translate, call the runner, stream or answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from ..dialects import completions, openai_chat, openai_responses
+from ..dialects.base import Dialect, TranslatedRequest
+from ..errors import ProxyError, bad_request, openai_error_body
+from ..models import (
+    ResolvedModel,
+    anthropic_model_list,
+    apply_reasoning,
+    codex_model_catalogue,
+    openai_model_list,
+)
+from ..runner import Call
+from .body import read_json
+from .errors import error_response, error_response_for_path
+from .json import JSONResponse
+from .services import Services
+
+SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def healthz(request: Request) -> Response:
+    if request.method == "HEAD":
+        return Response(status_code=200)
+    return JSONResponse({"status": "ok"})
+
+
+async def root(request: Request) -> Response:
+    return JSONResponse({"message": "cliproxy: OpenAI / Anthropic compatible API backed by ChatGPT Codex",
+                         "endpoints": ["POST /v1/chat/completions", "POST /v1/completions",
+                                       "POST /v1/responses", "POST /v1/messages", "GET /v1/models"]})
+
+
+async def list_models(request: Request) -> Response:
+    registry = _services(request).holder.current.registry
+    models = registry.models()
+    if "client_version" in request.query_params:
+        return JSONResponse(codex_model_catalogue(models))
+    if request.headers.get("user-agent", "").startswith("claude-cli"):
+        return JSONResponse(anthropic_model_list(models))
+    return JSONResponse(openai_model_list(models))
+
+
+def _build_call(request: Request, dialect: Dialect, translated: TranslatedRequest) -> Call:
+    snapshot = _services(request).holder.current
+    model: ResolvedModel = snapshot.registry.resolve(translated.model)
+    apply_reasoning(translated.body, model, dialect.same_family_as_codex)
+    registry = snapshot.registry
+    cache_key = translated.body.get("prompt_cache_key")
+    return Call(
+        dialect=dialect,
+        request=translated,
+        model_id=model.id,
+        candidates=registry.candidates(model),
+        upstream_name=lambda credential: registry.upstream_name(model, credential),
+        client_headers=request.headers,
+        config=snapshot.config,
+        prompt_cache_key=cache_key if isinstance(cache_key, str) and cache_key else None,
+    )
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def serve(request: Request, dialect: Dialect, body: dict[str, Any]) -> Response:
+    """The path every inference route shares, under the streaming rule of the runner."""
+    services = _services(request)
+    call = _build_call(request, dialect, dialect.translate_request(body, request.headers))
+    if not call.request.stream:
+        response = await services.runner.complete(call)
+        return JSONResponse(dialect.render_response(response, call.request))
+    keepalive = services.holder.current.config.streaming.keepalive_seconds
+    stream = services.runner.stream(call, keepalive)
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        first = b""
+    return StreamingResponse(_prepend(first, stream), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def handler(dialect: Dialect) -> Any:
+    """A route handler for a dialect: errors before the commit become that dialect's JSON error."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await read_json(request)
+            return await serve(request, dialect, body)
+        except ProxyError as err:
+            return error_response(err, dialect.error_body)
+
+    return endpoint
+
+
+async def chat_completions(request: Request) -> Response:
+    """Chat Completions; a Responses-shaped body (Cursor sends one) is converted first."""
+    try:
+        body = await read_json(request)
+        if "messages" not in body and ("input" in body or "instructions" in body):
+            body = openai_chat.responses_body_to_chat(body)
+        key = request.scope.get("state", {}).get("client_key")
+        if key and "prompt_cache_key" not in body:
+            body["prompt_cache_key"] = openai_chat.chat_prompt_cache_key(key)
+        return await serve(request, openai_chat.DIALECT, body)
+    except ProxyError as err:
+        return error_response(err, openai_error_body)
+
+
+async def compact(request: Request) -> Response:
+    """``/v1/responses/compact``: the one non-streaming upstream call, JSON in and JSON out."""
+    try:
+        body = await read_json(request)
+        if body.get("stream") is True:
+            raise bad_request("Streaming not supported for compact responses")
+        translated = TranslatedRequest(body=openai_responses.rewrite_request(body), stream=False,
+                                       model=str(body.get("model") or ""))
+        if not translated.model:
+            raise bad_request("`model` is required")
+        call = _build_call(request, openai_responses.DIALECT, translated)
+        status, payload = await _services(request).runner.compact(call)
+        return Response(payload, status_code=status, media_type="application/json")
+    except ProxyError as err:
+        return error_response(err, openai_error_body)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    err = ProxyError(404, f"{request.method} {request.url.path} is not a route of this server.",
+                     code="not_found", type="invalid_request_error")
+    return error_response_for_path(err, request.url.path)
+
+
+ROUTES = [
+    Route("/healthz", healthz, methods=["GET", "HEAD"]),
+    Route("/", root, methods=["GET"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/completions", handler(completions.COMPLETIONS_DIALECT), methods=["POST"]),
+    Route("/v1/responses", handler(openai_responses.DIALECT), methods=["POST"]),
+    Route("/v1/responses/compact", compact, methods=["POST"]),
+    Route("/backend-api/codex/responses", handler(openai_responses.DIALECT), methods=["POST"]),
+    Route("/backend-api/codex/responses/compact", compact, methods=["POST"]),
+]

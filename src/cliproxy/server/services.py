@@ -1,0 +1,17 @@
+"""The long-lived objects a running server shares between requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..runner import Runner
+from ..snapshot import SnapshotHolder
+from ..upstream.codex import CodexUpstream
+
+
+@dataclass
+class Services:
+    holder: SnapshotHolder
+    upstream: CodexUpstream
+    runner: Runner
+    bind_host: str

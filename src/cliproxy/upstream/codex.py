@@ -1,0 +1,240 @@
+"""The Codex backend request: URL, headers, body rules, the SSE stream in, failures classified.
+
+One ``CodexUpstream`` lives as long as the server; it keeps one pooled httpx client per egress
+(proxy URL), HTTP/2 where the upstream offers it. It knows nothing about dialects or accounts'
+state: it sends what it is given with the credential it is given and reports what happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+from httpx_sse import EventSource
+
+from ..config import Config
+from ..credentials import Credential
+from ..dialects.blob import looks_like_codex_blob
+from ..errors import Outcome, ProxyError
+from .classify import classify_http_error
+
+DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
+DEFAULT_ORIGINATOR = "codex-tui"
+
+# Client headers forwarded unchanged (proxy.md §3.2 Decision, plus what Codex CLI 0.169 sends).
+PASS_THROUGH_HEADERS = frozenset(
+    {
+        "session_id",
+        "session-id",
+        "conversation_id",
+        "thread-id",
+        "x-client-request-id",
+        "x-openai-subagent",
+        "openai-beta",
+        "version",
+        "originator",
+        "x-openai-internal-codex-responses-lite",
+    }
+)
+PASS_THROUGH_PREFIXES = ("x-codex-",)
+NEVER_FORWARD = frozenset({"authorization", "x-api-key", "cookie", "host", "x-goog-api-key"})
+
+# Fields the backend rejects or that make no sense with store:false (proxy.md §3.3 step 5).
+ALWAYS_REMOVED = ("previous_response_id", "prompt_cache_retention", "safety_identifier", "stream_options")
+IMAGE_TOOL: dict[str, Any] = {"type": "image_generation", "output_format": "png"}
+# Dialects whose requests get the hosted image tool; never a Responses client's own request.
+IMAGE_TOOL_DIALECTS = frozenset({"openai", "completions", "claude", "gemini"})
+
+
+def forwarded_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
+    """The client headers that pass through to the backend unchanged."""
+    out: dict[str, str] = {}
+    for name, value in client_headers.items():
+        lowered = name.lower()
+        if lowered in NEVER_FORWARD:
+            continue
+        if lowered in PASS_THROUGH_HEADERS or lowered.startswith(PASS_THROUGH_PREFIXES):
+            out[lowered] = value
+    return out
+
+
+def build_headers(credential: Credential, client_headers: Mapping[str, str], config: Config,
+                  prompt_cache_key: str | None, accept: str = "text/event-stream") -> dict[str, str]:
+    """Headers of proxy.md §3.2: the client's own values win over defaults; credential headers last."""
+    headers = forwarded_headers(client_headers)
+    headers["content-type"] = "application/json"
+    headers["accept"] = accept
+    headers["authorization"] = f"Bearer {credential.access_token}"
+    client_ua = client_headers.get("user-agent", "")
+    if credential.kind == "oauth":
+        headers["user-agent"] = config.codex_header_defaults.user_agent or client_ua or DEFAULT_USER_AGENT
+        headers.setdefault("originator", DEFAULT_ORIGINATOR)
+        if credential.account_id:
+            headers["chatgpt-account-id"] = credential.account_id
+    else:
+        headers["user-agent"] = client_ua or DEFAULT_USER_AGENT
+    if prompt_cache_key and "session_id" not in headers and "session-id" not in headers:
+        headers["session_id"] = prompt_cache_key
+    for name, value in credential.headers:
+        headers[name.lower()] = value
+    return headers
+
+
+def _strip_bad_reasoning_blobs(items: Iterable[Any]) -> None:
+    """Step 8: a reasoning item keeps its place, but an invalid ``encrypted_content`` is dropped."""
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "reasoning" and "encrypted_content" in item:
+            blob = item["encrypted_content"]
+            if not (isinstance(blob, str) and looks_like_codex_blob(blob)):
+                del item["encrypted_content"]
+
+
+def wants_image_tool(dialect: str, upstream_model: str, credential: Credential, config: Config) -> bool:
+    return (
+        dialect in IMAGE_TOOL_DIALECTS
+        and not config.image_generation_disabled
+        and not upstream_model.endswith("spark")
+        and credential.plan != "free"
+    )
+
+
+def prepare_body(body: dict[str, Any], *, upstream_model: str, credential: Credential, dialect: str,
+                 config: Config, stream: bool = True) -> dict[str, Any]:
+    """The common executor steps of proxy.md §3.3 (4–8, 10), on a copy of the translated body."""
+    out = dict(body)
+    out["model"] = upstream_model
+    if stream:
+        out["stream"] = True
+    else:
+        out.pop("stream", None)
+    for key in ALWAYS_REMOVED:
+        out.pop(key, None)
+    if out.get("instructions") is None:
+        out["instructions"] = ""
+    if wants_image_tool(dialect, upstream_model, credential, config):
+        tools = list(out.get("tools") or [])
+        if not any(isinstance(t, dict) and t.get("type") == "image_generation" for t in tools):
+            tools.append(dict(IMAGE_TOOL))
+        out["tools"] = tools
+    if isinstance(out.get("input"), list):
+        _strip_bad_reasoning_blobs(out["input"])
+    return out
+
+
+@dataclass
+class UpstreamEvent:
+    """One upstream SSE event, parsed once: ``data`` for translators, ``raw`` for passthrough."""
+
+    type: str
+    data: dict[str, Any]
+    raw: bytes
+
+
+class UpstreamStream:
+    """An open 200 response from ``/responses``: its headers and its events, parsed once."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.headers = response.headers
+
+    async def events(self) -> AsyncIterator[tuple[dict[str, Any], bytes]]:
+        """Yield ``(event, raw_json)`` pairs. Transport failures become a DISCONNECTED ProxyError."""
+        try:
+            async for sse in EventSource(self.response).aiter_sse():
+                data = sse.data
+                if not data or data == "[DONE]":
+                    continue
+                raw = data.encode()
+                try:
+                    event = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    raise ProxyError(502, f"invalid SSE data JSON (len={len(raw)}): {data[:512]!r}",
+                                     code="internal_server_error", outcome=Outcome.SERVER_ERROR) from None
+                if isinstance(event, dict):
+                    if "type" not in event and sse.event:
+                        event["type"] = sse.event
+                    yield event, raw
+        except httpx.TransportError as exc:
+            raise ProxyError(502, f"upstream connection failed: {type(exc).__name__}",
+                             code="stream_disconnected", outcome=Outcome.DISCONNECTED) from None
+
+
+class CodexUpstream:
+    """Sends requests to the Codex backend; one pooled client per egress proxy."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def configure(self, config: Config) -> None:
+        """A reloaded config: new settings apply to clients created from now on."""
+        self._config = config
+
+    def client_for(self, credential: Credential) -> httpx.AsyncClient:
+        proxy = credential.proxy_url or self._config.proxy_url
+        client = self._clients.get(proxy)
+        if client is None:
+            client = self._new_client(proxy)
+            self._clients[proxy] = client
+        return client
+
+    def _new_client(self, proxy: str) -> httpx.AsyncClient:
+        up = self._config.upstream
+        timeout = httpx.Timeout(connect=up.connect_timeout_seconds, read=up.read_timeout_seconds,
+                                write=30.0, pool=30.0)
+        direct = proxy in ("direct", "none")
+        return httpx.AsyncClient(
+            http2=up.http2,
+            timeout=timeout,
+            proxy=None if direct or not proxy else proxy,
+            trust_env=not direct and not proxy,
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=60),
+        )
+
+    @asynccontextmanager
+    async def stream(self, credential: Credential, body: dict[str, Any],
+                     headers: dict[str, str]) -> AsyncIterator[UpstreamStream]:
+        """POST ``{base}/responses``; a non-2xx answer or a transport error raises ProxyError."""
+        client = self.client_for(credential)
+        request = client.build_request("POST", credential.base_url + "/responses",
+                                       content=orjson.dumps(body), headers=headers)
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise _transport_error(exc) from None
+        try:
+            if response.status_code >= 400:
+                payload = await response.aread()
+                raise classify_http_error(response.status_code, payload, response.headers, time.time())
+            yield UpstreamStream(response)
+        finally:
+            await response.aclose()
+
+    async def compact(self, credential: Credential, body: dict[str, Any],
+                      headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST ``{base}/responses/compact``: the one non-streaming upstream call (JSON in and out)."""
+        client = self.client_for(credential)
+        try:
+            response = await client.post(credential.base_url + "/responses/compact",
+                                         content=orjson.dumps(body), headers=headers)
+        except httpx.TransportError as exc:
+            raise _transport_error(exc) from None
+        if response.status_code >= 400:
+            raise classify_http_error(response.status_code, response.content, response.headers, time.time())
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+def _transport_error(exc: httpx.TransportError) -> ProxyError:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+    return ProxyError(502, f"connection to the Codex backend {kind} ({type(exc).__name__})",
+                      code="upstream_unreachable", outcome=Outcome.DISCONNECTED)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.codex_backend import FakeCodex
+from tests.fakes.serving import serve_in_thread
+from tests.helpers import Proxy, run_proxy, write_account
+
+TOKEN_A = "tok-a"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeCodex]:
+    backend = FakeCodex()
+    with serve_in_thread(backend.app) as url:
+        backend.url = url  # type: ignore[attr-defined]
+        yield backend
+
+
+@pytest.fixture
+def auth_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "auth"
+    write_account(path, "a", TOKEN_A, "acc-1")
+    return path
+
+
+@pytest.fixture
+def proxy(fake: FakeCodex, auth_dir: Path) -> Iterator[Proxy]:
+    with run_proxy(auth_dir, fake.url + "/backend-api/codex", **{"api-keys": ["sk-local-1"]}) as running:  # type: ignore[attr-defined]
+        yield running

@@ -1,0 +1,1 @@
+"""Fakes of the real endpoints (Codex backend, OpenAI issuer, ampcode.com), on loopback sockets."""
