@@ -69,6 +69,11 @@ def rewrite_request(body: JSON) -> JSON:
     return out
 
 
+def is_codex_client(headers: Mapping[str, str]) -> bool:
+    """Codex CLI (``codex_exec``, ``codex-tui``, ``codex_vscode``…) knows the ``codex.*`` events."""
+    return any(headers.get(name, "").lower().startswith("codex") for name in ("originator", "user-agent"))
+
+
 def translate_request(body: JSON, headers: Mapping[str, str]) -> TranslatedRequest:
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise bad_request("`model` is required")
@@ -77,16 +82,28 @@ def translate_request(body: JSON, headers: Mapping[str, str]) -> TranslatedReque
     out["stream"] = True
     key = body.get("prompt_cache_key")
     return TranslatedRequest(body=out, stream=stream, model=body["model"],
-                             session_id=key if isinstance(key, str) and key else None)
+                             session_id=key if isinstance(key, str) and key else None,
+                             extra={"codex_client": is_codex_client(headers)})
 
 
 class ResponsesStream:
-    """Passes every upstream event through, re-framed as ``event: <type>`` + the raw JSON."""
+    """Passes every upstream event through, re-framed as ``event: <type>`` + the raw JSON.
+
+    The backend's own ``codex.rate_limits`` / ``codex.response.metadata`` events come before
+    ``response.created``; the OpenAI SDKs' stream helpers reject any event before that one, so
+    they reach Codex CLI only.
+    """
 
     keepalive = sse.KEEPALIVE_COMMENT
 
+    def __init__(self, codex_client: bool) -> None:
+        self.codex_client = codex_client
+
     def feed(self, event: JSON, raw: bytes) -> bytes:
-        return sse.raw_event_frame(event.get("type") or "message", raw)
+        event_type: str = event.get("type") or "message"
+        if not self.codex_client and event_type.startswith("codex."):
+            return b""
+        return sse.raw_event_frame(event_type, raw)
 
     def finish(self) -> bytes:
         return b""
@@ -99,7 +116,7 @@ class ResponsesStream:
 
 
 def stream_translator(request: TranslatedRequest) -> ResponsesStream:
-    return ResponsesStream()
+    return ResponsesStream(bool(request.extra.get("codex_client")))
 
 
 def render_response(response: JSON, request: TranslatedRequest) -> JSON:

@@ -79,10 +79,18 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
         yield chunk
 
 
-async def serve(request: Request, dialect: Dialect, body: dict[str, Any]) -> Response:
-    """The path every inference route shares, under the streaming rule of the runner."""
+async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
+                cache_key: str | None = None) -> Response:
+    """The path every inference route shares, under the streaming rule of the runner.
+
+    ``cache_key`` is a prompt-cache identity the route derived (Chat: from the client key); the
+    dialect's own (Responses ``prompt_cache_key``, Claude session) wins.
+    """
     services = _services(request)
-    call = _build_call(request, dialect, dialect.translate_request(body, request.headers))
+    translated = dialect.translate_request(body, request.headers)
+    if cache_key:
+        translated.body.setdefault("prompt_cache_key", cache_key)
+    call = _build_call(request, dialect, translated)
     if not call.request.stream:
         response = await services.runner.complete(call)
         return JSONResponse(dialect.render_response(response, call.request))
@@ -115,9 +123,8 @@ async def chat_completions(request: Request) -> Response:
         if "messages" not in body and ("input" in body or "instructions" in body):
             body = openai_chat.responses_body_to_chat(body)
         key = request.scope.get("state", {}).get("client_key")
-        if key and "prompt_cache_key" not in body:
-            body["prompt_cache_key"] = openai_chat.chat_prompt_cache_key(key)
-        return await serve(request, openai_chat.DIALECT, body)
+        cache_key = openai_chat.chat_prompt_cache_key(key) if key else None
+        return await serve(request, openai_chat.DIALECT, body, cache_key)
     except ProxyError as err:
         return error_response(err, openai_error_body)
 
