@@ -1,0 +1,95 @@
+"""``python -m bench``: run the benchmark and write a markdown table and JSON under bench/results/.
+
+Exit status: 0 when every response matched its expected content, 1 otherwise, 2 when a target
+that the run cannot do without (the fake, or cliproxy in smoke mode) did not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+
+from .plan import FULL, SMOKE, Plan, scaled
+from .report import markdown, to_json
+from .runner import run_plan
+from .targets import REPO
+from .wire import DIALECTS
+
+TARGETS = ("direct", "nginx", "cliproxy")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--smoke", action="store_true", help="a few requests, direct and cliproxy, no pinning")
+    p.add_argument("--targets", help=f"comma list of {','.join(TARGETS)}")
+    p.add_argument("--dialects", help=f"comma list of {','.join(DIALECTS)}")
+    p.add_argument("--profiles", help="comma list of burst,paced")
+    p.add_argument("--reps", type=int, help="repetitions (default 3; smoke 1)")
+    p.add_argument("--deltas", type=int, help="text deltas per stream (default 200)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every level's request count")
+    p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    p.add_argument("--no-install", action="store_true", help="never apt-get install nginx")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results directory")
+    p.add_argument("--profile-server", metavar="DIALECT",
+                   help="instead of the table: py-spy profile of cliproxy under burst load in DIALECT")
+    p.add_argument("--seconds", type=float, default=20.0, help="with --profile-server: how long")
+    return p
+
+
+def _csv(value: str | None, allowed: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        return default
+    chosen = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in chosen if v not in allowed]
+    if bad:
+        raise SystemExit(f"unknown value(s) {bad}; choose from {allowed}")
+    return chosen
+
+
+def build_plan(args: argparse.Namespace) -> Plan:
+    plan = SMOKE if args.smoke else FULL
+    profiles = _csv(args.profiles, tuple(p.name for p in plan.profiles), tuple(p.name for p in plan.profiles))
+    plan = replace(
+        plan,
+        targets=_csv(args.targets, TARGETS, plan.targets),
+        dialects=_csv(args.dialects, DIALECTS, plan.dialects),
+        profiles=tuple(p for p in plan.profiles if p.name in profiles),
+        reps=args.reps or plan.reps,
+        delta_count=args.deltas or plan.delta_count,
+        pin=plan.pin and not args.no_pin,
+        install=plan.install and not args.no_install,
+    )
+    return scaled(plan, args.scale) if args.scale != 1.0 else plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    if args.profile_server:
+        from .profile import profile_server
+
+        return profile_server(args.profile_server, args.seconds, args.out, pin=not args.no_pin)
+    plan = build_plan(args)
+    outcome = run_plan(plan)
+    text = markdown(outcome, plan, command.strip())
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if args.smoke else "")
+    (args.out / f"{stamp}.md").write_text(text)
+    (args.out / f"{stamp}.json").write_bytes(
+        orjson.dumps(to_json(outcome, plan, command.strip()), option=orjson.OPT_INDENT_2)
+    )
+    sys.stdout.write(text + f"\nResults: {args.out / stamp}.md and .json\n")
+    if args.smoke and "cliproxy" in plan.targets and "cliproxy" in outcome.skipped:
+        return 2
+    failed = sum(r["failed"] for r in outcome.records)
+    return 1 if failed or not outcome.records else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

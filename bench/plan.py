@@ -1,0 +1,90 @@
+"""What one benchmark run measures: targets, wire formats, profiles, levels, repetitions.
+
+The full plan is the issue's method, so figures compare with the peers' table: burst (no delay,
+200 requests at concurrency 1, 10, 50) and paced (5 ms before each delta, 10/50/100 requests at
+1/10/50), 200 deltas per stream, 3 repetitions. The smoke plan is a few requests, direct and
+cliproxy only, no pinning and nothing installed, so it can run inside the test suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .wire import DIALECTS
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How the fake paces streams and which (concurrency, requests) levels are run."""
+
+    name: str
+    inter_delay: float
+    levels: tuple[tuple[int, int], ...]
+    first_delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """One column of the table: a server reached in one wire format."""
+
+    target: str  # direct | nginx | cliproxy
+    wire: str  # codex | chat | responses | anthropic
+
+    @property
+    def label(self) -> str:
+        return self.target if self.target != "cliproxy" else f"cliproxy {self.wire}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    targets: tuple[str, ...]
+    dialects: tuple[str, ...]
+    profiles: tuple[Profile, ...]
+    reps: int
+    delta_count: int
+    pin: bool
+    install: bool
+    warmup: int
+
+    def runs(self) -> list[Run]:
+        runs: list[Run] = []
+        for target in self.targets:
+            if target == "cliproxy":
+                runs += [Run("cliproxy", d) for d in self.dialects]
+            else:
+                runs.append(Run(target, "codex"))
+        return runs
+
+
+BURST = Profile("burst", 0.0, ((1, 200), (10, 200), (50, 200)))
+PACED = Profile("paced", 0.005, ((1, 10), (10, 50), (50, 100)))
+
+FULL = Plan(
+    targets=("direct", "nginx", "cliproxy"),
+    dialects=DIALECTS,
+    profiles=(BURST, PACED),
+    reps=3,
+    delta_count=200,
+    pin=True,
+    install=True,
+    warmup=20,
+)
+
+SMOKE = Plan(
+    targets=("direct", "cliproxy"),
+    dialects=DIALECTS,
+    profiles=(Profile("burst", 0.0, ((1, 3), (4, 8))),),
+    reps=1,
+    delta_count=200,
+    pin=False,
+    install=False,
+    warmup=1,
+)
+
+
+def scaled(plan: Plan, factor: float) -> Plan:
+    """The same plan with request counts scaled (at least one request per level)."""
+    profiles = tuple(
+        replace(p, levels=tuple((c, max(1, round(n * factor))) for c, n in p.levels)) for p in plan.profiles
+    )
+    return replace(plan, profiles=profiles)
