@@ -1,7 +1,7 @@
 """Credentials the request path can use: ChatGPT OAuth account files and ``codex-api-key`` entries.
 
-This module only reads. Writing, locking and refreshing account files is ``auth.store``'s job;
-choosing among credentials is the pool's.
+This module only reads, through ``auth.store`` (which owns writing and locking account files);
+refreshing is ``auth.refresh``'s job, choosing among credentials the pool's.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
-
 from .auth.claims import read_claims
+from .auth.record import auth_error_code, expiry_of, last_refresh_of, refresh_interval_of
+from .auth.store import FileStore, read_record
 from .config import CodexApiKey, CodexModel, Config
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ class Credential:
     disable_cooling: bool = False
     auth_error: str = ""
     path: Path | None = None
+    # What refresh scheduling needs (auth.md §6.3); unset for API keys.
+    refresh_token: str = field(default="", repr=False)
+    expires_at: float | None = None  # access-token expiry, Unix seconds
+    last_refresh_at: float | None = None
+    refresh_interval: float | None = None  # per-file override, seconds
 
     @property
     def name(self) -> str:
@@ -90,38 +95,28 @@ def credential_from_record(record: dict[str, Any], cred_id: str, base_url: str,
         excluded_models=_string_list(record.get("excluded_models", record.get("excluded-models"))),
         disabled=record.get("disabled") is True,
         disable_cooling=(record.get("disable_cooling") or record.get("disable-cooling")) is True,
-        auth_error=str((record.get("auth_error") or {}).get("code", "invalid")
-                       if isinstance(record.get("auth_error"), dict) else record.get("auth_error") or ""),
+        auth_error=auth_error_code(record),
         path=path,
+        refresh_token=str(record.get("refresh_token") or ""),
+        expires_at=expiry_of(record),
+        last_refresh_at=last_refresh_of(record),
+        refresh_interval=refresh_interval_of(record),
     )
 
 
 def read_account_file(path: Path) -> dict[str, Any] | None:
     """A codex account record, or None for empty, unreadable, non-JSON or other-provider files."""
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    if not raw.strip():
-        return None
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(record, dict) or record.get("type") != "codex":
-        return None
-    return record
+    return read_record(path)
 
 
 def load_account_files(auth_dir: Path, base_url: str) -> list[Credential]:
     """Top-level ``*.json`` files of type ``codex``, sorted by id (auth.md §5.1)."""
-    if not auth_dir.is_dir():
-        return []
+    store = FileStore(auth_dir)
     credentials = []
-    for path in sorted(auth_dir.glob("*.json")):
-        record = read_account_file(path)
+    for name in store.names():
+        record = store.read(name)
         if record is not None:
-            credentials.append(credential_from_record(record, path.name, base_url, path))
+            credentials.append(credential_from_record(record, name, base_url, store.path(name)))
     return credentials
 
 

@@ -1,0 +1,397 @@
+"""Keeping accounts logged in: the refresh of one account, and the schedule that refreshes them all.
+
+Refresh tokens rotate and are single-use, so the one thing refresh must never do is spend a token
+twice. Three guards, innermost last (auth.md §6.3, §6.6):
+
+1. single-flight per account and refresh token: concurrent callers in one process share one call;
+2. the account's cross-process file lock is held across re-read → refresh call → write;
+3. after taking the lock the file is re-read, and a refresh token that differs from ours (another
+   process refreshed) is adopted without a network call — Codex's guarded reload.
+
+A permanent failure (401, ``refresh_token_expired|reused|invalidated``, ``invalid_grant``) is written
+into the file as an ``auth_error`` marker, so the account stays out of rotation across restarts
+until a re-login or a changed file; a transient one is retried with backoff (5 min doubling to 1 h).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..config import Config
+from ..credentials import Credential, credential_from_record
+from ..errors import Outcome, ProxyError
+from .errors import RefreshError
+from .oauth import REQUEST_TIMEOUT, Endpoints, TokenBundle, refresh_tokens
+from .record import (
+    apply_refresh,
+    auth_error_message,
+    expiry_of,
+    last_refresh_of,
+    mark_auth_error,
+    refresh_interval_of,
+)
+from .store import CredentialStore, FileStore, StoreError
+
+log = logging.getLogger(__name__)
+
+MAX_LEAD = 5 * 86400.0
+RETRY_DELAYS = (1.0, 2.0)  # CPA: 3 attempts, waiting 1 s then 2 s
+BACKOFF_START, BACKOFF_MAX = 300.0, 3600.0
+MIN_GAP = 60.0  # never refresh one account twice within a minute, however short its tokens
+FALLBACK_WAKE = 900.0  # re-check the schedule at least every 15 min (suspend, clock jumps)
+WORKERS = 4
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def due_time(expires_at: float | None, last_refresh_at: float | None, interval: float | None,
+             now: float) -> float:
+    """When an account should be refreshed (auth.md §6.3, with our lead cap).
+
+    Lead = min(5 days, half the token's lifetime), the lifetime being expiry − last refresh, so a
+    short-lived token never causes a refresh storm. No expiry: last refresh + 5 days; neither: now.
+    A per-file ``refresh_interval_seconds`` overrides: due when expiry is within the interval or the
+    interval has passed since the last refresh, whichever comes first.
+    """
+    if interval:
+        candidates = [expires_at - interval] if expires_at is not None else []
+        candidates.append(last_refresh_at + interval if last_refresh_at is not None else now)
+        return min(candidates)
+    if expires_at is not None:
+        lead = MAX_LEAD
+        if last_refresh_at is not None and expires_at > last_refresh_at:
+            lead = min(MAX_LEAD, (expires_at - last_refresh_at) / 2)
+        return expires_at - lead
+    if last_refresh_at is not None:
+        return last_refresh_at + MAX_LEAD
+    return now
+
+
+def credential_due(credential: Credential, now: float) -> float:
+    return due_time(credential.expires_at, credential.last_refresh_at, credential.refresh_interval, now)
+
+
+def _record_due(record: dict[str, Any], now: float) -> float:
+    return due_time(expiry_of(record), last_refresh_of(record), refresh_interval_of(record), now)
+
+
+@dataclass(eq=False)
+class RefreshFailed(ProxyError):
+    """A refresh that did not produce a usable token. A ``ProxyError``, so the runner can hand it to
+    the client or fail over: 401 ``auth_unavailable`` when the account needs a new login, 503 when the
+    issuer was unreachable or erred (the account is retried later)."""
+
+    permanent: bool = False
+
+
+def _needs_login(credential: Credential, explanation: str) -> RefreshFailed:
+    message = (f"Account {credential.name} needs a new login: {explanation}. "
+               "Run `cliproxy login` to sign in again.")
+    return RefreshFailed(401, message, code="auth_unavailable", type="authentication_error",
+                         outcome=Outcome.UNAUTHORIZED, permanent=True)
+
+
+def _transient(credential: Credential, error: RefreshError) -> RefreshFailed:
+    message = (f"Could not refresh the token of account {credential.name} ({error}); "
+               "it will be retried automatically.")
+    return RefreshFailed(503, message, code="auth_refresh_failed", type="server_error",
+                         outcome=Outcome.SERVER_ERROR, permanent=False)
+
+
+class Refresher:
+    """Refreshes one account at a time per account, safely across processes.
+
+    ``on_refreshed(credential)`` is called with the new credential after a refresh or after adopting
+    a token another process wrote; ``on_failed(credential, message)`` after a failure — for a
+    permanent one the credential passed has ``auth_error`` set, for a transient one it is unchanged.
+    """
+
+    def __init__(self, config: Config, http: httpx.AsyncClient | None,
+                 on_refreshed: Callable[[Credential], None] = lambda credential: None,
+                 on_failed: Callable[[Credential, str], None] = lambda credential, message: None,
+                 *, store: CredentialStore | None = None, clock: Clock = time.time,
+                 timeout: float = REQUEST_TIMEOUT.read or 30.0, sleep: Sleep = asyncio.sleep,
+                 retry_delays: Sequence[float] = RETRY_DELAYS) -> None:
+        self._config = config
+        self._endpoints = Endpoints(config.oauth_issuer)
+        self._own_http = http is None
+        self._http = http or httpx.AsyncClient(proxy=config.proxy_url or None)
+        self._on_refreshed, self._on_failed = on_refreshed, on_failed
+        self.store: CredentialStore = store or FileStore(config.auth_path)
+        self._clock, self._sleep = clock, sleep
+        self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
+        self._retry_delays = tuple(retry_delays)
+        self._flights: dict[tuple[str, str, bool], asyncio.Task[Credential]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def aclose(self) -> None:
+        if self._own_http:
+            await self._http.aclose()
+
+    async def on_unauthorized(self, credential: Credential) -> Credential:
+        """The runner's hook after an upstream 401: a forced refresh (``RefreshFn`` of runner.py)."""
+        return await self.refresh(credential, force=True)
+
+    async def refresh(self, credential: Credential, *, force: bool = False) -> Credential:
+        """The credential with a fresh token, or :class:`RefreshFailed`.
+
+        Without ``force`` the network is used only when the account is due. Concurrent calls for the
+        same account and token share one flight, which the caller's cancellation does not abort.
+        """
+        if credential.kind != "oauth":
+            raise RefreshFailed(401, f"Credential {credential.name} is an API key; it cannot be refreshed.",
+                                code="auth_unavailable", type="authentication_error",
+                                outcome=Outcome.UNAUTHORIZED, permanent=True)
+        key = (credential.id, credential.refresh_token, force)
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._run(credential, force))
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._drop_flight(key, done))
+        return await asyncio.shield(flight)
+
+    def _drop_flight(self, key: tuple[str, str, bool], flight: asyncio.Task[Credential]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved here so an unawaited failure is not reported as lost
+
+    async def _run(self, credential: Credential, force: bool) -> Credential:
+        lock = self._locks.setdefault(credential.id, asyncio.Lock())
+        async with lock:
+            try:
+                async with self.store.alock(credential.id):
+                    return await self._locked(credential, force)
+            except StoreError as exc:
+                self._notify_failed(credential, str(exc))
+                raise RefreshFailed(503, str(exc), code="auth_refresh_failed", type="server_error",
+                                    outcome=Outcome.SERVER_ERROR) from None
+
+    def _credential(self, record: dict[str, Any], credential: Credential) -> Credential:
+        return credential_from_record(record, credential.id, self._config.codex_base_url, credential.path)
+
+    async def _locked(self, credential: Credential, force: bool) -> Credential:
+        """Under the account's file lock: re-read, then adopt, fail fast, skip or refresh."""
+        record = self.store.read(credential.id)
+        if record is None:
+            error = _needs_login(credential, "its account file is gone or unreadable")
+            self._notify_failed(credential, error.message)
+            raise error
+        current = self._credential(record, credential)
+        if current.auth_error:
+            error = _needs_login(credential, auth_error_message(record) or current.auth_error)
+            self._notify_failed(current, error.message)
+            raise error
+        if current.refresh_token != credential.refresh_token:
+            log.info("account %s: adopted the token another process refreshed", credential.name)
+            return self._adopt(current)
+        if not current.refresh_token:
+            error = _needs_login(credential, "its account file has no refresh token")
+            self._notify_failed(credential, error.message)
+            raise error
+        if not force and _record_due(record, self._clock()) > self._clock():
+            return current
+        return await self._refresh_record(record, current)
+
+    def _adopt(self, credential: Credential) -> Credential:
+        self._notify_refreshed(credential)
+        return credential
+
+    async def _refresh_record(self, record: dict[str, Any], credential: Credential) -> Credential:
+        try:
+            bundle = await self._call(credential.refresh_token)
+        except RefreshError as exc:
+            return self._failed(record, credential, exc)
+        updated = apply_refresh(record, bundle, self._clock())
+        self.store.write(credential.id, updated)
+        fresh = self._credential(updated, credential)
+        log.info("account %s: token refreshed", credential.name)
+        self._notify_refreshed(fresh)
+        return fresh
+
+    async def _call(self, refresh_token: str) -> TokenBundle:
+        """One refresh with CPA's quick retries for 5xx/429/connection errors; 30 s per attempt."""
+        last: RefreshError | None = None
+        for delay in (0.0, *self._retry_delays):
+            if delay:
+                await self._sleep(delay)
+            try:
+                return await asyncio.wait_for(
+                    refresh_tokens(self._http, self._endpoints, refresh_token, timeout=self._timeout),
+                    self._timeout.read)
+            except TimeoutError:
+                raise RefreshError(f"token refresh timed out after {self._timeout.read:g} s",
+                                   permanent=False) from None
+            except RefreshError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+        assert last is not None
+        raise RefreshError(f"token refresh failed after {1 + len(self._retry_delays)} attempts: {last}",
+                           permanent=False, status=last.status, code=last.code)
+
+    def _failed(self, record: dict[str, Any], credential: Credential, error: RefreshError) -> Credential:
+        if not error.permanent:
+            log.warning("account %s: token refresh failed, will retry: %s", credential.name, error)
+            self._notify_failed(credential, str(error))
+            raise _transient(credential, error)
+        if error.reason == "reused":
+            # Someone outside our lock (Codex CLI, an older proxy) may have spent the token first.
+            latest = self.store.read(credential.id)
+            if latest is not None and str(latest.get("refresh_token") or "") != credential.refresh_token:
+                return self._adopt(self._credential(latest, credential))
+        marked = mark_auth_error(record, error, self._clock())
+        self.store.write(credential.id, marked)
+        failed = self._credential(marked, credential)
+        log.warning("account %s: needs a new login (%s, %s)", credential.name, error.reason, error.code
+                    or f"status {error.status}")
+        failure = _needs_login(credential, error.explanation)
+        self._notify_failed(failed, failure.message)
+        raise failure
+
+    def _notify_refreshed(self, credential: Credential) -> None:
+        try:
+            self._on_refreshed(credential)
+        except Exception:
+            log.exception("on_refreshed callback failed for account %s", credential.name)
+
+    def _notify_failed(self, credential: Credential, message: str) -> None:
+        try:
+            self._on_failed(credential, message)
+        except Exception:
+            log.exception("on_failed callback failed for account %s", credential.name)
+
+
+def _schedulable(credential: Credential) -> bool:
+    """OAuth accounts with a refresh token and no permanent failure — disabled or cooling ones too."""
+    return credential.kind == "oauth" and bool(credential.refresh_token) and not credential.auth_error
+
+
+class RefreshScheduler:
+    """Refreshes every account before its token expires: a min-heap of due times, one sleeping task.
+
+    ``update(credentials)`` is called at start and on every reload; ``run_due()`` refreshes whatever
+    is due now (the loop calls it; tests with a fake clock call it directly).
+    """
+
+    def __init__(self, refresher: Refresher, *, clock: Clock = time.time, workers: int = WORKERS) -> None:
+        self._refresher = refresher
+        self._clock = clock
+        self._credentials: dict[str, Credential] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
+        self._backoff: dict[str, tuple[str, int, float]] = {}  # id -> (token, level, retry at)
+        self._dead: dict[str, str] = {}  # id -> refresh token that failed permanently
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(workers)
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def update(self, credentials: Sequence[Credential]) -> None:
+        now = self._clock()
+        self._credentials = {c.id: c for c in credentials if _schedulable(c)}
+        self._dead = {cid: token for cid, token in self._dead.items()
+                      if cid in self._credentials and self._credentials[cid].refresh_token == token}
+        self._due = {cid: self._next_due(c, now) for cid, c in self._credentials.items()
+                     if cid not in self._dead}
+        self._heap = [(due, cid) for cid, due in self._due.items()]
+        heapq.heapify(self._heap)
+        self._wake.set()
+
+    def _next_due(self, credential: Credential, now: float) -> float:
+        due = credential_due(credential, now)
+        token, _level, retry_at = self._backoff.get(credential.id, ("", 0, 0.0))
+        if token and token == credential.refresh_token:
+            due = max(due, retry_at)
+        return due
+
+    def next_due(self, credential_id: str) -> float | None:
+        """When the account will next be refreshed, or None when it is not scheduled."""
+        return self._due.get(credential_id)
+
+    def _schedule(self, credential_id: str, due: float) -> None:
+        self._due[credential_id] = due
+        heapq.heappush(self._heap, (due, credential_id))
+        self._wake.set()
+
+    def _pop_due(self, now: float) -> list[str]:
+        ready: list[str] = []
+        while self._heap and self._heap[0][0] <= now:
+            due, cid = heapq.heappop(self._heap)
+            if self._due.get(cid) == due and cid not in self._running:
+                del self._due[cid]
+                ready.append(cid)
+        return ready
+
+    async def run_due(self) -> int:
+        """Start a refresh for every account due now and wait for them; returns how many ran."""
+        started = [self._start(cid) for cid in self._pop_due(self._clock())]
+        if started:
+            await asyncio.gather(*started, return_exceptions=True)
+        return len(started)
+
+    def _start(self, credential_id: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._refresh_one(self._credentials[credential_id]))
+        self._running[credential_id] = task
+        task.add_done_callback(lambda _: self._running.pop(credential_id, None))
+        return task
+
+    async def _refresh_one(self, credential: Credential) -> None:
+        async with self._slots:
+            try:
+                fresh = await self._refresher.refresh(credential)
+            except RefreshFailed as exc:
+                self._after_failure(credential, exc)
+                return
+            except Exception:
+                log.exception("account %s: unexpected refresh error", credential.name)
+                self._after_failure(credential, None)
+                return
+        self._backoff.pop(credential.id, None)
+        if credential.id in self._credentials:
+            self._credentials[credential.id] = fresh
+            now = self._clock()
+            self._schedule(credential.id, max(credential_due(fresh, now), now + MIN_GAP))
+
+    def _after_failure(self, credential: Credential, error: RefreshFailed | None) -> None:
+        if error is not None and error.permanent:
+            self._dead[credential.id] = credential.refresh_token
+            self._due.pop(credential.id, None)
+            return
+        _token, level, _at = self._backoff.get(credential.id, ("", 0, 0.0))
+        retry_at = self._clock() + min(BACKOFF_MAX, BACKOFF_START * 2 ** level)
+        self._backoff[credential.id] = (credential.refresh_token, level + 1, retry_at)
+        if credential.id in self._credentials:
+            self._schedule(credential.id, retry_at)
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._loop_task, *self._running.values()) if t is not None]
+        self._loop_task = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            for cid in self._pop_due(self._clock()):
+                self._start(cid)
+            self._wake.clear()
+            wait = FALLBACK_WAKE
+            if self._heap:
+                wait = min(wait, max(0.0, self._heap[0][0] - self._clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
