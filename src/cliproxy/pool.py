@@ -126,8 +126,7 @@ class Pool:
     def _exhausted(self, candidates: Sequence[Credential], usable: Sequence[Credential], model: str,
                    now: float) -> ProxyError:
         if not candidates:
-            return ProxyError(503, "No account is configured. Run `cliproxy login` to add a ChatGPT account.",
-                              code="auth_not_found", type="server_error", outcome=Outcome.UNAUTHORIZED)
+            return no_accounts()
         if not usable:
             names = ", ".join(self.current(c).name for c in candidates)
             return ProxyError(503, f"No usable account: {names} need attention (disabled or "
@@ -142,3 +141,9 @@ class Pool:
                           code="rate_limit_exceeded", type="rate_limit_error",
                           outcome=Outcome.RATE_LIMITED, retry_after=retry,
                           extra={"resets_in_seconds": int(retry), "resets_at": int(first)})
+
+
+def no_accounts() -> ProxyError:
+    """Nothing to send with: tell the user the one command that fixes it."""
+    return ProxyError(503, "No account is configured. Run `cliproxy login` to add a ChatGPT account.",
+                      code="auth_not_found", type="server_error", outcome=Outcome.UNAUTHORIZED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -137,3 +138,35 @@ def test_responses_alias_under_backend_api(proxy: Proxy, fake: FakeCodex) -> Non
 def test_healthz_needs_no_key(proxy: Proxy) -> None:
     assert httpx.get(proxy.url + "/healthz").json() == {"status": "ok"}
     assert httpx.head(proxy.url + "/healthz").status_code == 200
+
+
+def test_live_model_discovery_and_fallback_to_bundled(fake: FakeCodex, auth_dir: Path) -> None:
+    fake.catalogue = {"models": [{"slug": "gpt-live-1", "display_name": "GPT Live", "context_window": 300000,
+                                  "supported_reasoning_levels": [{"effort": "low"}, {"effort": "high"}],
+                                  "visibility": "list", "supported_in_api": True}]}
+    with run_proxy(auth_dir, upstream(fake), models={"discovery": True}) as proxy:
+        deadline = time.monotonic() + 10
+        while "gpt-live-1" not in (ids := model_ids(proxy)):
+            assert time.monotonic() < deadline, ids
+            time.sleep(0.05)
+    catalogue_request = next(r for r in fake.requests if r.path.endswith("/models"))
+    assert catalogue_request.headers["authorization"] == "Bearer tok-a"
+    fake.catalogue = None
+    with run_proxy(auth_dir, upstream(fake), models={"discovery": True}) as proxy:
+        deadline = time.monotonic() + 10
+        while sum(r.path.endswith("/models") for r in fake.requests) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        ids = model_ids(proxy)
+    assert "gpt-5.4" in ids and "gpt-live-1" not in ids
+
+
+def model_ids(proxy: Proxy) -> list[str]:
+    return [m["id"] for m in httpx.get(proxy.v1 + "/models").json()["data"]]
+
+
+def test_codex_cli_catalogue_shape(proxy: Proxy) -> None:
+    catalogue = httpx.get(proxy.v1 + "/models?client_version=0.169.0", headers=AUTH).json()
+    slugs = {m["slug"] for m in catalogue["models"]}
+    assert "gpt-5.4" in slugs
+    assert all(m["supported_reasoning_levels"] for m in catalogue["models"])

@@ -19,6 +19,7 @@ from ..models import (
     codex_model_catalogue,
     openai_model_list,
 )
+from ..pool import no_accounts
 from ..runner import Call
 from .body import read_json
 from .errors import error_response, error_response_for_path
@@ -47,9 +48,9 @@ async def root(request: Request) -> Response:
 
 async def list_models(request: Request) -> Response:
     registry = _services(request).holder.current.registry
-    models = registry.models()
     if "client_version" in request.query_params:
-        return JSONResponse(codex_model_catalogue(models))
+        return JSONResponse(codex_model_catalogue(registry.models(include_hidden=True)))
+    models = registry.models()
     if request.headers.get("user-agent", "").startswith("claude-cli"):
         return JSONResponse(anthropic_model_list(models))
     return JSONResponse(openai_model_list(models))
@@ -57,6 +58,8 @@ async def list_models(request: Request) -> Response:
 
 def _build_call(request: Request, dialect: Dialect, translated: TranslatedRequest) -> Call:
     snapshot = _services(request).holder.current
+    if not snapshot.credentials:
+        raise no_accounts()
     model: ResolvedModel = snapshot.registry.resolve(translated.model)
     apply_reasoning(translated.body, model, dialect.same_family_as_codex)
     registry = snapshot.registry

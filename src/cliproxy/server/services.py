@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..runner import Runner
 from ..snapshot import SnapshotHolder
 from ..upstream.codex import CodexUpstream
+from .discovery import ModelDiscovery
 
 
 @dataclass
@@ -15,3 +16,4 @@ class Services:
     upstream: CodexUpstream
     runner: Runner
     bind_host: str
+    discovery: ModelDiscovery

@@ -1,0 +1,80 @@
+"""``cliproxy serve`` as a real subprocess, as a new user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.fakes.serving import free_port
+
+
+def run_cli(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**_clean_env(home), **env}
+    return subprocess.run([sys.executable, "-m", "cliproxy", *args], capture_output=True, text=True,
+                          env=environ, timeout=60)
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIPROXY_")}
+    env["HOME"] = str(home)
+    return env
+
+
+def test_serve_with_no_config_prints_next_step_and_answers_healthz(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "cliproxy", "serve", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=_clean_env(tmp_path))
+    try:
+        banner = [process.stdout.readline() for _ in range(5)]  # type: ignore[union-attr]
+        text = "".join(banner)
+        assert f"listening on http://127.0.0.1:{port}" in text
+        assert "built-in defaults" in text and "(0 found)" in text
+        assert "cliproxy login" in text
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.1)
+        assert response.json() == {"status": "ok"}
+        chat = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
+                          json={"model": "gpt-5.4", "messages": [{"role": "user", "content": "hi"}]})
+        assert chat.status_code == 503 and "cliproxy login" in chat.json()["error"]["message"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_refuses_public_bind_without_keys(tmp_path: Path) -> None:
+    result = run_cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), home=tmp_path)
+    assert result.returncode == 2
+    assert "api-keys" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_config_names_the_key_and_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("port: not-a-number\nrouting:\n  session-affinity: maybe\n")
+    result = run_cli("serve", "--config", str(config), home=tmp_path)
+    assert result.returncode == 2
+    assert "port" in result.stderr and "routing.session-affinity" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_broken_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("port: 8317\napi-keys: [unclosed\n")
+    result = run_cli("serve", home=tmp_path, CLIPROXY_CONFIG=str(config))
+    assert result.returncode == 2 and "line" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run_cli("--version", home=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("cliproxy ")
