@@ -91,7 +91,8 @@ def serve(
                    "127.0.0.1.")
     setup_logging(loaded.debug)
     snapshot = Snapshot.build(loaded)
-    REDACTOR.register([*loaded.api_keys, *(c.access_token for c in snapshot.credentials)])
+    REDACTOR.register([*loaded.api_keys, *(c.access_token for c in snapshot.credentials),
+                       *(c.refresh_token for c in snapshot.credentials)])
     services = build_services(snapshot, bind_host)
     typer.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
     sys.stdout.flush()
@@ -99,6 +100,15 @@ def serve(
                 loop="auto", http="auto", server_header=False,
                 ssl_certfile=loaded.tls.cert if loaded.tls.enable else None,
                 ssl_keyfile=loaded.tls.key if loaded.tls.enable else None)
+
+
+def _register_commands() -> None:
+    from .auth import commands as auth_commands
+
+    auth_commands.register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

@@ -26,7 +26,12 @@ class RedactingFilter(logging.Filter):
         self._secrets: frozenset[str] = frozenset()
 
     def register(self, secrets: Iterable[str]) -> None:
+        """Replace the known secrets (start-up, reload)."""
         self._secrets = frozenset(s for s in secrets if s and len(s) >= 6)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Add secrets learnt while running (a refreshed token)."""
+        self._secrets = self._secrets | {s for s in secrets if s and len(s) >= 6}
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..auth.refresh import Refresher, RefreshScheduler
 from ..runner import Runner
 from ..snapshot import SnapshotHolder
 from ..upstream.codex import CodexUpstream
@@ -17,3 +18,5 @@ class Services:
     runner: Runner
     bind_host: str
     discovery: ModelDiscovery
+    refresher: Refresher
+    scheduler: RefreshScheduler
