@@ -111,17 +111,8 @@ class CompletionsStreamTranslator(openai_chat.CodexEventStream):
     def _image(self, url: str) -> bytes:
         return b""
 
-    def _final(self, finish_reason: str, usage: JSON | None) -> bytes:
-        chunk: JSON = {
-            "id": self._id,
-            "object": self.object_name,
-            "created": self._created,
-            "model": self._model,
-            "choices": [{"index": 0, "text": "", "finish_reason": finish_reason, "logprobs": None}],
-        }
-        if usage is not None:
-            chunk["usage"] = usage
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+    def _final_choice(self, finish_reason: str) -> JSON:
+        return {"index": 0, "text": "", "finish_reason": finish_reason, "logprobs": None}
 
 
 def stream_translator(req: TranslatedRequest) -> CompletionsStreamTranslator:
