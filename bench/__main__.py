@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile-server", metavar="DIALECT",
                    help="instead of the table: py-spy profile of cliproxy under burst load in DIALECT")
     p.add_argument("--seconds", type=float, default=20.0, help="with --profile-server: how long")
+    p.add_argument("--concurrency", type=int, default=50, help="with --profile-server: streams at once")
+    p.add_argument("--first-delay-ms", type=float, default=0.0, help="fake's delay before the first event")
     return p
 
 
@@ -59,7 +61,8 @@ def build_plan(args: argparse.Namespace) -> Plan:
         plan,
         targets=_csv(args.targets, TARGETS, plan.targets),
         dialects=_csv(args.dialects, DIALECTS, plan.dialects),
-        profiles=tuple(p for p in plan.profiles if p.name in profiles),
+        profiles=tuple(replace(p, first_delay=args.first_delay_ms / 1e3)
+                       for p in plan.profiles if p.name in profiles),
         reps=args.reps or plan.reps,
         delta_count=args.deltas or plan.delta_count,
         pin=plan.pin and not args.no_pin,
@@ -74,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile_server:
         from .profile import profile_server
 
-        return profile_server(args.profile_server, args.seconds, args.out, pin=not args.no_pin)
+        return profile_server(args.profile_server, args.seconds, args.out, pin=not args.no_pin,
+                              concurrency=args.concurrency)
     plan = build_plan(args)
     outcome = run_plan(plan)
     text = markdown(outcome, plan, command.strip())

@@ -1,6 +1,6 @@
 """Where cliproxy spends its CPU under burst load: a py-spy recording and its hot spots.
 
-``python -m bench --profile-server chat`` starts the fake and cliproxy (pinned as in the benchmark),
+``python -m bench --profile-server chat [--concurrency 50]`` starts the fake and cliproxy (pinned as in the benchmark),
 keeps 50 streams running while py-spy samples the server from the load core, and writes the
 collapsed stacks plus a summary (top functions by own time and by time including callees).
 py-spy is a development tool, not a dependency: ``.venv/bin/pip install py-spy``.
@@ -90,16 +90,16 @@ def summarise(collapsed: str, top: int = 20) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _load(port: int, dialect: str, until: float) -> int:
+async def _load(port: int, dialect: str, until: float, concurrency: int) -> int:
     sent = 0
     while time.monotonic() < until:
-        level = await run_level(HOST, port, WIRES[dialect], requests=200, concurrency=50,
-                                delta_count=200, first_seed=sent)
+        level = await run_level(HOST, port, WIRES[dialect], requests=4 * concurrency,
+                                concurrency=concurrency, delta_count=200, first_seed=sent)
         sent += len(level.results)
     return sent
 
 
-async def _record(dialect: str, seconds: float, out: Path, pin: bool, workdir: Path) -> Path:
+async def _record(dialect: str, seconds: float, out: Path, pin: bool, workdir: Path, concurrency: int) -> Path:
     spy = _py_spy()
     if spy is None:
         raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
@@ -110,14 +110,14 @@ async def _record(dialect: str, seconds: float, out: Path, pin: bool, workdir: P
         server = await start_cliproxy(fake.port, workdir, pin)
         body = orjson.dumps({"delta_count": 200, "first_delay": 0.0, "inter_delay": 0.0})
         await post_json(HOST, fake.port, "/_bench/profile", body)
-        await _load(server.port, dialect, time.monotonic() + 2)  # warm-up
-        raw = out / f"profile-{dialect}.txt"
+        await _load(server.port, dialect, time.monotonic() + 2, concurrency)  # warm-up
+        raw = out / f"profile-{dialect}-c{concurrency}.txt"
         assert server.proc is not None
         cmd = [*pinned(LOAD_CORE, pin), spy, "record", "--pid", str(server.proc.pid), "--rate", "250",
                "--duration", str(int(seconds)), "--format", "raw", "--nonblocking", "--output", str(raw)]
         spy_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         await asyncio.sleep(0.5)
-        await _load(server.port, dialect, time.monotonic() + seconds)
+        await _load(server.port, dialect, time.monotonic() + seconds, concurrency)
         _, err = spy_proc.communicate(timeout=seconds + 30)
         if spy_proc.returncode != 0:
             raise SystemExit(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
@@ -128,7 +128,7 @@ async def _record(dialect: str, seconds: float, out: Path, pin: bool, workdir: P
         fake.stop()
 
 
-def profile_server(dialect: str, seconds: float, out: Path, pin: bool = True) -> int:
+def profile_server(dialect: str, seconds: float, out: Path, pin: bool = True, concurrency: int = 50) -> int:
     """Record, summarise, print; 0 on success."""
     if dialect not in WIRES or dialect == "codex":
         raise SystemExit(f"unknown dialect {dialect}")
@@ -137,8 +137,9 @@ def profile_server(dialect: str, seconds: float, out: Path, pin: bool = True) ->
 
     install_fast_loop()
     with tempfile.TemporaryDirectory(prefix="cliproxy-profile-") as workdir:
-        raw = asyncio.run(_record(dialect, seconds, out, pin, Path(workdir)))
-    summary = f"# cliproxy under burst load, concurrency 50, {dialect}\n\n" + summarise(raw.read_text())
-    (out / f"profile-{dialect}.md").write_text(summary)
+        raw = asyncio.run(_record(dialect, seconds, out, pin, Path(workdir), concurrency))
+    title = f"# cliproxy under burst load, concurrency {concurrency}, {dialect}\n\n"
+    summary = title + summarise(raw.read_text())
+    raw.with_suffix(".md").write_text(summary)
     sys.stdout.write(summary + f"\nCollapsed stacks: {raw}\n")
     return 0

@@ -104,9 +104,11 @@ class Runner:
     async def _start_target(self, target: str) -> Server:
         assert self.fake is not None
         if target == "nginx":
-            binary, why = ensure_nginx(self.plan.install)
+            binary, note = ensure_nginx(self.plan.install)
             if binary is None:
-                raise TargetError(why)
+                raise TargetError(note)
+            if note:
+                self.outcome.notes.append(note)
             return await start_nginx(binary, self.fake.port, self.workdir, self.plan.pin)
         if target == "cliproxy":
             return await start_cliproxy(self.fake.port, self.workdir, self.plan.pin)

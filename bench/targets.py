@@ -172,7 +172,7 @@ http {{
 
 
 def ensure_nginx(install: bool) -> tuple[str | None, str]:
-    """The nginx binary, installing Debian's package when allowed; else None and the reason."""
+    """The nginx binary (installing Debian's package when allowed) and a note; None and the reason."""
     found = shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
     )
@@ -189,7 +189,7 @@ def ensure_nginx(install: bool) -> tuple[str | None, str]:
             subprocess.run(step, env=env, capture_output=True, timeout=600, check=False)
         done = subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
         if done.returncode == 0 and os.access("/usr/sbin/nginx", os.X_OK):
-            return "/usr/sbin/nginx", ""
+            return "/usr/sbin/nginx", "nginx was installed from Debian's package by this run"
     return None, "nginx could not be installed with apt-get"
 
 
