@@ -128,10 +128,17 @@ _ANTHROPIC_BY_STATUS: dict[int, str] = {
 }
 
 _ANTHROPIC_TYPES = frozenset(_ANTHROPIC_BY_STATUS.values()) | {"api_error"}
+_UNAMBIGUOUS = frozenset({401, 402, 403, 404, 413, 429, 529})
 
 
 def anthropic_error_type(err: ProxyError) -> str:
-    """Always a real Anthropic error type (recommended divergence of proxy.md §5.3)."""
+    """Always a real Anthropic error type (recommended divergence of proxy.md §5.3).
+
+    Statuses with exactly one Anthropic meaning decide first (a 404 is ``not_found_error`` even when
+    the error was built OpenAI-style as ``invalid_request_error``).
+    """
+    if err.status in _UNAMBIGUOUS:
+        return _ANTHROPIC_BY_STATUS[err.status]
     if err.type in _ANTHROPIC_TYPES:
         return err.type
     if err.code in ("server_is_overloaded", "overloaded") or "overloaded" in err.message.lower():

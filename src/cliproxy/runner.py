@@ -56,6 +56,8 @@ class Call:
     prompt_cache_key: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     credential: Credential | None = None
+    # Called with the terminal response object (e.g. to remember a Claude session's reasoning).
+    on_completed: Callable[[dict[str, Any]], None] | None = None
 
 
 class _Sink(Protocol):
@@ -291,9 +293,12 @@ class Runner:
                 finished = True
                 if collector.patch(event):
                     raw = orjson.dumps(event)
-                usage = event.get("response", {}).get("usage")
-                if isinstance(usage, dict):
-                    call.usage = usage
+                response = event.get("response")
+                if isinstance(response, dict):
+                    if isinstance(response.get("usage"), dict):
+                        call.usage = response["usage"]
+                    if call.on_completed is not None:
+                        call.on_completed(response)
             sink.event(event, raw, event_type)
         if not finished:
             raise disconnected("stream closed before response.completed")

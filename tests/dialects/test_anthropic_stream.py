@@ -367,7 +367,11 @@ def test_failure_before_anything_is_a_lone_error_event() -> None:
     ]
 
 
-def test_keepalive_is_an_anthropic_ping() -> None:
+def test_keepalive_is_an_anthropic_ping_after_an_early_message_start() -> None:
     translator = DIALECT.stream_translator(request())
+    first = parse_sse(translator.keepalive)
+    assert [name for name, _ in first] == ["message_start", "ping"]
+    assert first[0][1]["message"]["id"].startswith("msg_")
     assert translator.keepalive == PING == b'event: ping\ndata: {"type": "ping"}\n\n'
-    assert parse_sse(PING) == [("ping", {"type": "ping"})]
+    created = {"type": "response.created", "response": {"id": "resp_1", "model": "gpt-5.4"}}
+    assert b"message_start" not in translator.feed(created, b"")

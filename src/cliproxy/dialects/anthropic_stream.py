@@ -13,6 +13,7 @@ Claude Code dropped the earlier ones.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import orjson
@@ -53,8 +54,6 @@ def _text_of(event: JSON, key: str) -> str:
 class AnthropicStream:
     """One client stream's state; ``feed`` is the per-event hot path."""
 
-    keepalive = PING
-
     __slots__ = (
         "_args_seen",
         "_done",
@@ -81,6 +80,11 @@ class AnthropicStream:
         self._tool_seen = False
 
     # --- protocol ------------------------------------------------------------------------------
+
+    @property
+    def keepalive(self) -> bytes:
+        """A ``ping`` — after an early ``message_start`` (it carries no content), as the API does."""
+        return PING if self._started else self._message_start({}) + PING
 
     def feed(self, event: JSON, raw: bytes) -> bytes:
         kind = event.get("type")
@@ -109,7 +113,7 @@ class AnthropicStream:
         self._started = True
         model = response.get("model")
         message: JSON = {
-            "id": _text_of(response, "id"),
+            "id": _text_of(response, "id") or "msg_" + uuid.uuid4().hex,
             "type": "message",
             "role": "assistant",
             "model": model if isinstance(model, str) and model else self._req.model,

@@ -43,7 +43,9 @@ class StreamTranslator(Protocol):
     and the upstream ended; ``fail`` renders exactly one terminal error event.
     """
 
-    keepalive: bytes
+    @property
+    def keepalive(self) -> bytes:
+        """The frame written after ``streaming.keepalive-seconds`` of silence."""
 
     def feed(self, event: JSON, raw: bytes) -> bytes: ...
 

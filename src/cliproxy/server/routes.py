@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..dialects import completions, openai_chat, openai_responses
+from ..dialects import anthropic, completions, openai_chat, openai_responses
 from ..dialects.base import Dialect, TranslatedRequest
-from ..errors import ProxyError, bad_request, openai_error_body
+from ..errors import ProxyError, anthropic_error_body, bad_request, openai_error_body
 from ..models import (
     ResolvedModel,
     anthropic_model_list,
@@ -21,6 +22,7 @@ from ..models import (
 )
 from ..pool import no_accounts
 from ..runner import Call
+from ..tokens import count_anthropic_tokens
 from .body import read_json
 from .errors import error_response, error_response_for_path
 from .json import JSONResponse
@@ -89,11 +91,16 @@ async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
     ``cache_key`` is a prompt-cache identity the route derived (Chat: from the client key); the
     dialect's own (Responses ``prompt_cache_key``, Claude session) wins.
     """
-    services = _services(request)
     translated = dialect.translate_request(body, request.headers)
     if cache_key:
         translated.body.setdefault("prompt_cache_key", cache_key)
-    call = _build_call(request, dialect, translated)
+    return await run(request, _build_call(request, dialect, translated))
+
+
+async def run(request: Request, call: Call) -> Response:
+    """Answer a prepared call: one JSON body, or a stream committed at its first frame."""
+    services = _services(request)
+    dialect = call.dialect
     if not call.request.stream:
         response = await services.runner.complete(call)
         return JSONResponse(dialect.render_response(response, call.request))
@@ -132,6 +139,50 @@ async def chat_completions(request: Request) -> Response:
         return error_response(err, openai_error_body)
 
 
+CLAUDE_MODEL_HINT = (
+    "Claude Code's own model names are not served by this proxy. Point them at a served model, e.g. "
+    "ANTHROPIC_DEFAULT_OPUS_MODEL=gpt-5.5 ANTHROPIC_DEFAULT_SONNET_MODEL=gpt-5.4 "
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL=gpt-5.4-mini, or pass --model gpt-5.5."
+)
+
+
+async def messages(request: Request) -> Response:
+    """Anthropic Messages (Claude Code), with the session's reasoning replayed across turns."""
+    try:
+        translated = anthropic.translate_request(await read_json(request), request.headers)
+        try:
+            call = _build_call(request, anthropic.DIALECT, translated)
+        except ProxyError as err:
+            if err.status == 404 and translated.model.lower().startswith("claude"):
+                err.message = f"{err.message} {CLAUDE_MODEL_HINT}"
+            raise
+        _replay_reasoning(request, call)
+        return await run(request, call)
+    except ProxyError as err:
+        return error_response(err, anthropic_error_body)
+
+
+def _replay_reasoning(request: Request, call: Call) -> None:
+    session = call.request.extra.get("claude_session")
+    if not isinstance(session, str) or not session:
+        return
+    replay = _services(request).replay
+    body = call.request.body
+    if isinstance(body.get("input"), list):
+        body["input"] = replay.apply(call.model_id, session, body["input"])
+    call.on_completed = lambda response: replay.remember(call.model_id, session, response.get("output"))
+
+
+async def count_tokens(request: Request) -> Response:
+    """Counted locally with o200k_base; no account needed (Claude Code's ``/context`` sends no model)."""
+    try:
+        body = await read_json(request)
+        count = await asyncio.to_thread(count_anthropic_tokens, body)
+        return JSONResponse({"input_tokens": count})
+    except ProxyError as err:
+        return error_response(err, anthropic_error_body)
+
+
 async def compact(request: Request) -> Response:
     """``/v1/responses/compact``: the one non-streaming upstream call, JSON in and JSON out."""
     try:
@@ -163,6 +214,8 @@ ROUTES = [
     Route("/v1/completions", handler(completions.COMPLETIONS_DIALECT), methods=["POST"]),
     Route("/v1/responses", handler(openai_responses.DIALECT), methods=["POST"]),
     Route("/v1/responses/compact", compact, methods=["POST"]),
+    Route("/v1/messages", messages, methods=["POST"]),
+    Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
     Route("/backend-api/codex/responses", handler(openai_responses.DIALECT), methods=["POST"]),
     Route("/backend-api/codex/responses/compact", compact, methods=["POST"]),
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..auth.refresh import Refresher, RefreshScheduler
+from ..dialects.reasoning_cache import ReasoningReplayCache
 from ..runner import Runner
 from ..snapshot import SnapshotHolder
 from ..upstream.codex import CodexUpstream
@@ -20,3 +21,4 @@ class Services:
     discovery: ModelDiscovery
     refresher: Refresher
     scheduler: RefreshScheduler
+    replay: ReasoningReplayCache = field(default_factory=ReasoningReplayCache)

@@ -32,7 +32,8 @@ _MODEL_UNSUPPORTED = (
 _QUOTA_CODES = {"usage_limit_reached"}
 _NO_QUOTA_CODES = {"usage_not_included", "insufficient_quota"}
 _RATE_CODES = {"rate_limit_exceeded"}
-_TRANSIENT_CODES = {"server_is_overloaded", "slow_down", "server_error", "internal_server_error"}
+_TRANSIENT_CODES = {"server_is_overloaded", "slow_down", "server_error", "internal_server_error",
+                    "overloaded_error", "api_error"}
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:
@@ -46,13 +47,14 @@ def _parse_json(body: bytes) -> dict[str, Any]:
 def _error_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The error object: ``error`` when it is an object, else the top-level fields."""
     error = doc.get("error")
-    if isinstance(error, dict):
-        return error
-    fields = {key: doc[key] for key in ("message", "code", "type", "param") if key in doc}
-    if "error_type" in doc and "type" not in fields:
+    if isinstance(error, dict) and error:
+        fields = dict(error)
+    else:
+        fields = {key: doc[key] for key in ("message", "code", "type", "param") if key in doc}
+        if isinstance(error, str) and "message" not in fields:
+            fields["message"] = error
+    if not fields.get("type") and doc.get("error_type"):
         fields["type"] = doc["error_type"]
-    if isinstance(error, str) and "message" not in fields:
-        fields["message"] = error
     return fields
 
 
@@ -166,8 +168,8 @@ def classify_stream_error(event: Mapping[str, Any], now: float | None = None) ->
     if isinstance(response, dict) and isinstance(response.get("error"), dict):
         source = response
     error = _error_fields(source)
-    message = str(error.get("message") or "the upstream reported an error")
     code, error_type = str(error.get("code") or ""), str(error.get("type") or "")
+    message = str(error.get("message") or error_type or code or "the upstream reported an error")
     lowered = message.lower()
     if code in ("context_length_exceeded", "context_too_large") or any(
         h in lowered for h in _STREAM_CONTEXT_HINTS
@@ -195,7 +197,7 @@ def _stream_error_by_code(message: str, code: str, error_type: str, error: Mappi
         return ProxyError(429, message, code=key, outcome=Outcome.RATE_LIMITED)
     if key in _TRANSIENT_CODES:
         return ProxyError(503 if key != "internal_server_error" else 502, message, code=key,
-                          outcome=Outcome.SERVER_ERROR)
+                          type=error_type, outcome=Outcome.SERVER_ERROR)
     if error_type == "invalid_request_error" or key in ("cyber_policy", "invalid_prompt"):
         return ProxyError(400, message, code=key, type="invalid_request_error", outcome=Outcome.BAD_REQUEST)
     return ProxyError(502, message, code=key or "upstream_error", outcome=Outcome.SERVER_ERROR)
