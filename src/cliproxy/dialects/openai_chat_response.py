@@ -15,6 +15,7 @@ from .base import JSON, TranslatedRequest
 
 __all__ = [
     "collect_output",
+    "created_at",
     "image_data_url",
     "incomplete_finish_reason",
     "render_response",
@@ -64,6 +65,23 @@ _IMAGE_MIME = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "w
 def image_data_url(b64: str, output_format: Any) -> str:
     mime = _IMAGE_MIME.get(output_format, "image/png") if isinstance(output_format, str) else "image/png"
     return f"data:{mime};base64,{b64}"
+
+
+_MIN_INT64 = -(2**63)
+_MAX_UINT64 = 2**64  # exclusive: orjson writes integers in [-2**63, 2**64)
+
+
+def created_at(response: JSON) -> int | None:
+    """``response.created_at`` as whole seconds, or None when it is missing or unusable.
+
+    A value orjson cannot write back (beyond 64 bits) or that has no integer (NaN, infinity)
+    would otherwise crash the rendering of an otherwise good answer.
+    """
+    value = response.get("created_at")
+    if not isinstance(value, int | float) or not _MIN_INT64 <= value < _MAX_UINT64:
+        return None
+    return int(value)
+
 
 
 def str_or_none(value: Any) -> str | None:
@@ -169,5 +187,5 @@ def render_response(response: JSON, req: TranslatedRequest) -> JSON:
 
 
 def _created(response: JSON) -> int:
-    created = response.get("created_at")
-    return int(created) if isinstance(created, int | float) else int(time.time())
+    created = created_at(response)
+    return created if created is not None else int(time.time())

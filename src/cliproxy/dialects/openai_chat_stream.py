@@ -16,7 +16,7 @@ import orjson
 from .. import sse
 from ..errors import Outcome, ProxyError, openai_error_body
 from .base import JSON, TranslatedRequest
-from .openai_chat_response import image_data_url, incomplete_finish_reason, str_or_none, usage_to_chat
+from .openai_chat_response import created_at, image_data_url, incomplete_finish_reason, str_or_none, usage_to_chat
 
 __all__ = ["ChatStreamTranslator", "CodexEventStream", "stream_translator"]
 
@@ -167,8 +167,9 @@ class CodexEventStream:
         if isinstance(response, dict):
             if isinstance(response.get("id"), str):
                 self._id = response["id"]
-            if isinstance(response.get("created_at"), int | float):
-                self._created = int(response["created_at"])
+            created = created_at(response)
+            if created is not None:
+                self._created = created
             if isinstance(response.get("model"), str) and response["model"]:
                 self._model = response["model"]
             self._rebuild_prefix()
