@@ -35,6 +35,7 @@ class AccountSummary:
     expires_at: float | None
     last_refresh_at: float | None
     last_error: str
+    error_code: str  # e.g. refresh_token_reused, when the account needs a new login
     account_id: str  # masked
     api_key: str  # masked OPENAI_API_KEY from --exchange-api-key, or ""
     location: str
@@ -75,6 +76,7 @@ def summarise(name: str, record: dict[str, Any], location: str, now: float) -> A
         expires_at=expires_at,
         last_refresh_at=last_refresh_of(record),
         last_error=auth_error_message(record),
+        error_code=auth_error_code(record),
         account_id=mask(str(record.get("account_id") or claims.account_id)),
         api_key=mask(str(record.get(API_KEY_FIELD) or "")),
         location=location,
@@ -117,15 +119,31 @@ def resolve(store: CredentialStore, query: str) -> str:
 
 
 def relative(timestamp: float | None, now: float) -> str:
-    """``in 9 d`` / ``2 h ago`` / ``-``."""
+    """``in 9d 23h`` / ``2h 5m ago`` / ``-``: two units, enough to see how far away it is."""
     if timestamp is None:
         return "-"
     delta = timestamp - now
-    seconds = abs(delta)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            amount = f"{int(seconds // size)} {unit}"
-            break
+    seconds = int(abs(delta))
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days:
+        amount = f"{days}d {hours}h" if hours else f"{days}d"
+    elif hours:
+        amount = f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    elif minutes:
+        amount = f"{minutes}m"
     else:
-        amount = "<1 min"
+        return "now" if abs(delta) < 60 and delta >= 0 else "just now"
     return f"in {amount}" if delta >= 0 else f"{amount} ago"
+
+
+_SHORT_ERRORS = {
+    "refresh_token_reused": "token reused",
+    "refresh_token_expired": "token expired",
+    "refresh_token_invalidated": "token revoked",
+    "invalid_grant": "token rejected",
+}
+
+
+def short_error(summary: AccountSummary) -> str:
+    """The last error in a few words, for a table cell; ``last_error`` has the full sentence."""
+    return _SHORT_ERRORS.get(summary.error_code, summary.error_code) if summary.error_code else ""

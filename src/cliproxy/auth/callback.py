@@ -139,6 +139,7 @@ class CallbackServer:
         self._state, self._on_code, self._on_error = state, on_code, on_error
         self.host, self.port = host, port
         self._server: asyncio.Server | None = None
+        self.code_received = False  # a browser brought a code here (rather than a paste)
         self.success_served = asyncio.Event()
 
     async def start(self) -> None:
@@ -224,6 +225,7 @@ class CallbackServer:
         if not code:
             self._on_error(OAuthError("no_code", "No authorization code received"))
             return _Response(400, "No authorization code received")
+        self.code_received = True
         try:
             await self._on_code(code)
         except AuthError as exc:

@@ -23,6 +23,7 @@ from typing import Annotated, Any, TypeVar
 import httpx
 import orjson
 import typer
+from rich import box
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
@@ -30,7 +31,7 @@ from rich.table import Table
 from ..config import Config, ConfigError, config_path, load_config
 from ..credentials import credential_from_record
 from ..logs import setup_logging
-from .accounts import AccountNotFound, AccountSummary, list_accounts, mask, relative, resolve
+from .accounts import AccountNotFound, AccountSummary, list_accounts, mask, relative, resolve, short_error
 from .errors import PORT_IN_USE_EXIT_CODE, AuthenticationError, AuthError
 from .login import (
     BrowserOptions,
@@ -43,7 +44,7 @@ from .login import (
 )
 from .oauth import DEFAULT_CALLBACK_PORT, Endpoints, revoke
 from .record import ImportRefused
-from .refresh import Refresher, RefreshFailed
+from .refresh import Refresher, RefreshFailed, display
 from .store import FileStore, StoreError
 
 T = TypeVar("T")
@@ -284,21 +285,17 @@ accounts_app = typer.Typer(help="List and manage the signed-in accounts.", invok
 
 
 def _table(accounts: list[AccountSummary], now: float) -> Table:
-    table = Table(title=f"{len(accounts)} account(s)", title_justify="left")
-    for column in ("Account", "Plan", "Status", "Expires", "Refreshed", "Account ID"):
-        table.add_column(column, no_wrap=column != "Account")
-    with_errors = any(a.last_error for a in accounts)
-    if with_errors:
-        table.add_column("Last error")
+    table = Table(box=box.SIMPLE_HEAD, title=f"{len(accounts)} account(s)", title_justify="left")
+    names = [a.email + (f" ({a.label})" if a.label else "") for a in accounts]
+    table.add_column("Account", min_width=min(40, max(len(n) for n in names)), overflow="fold")
+    for column in ("Plan", "Status", "Expires", "Refreshed", "Account ID"):
+        table.add_column(column, no_wrap=True)
     styles = {"active": "green", "expired": "yellow", "disabled": "dim", "needs login": "bold red",
               "no refresh token": "yellow"}
-    for account in accounts:
-        name = account.email + (f" ({account.label})" if account.label else "")
+    for account, name in zip(accounts, names, strict=True):
         row = [name, account.plan or "-", f"[{styles.get(account.status, '')}]{account.status}[/]",
                relative(account.expires_at, now), relative(account.last_refresh_at, now),
                account.account_id or "-"]
-        if with_errors:
-            row.append(account.last_error or "")
         table.add_row(*row)
     return table
 
@@ -315,9 +312,11 @@ def _list(explicit_config: str | None, as_json: bool) -> None:
                   "to add one.", markup=False)
         return
     out.print(_table(accounts, now))
+    for account in accounts:
+        if account.status == "needs login":  # the last error, in full, where it matters
+            out.print(f"{account.email} needs a new login ({short_error(account)}): {account.last_error}.",
+                      markup=False)
     out.print(f"Account files: {loaded.auth_path}", markup=False)
-    if any(a.status == "needs login" for a in accounts):
-        out.print("Accounts marked 'needs login' are not used until you run `cliproxy login` for them.")
 
 
 @accounts_app.callback()
@@ -418,7 +417,7 @@ def refresh(name: NameArgument, config: ConfigOption = None) -> None:
     except RefreshFailed as exc:
         raise _fail(exc.message) from None
     until = relative(fresh.expires_at, time.time()) if fresh.expires_at else "unknown"
-    out.print(f"Refreshed {fresh.name}: the new token expires {until}.", markup=False)
+    out.print(f"Refreshed {display(fresh)}: the new token expires {until}.", markup=False)
 
 
 # ---- wiring -----------------------------------------------------------------------------------

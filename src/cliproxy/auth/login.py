@@ -301,8 +301,9 @@ async def run_browser_login(ctx: LoginContext, ui: LoginUI, options: BrowserOpti
             saved = await asyncio.wait_for(asyncio.shield(attempt.outcome), options.timeout)
         except TimeoutError:
             raise AuthenticationError("callback_timeout", "timeout waiting for OAuth callback") from None
-        with contextlib.suppress(TimeoutError):  # let the browser fetch /success before we go
-            await asyncio.wait_for(server.success_served.wait(), _SUCCESS_PAGE_GRACE)
+        if server.code_received:  # let the browser fetch /success before we go
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.success_served.wait(), _SUCCESS_PAGE_GRACE)
         return saved
     finally:
         for task in tasks:

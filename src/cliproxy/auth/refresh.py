@@ -94,15 +94,22 @@ class RefreshFailed(ProxyError):
     permanent: bool = False
 
 
+def display(credential: Credential) -> str:
+    """``main (u@example.com)``: the label the user chose and the email they sign in with."""
+    if credential.label and credential.email and credential.label != credential.email:
+        return f"{credential.label} ({credential.email})"
+    return credential.name
+
+
 def _needs_login(credential: Credential, explanation: str) -> RefreshFailed:
-    message = (f"Account {credential.name} needs a new login: {explanation}. "
+    message = (f"Account {display(credential)} needs a new login: {explanation}. "
                "Run `cliproxy login` to sign in again.")
     return RefreshFailed(401, message, code="auth_unavailable", type="authentication_error",
                          outcome=Outcome.UNAUTHORIZED, permanent=True)
 
 
 def _transient(credential: Credential, error: RefreshError) -> RefreshFailed:
-    message = (f"Could not refresh the token of account {credential.name} ({error}); "
+    message = (f"Could not refresh the token of account {display(credential)} ({error}); "
                "it will be retried automatically.")
     return RefreshFailed(503, message, code="auth_refresh_failed", type="server_error",
                          outcome=Outcome.SERVER_ERROR, permanent=False)
