@@ -31,13 +31,21 @@ def _rename_web_search(obj: Any) -> None:
         obj["type"] = "web_search"
 
 
+def _list_or_none(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request(f"`{name}` must be an array")
+    return value
+
+
 def _rewrite_tools(body: JSON) -> None:
-    for tool in body.get("tools") or ():
+    for tool in _list_or_none(body.get("tools"), "tools"):
         _rename_web_search(tool)
     choice = body.get("tool_choice")
     _rename_web_search(choice)
     if isinstance(choice, dict):
-        for tool in choice.get("tools") or ():
+        for tool in _list_or_none(choice.get("tools"), "tool_choice.tools"):
             _rename_web_search(tool)
 
 
