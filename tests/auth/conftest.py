@@ -72,7 +72,8 @@ def seed_account(issuer: FakeIssuer, store: FileStore, identity: Identity | None
 class FakeUI:
     """LoginUI for in-process tests: records what is shown, reads from a queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, browser: bool = True) -> None:
+        self.browser = browser  # whether "opening the browser" works
         self.lines: list[str] = []
         self.urls: list[str] = []
         self.prompts: list[str] = []
@@ -90,7 +91,7 @@ class FakeUI:
 
     def open_browser(self, url: str) -> bool:
         self.opened.append(url)
-        return False
+        return self.browser
 
     def waiting(self, text: str | None) -> None:
         self.statuses.append(text)

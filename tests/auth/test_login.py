@@ -222,6 +222,15 @@ async def test_no_browser_mode_takes_the_pasted_url(config: Config, issuer: Fake
     assert ui.opened == [] and "ssh -L" in ui.text
 
 
+async def test_without_a_browser_the_paste_prompt_comes_at_once(config: Config, issuer: FakeIssuer) -> None:
+    # no launcher (a server over SSH): act as --no-browser instead of waiting 15 s (auth.md §1.6)
+    ui = FakeUI(browser=False)
+    task, browser = await login(config, ui)
+    ui.inputs.put_nowait(await browser.authorize())
+    assert (await asyncio.wait_for(task, 5)).email == "u@example.com"
+    assert len(ui.opened) == 1 and "ssh -L" in ui.text
+
+
 async def test_pasted_garbage_ends_the_login(config: Config, issuer: FakeIssuer) -> None:
     # §9 test 15
     ui = FakeUI()

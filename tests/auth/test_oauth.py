@@ -110,6 +110,8 @@ def test_retryable_means_5xx_429_not_permanent() -> None:
 def test_error_text_never_carries_a_jwt_or_a_code() -> None:
     text = redact('{"id_token":"eyJhbGciOi.eyJzdWIiOiIx.sig"} http://x/cb?code=ac_secret&state=abc')
     assert "eyJzdWIiOiIx" not in text and "ac_secret" not in text and "abc" not in text
+    body = redact('{"refresh_token": "rt_s3cret", "error": {"code": "refresh_token_reused"}}')
+    assert "rt_s3cret" not in body and "refresh_token_reused" in body
 
 
 async def test_revoke_sends_the_refresh_token_with_client_id(issuer: FakeIssuer) -> None:

@@ -13,6 +13,9 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _SECRET_PARAM = re.compile(
     r"((?:code|state|code_verifier|subject_token|[a-z_]*_token)=)[^&\s\"']+", re.IGNORECASE
 )
+_SECRET_JSON = re.compile(
+    r'("(?:code_verifier|[a-z_]*token|[a-z_]*key)"\s*:\s*)"[^"]*"', re.IGNORECASE
+)
 _MAX_BODY = 500
 
 
@@ -20,6 +23,7 @@ def redact(text: str) -> str:
     """Mask JWTs and secret-looking URL parameters, and bound the length (for error bodies, URLs)."""
     text = _JWT.sub("[redacted-jwt]", text)
     text = _SECRET_PARAM.sub(r"\1[redacted]", text)
+    text = _SECRET_JSON.sub(r'\1"[redacted]"', text)
     if len(text) > _MAX_BODY:
         text = text[:_MAX_BODY] + "…"
     return text

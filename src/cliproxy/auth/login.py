@@ -116,23 +116,23 @@ def find_account(store: CredentialStore, email: str, account_id: str) -> str | N
     return None
 
 
-def _persist(store: CredentialStore, record: dict[str, Any]) -> SavedAccount:
-    """Merge with the existing record of the account (keeping the user's keys) and write; call
-    under the account's lock."""
+def _target(store: CredentialStore, record: dict[str, Any]) -> tuple[str, str]:
+    """(file name, plan): the existing file of this account, else a new name (auth.md §1.9)."""
     email, account_id = str(record["email"]), str(record.get("account_id") or "")
     plan = read_claims(str(record.get("id_token") or ""), str(record.get("access_token") or "")).plan
-    name = find_account(store, email, account_id) or account_filename(email, plan, account_id)
+    return find_account(store, email, account_id) or account_filename(email, plan, account_id), plan
+
+
+def _persist(store: CredentialStore, name: str, plan: str, record: dict[str, Any]) -> SavedAccount:
+    """Merge with the existing record (keeping the user's keys) and write; call under the lock of
+    ``name`` — the same lock refresh takes, so a login never races a refresh of the same file."""
     old = store.read(name)
     merged = merge_relogin(old, record)
     store.write(name, merged)
-    return SavedAccount(name=name, location=store.location(name), email=email, plan=plan,
-                        account_id=account_id, disabled=merged.get("disabled") is True,
-                        replaced=old is not None, api_key=bool(merged.get(API_KEY_FIELD)))
-
-
-def _lock_name(record: dict[str, Any]) -> str:
-    """One lock name per account for the whole save, whatever file it lands in."""
-    return account_filename(str(record["email"]), "", str(record.get("account_id") or ""))
+    return SavedAccount(name=name, location=store.location(name), email=str(record["email"]), plan=plan,
+                        account_id=str(record.get("account_id") or ""),
+                        disabled=merged.get("disabled") is True, replaced=old is not None,
+                        api_key=bool(merged.get(API_KEY_FIELD)))
 
 
 async def save_tokens(ctx: LoginContext, bundle: TokenBundle) -> SavedAccount:
@@ -140,8 +140,9 @@ async def save_tokens(ctx: LoginContext, bundle: TokenBundle) -> SavedAccount:
     record = record_from_tokens(bundle, ctx.clock())
     if ctx.exchange_api_key and (key := await exchange_api_key(ctx.http, ctx.endpoints, bundle.id_token)):
         record[API_KEY_FIELD] = key
-    async with ctx.store.alock(_lock_name(record)):
-        return _persist(ctx.store, record)
+    name, plan = _target(ctx.store, record)
+    async with ctx.store.alock(name):
+        return _persist(ctx.store, name, plan, record)
 
 
 # ---- browser flow -----------------------------------------------------------------------------
@@ -181,6 +182,10 @@ class BrowserLogin:
             self._exchange = asyncio.ensure_future(self._exchange_and_save(code))
             self._exchange.add_done_callback(self._settle)
         return await asyncio.shield(self._exchange)
+
+    @property
+    def exchanging(self) -> bool:
+        return self._exchange is not None
 
     def fail(self, error: AuthError) -> None:
         """End the attempt with ``error`` unless a code is already being exchanged."""
@@ -271,16 +276,20 @@ async def _paste_loop(attempt: BrowserLogin, ui: LoginUI, waiter: _Waiter | None
         return
 
 
-def _show_instructions(ui: LoginUI, url: str, redirect_uri: str, options: BrowserOptions, port: int) -> None:
-    if not options.no_browser and ui.open_browser(url):
+def _show_instructions(ui: LoginUI, url: str, redirect_uri: str, options: BrowserOptions, port: int) -> bool:
+    """Open the browser (or not) and print the URL; returns True when no local browser was opened,
+    in which case the user is told to paste the redirect URL (auth.md §1.6)."""
+    opened = not options.no_browser and ui.open_browser(url)
+    if opened:
         ui.say("Opened your browser to sign in to ChatGPT. If it did not open, use this URL:")
     else:
         ui.say("Open this URL in a browser (on any machine) and sign in to ChatGPT:")
     ui.show_url(url)
-    if options.no_browser:
+    if not opened:
         ui.say(f"The browser is then sent to {redirect_uri}?code=… . If that page does not load (the "
                "browser runs on another machine), copy the full address from the address bar and paste "
                f"it here. Or forward the port first: ssh -L {port}:127.0.0.1:{port} <this host>")
+    return not opened
 
 
 async def run_browser_login(ctx: LoginContext, ui: LoginUI, options: BrowserOptions) -> SavedAccount:
@@ -289,18 +298,19 @@ async def run_browser_login(ctx: LoginContext, ui: LoginUI, options: BrowserOpti
     server = await _start_server(attempt, options)
     tasks: list[asyncio.Task[None]] = []
     try:
-        _show_instructions(ui, attempt.url, attempt.redirect_uri, options, server.port)
+        headless = _show_instructions(ui, attempt.url, attempt.redirect_uri, options, server.port)
         waiter = None
-        if not options.no_browser:
+        if not headless:
             waiter = _Waiter(ui, "Waiting for the browser sign-in", time.monotonic() + options.timeout)
             tasks.append(asyncio.create_task(waiter.run()))
-        delay = 0.0 if options.no_browser else options.paste_delay
-        tasks.append(asyncio.create_task(_paste_loop(attempt, ui, waiter, delay=delay,
-                                                     repeat=options.no_browser)))
+        delay = 0.0 if headless else options.paste_delay
+        tasks.append(asyncio.create_task(_paste_loop(attempt, ui, waiter, delay=delay, repeat=headless)))
         try:
             saved = await asyncio.wait_for(asyncio.shield(attempt.outcome), options.timeout)
         except TimeoutError:
-            raise AuthenticationError("callback_timeout", "timeout waiting for OAuth callback") from None
+            if not attempt.exchanging:
+                raise AuthenticationError("callback_timeout", "timeout waiting for OAuth callback") from None
+            saved = await attempt.outcome  # a code arrived in time: let its exchange finish
         if server.code_received:  # let the browser fetch /success before we go
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.success_served.wait(), _SUCCESS_PAGE_GRACE)
@@ -360,8 +370,9 @@ def import_codex_auth(store: CredentialStore, path: Path, now: float | None = No
     except orjson.JSONDecodeError:
         raise ImportRefused(f"{path} is not valid JSON") from None
     record = record_from_codex_auth(data, time.time() if now is None else now)
-    with store.lock(_lock_name(record)):
-        return _persist(store, record)
+    name, plan = _target(store, record)
+    with store.lock(name):
+        return _persist(store, name, plan, record)
 
 
 __all__ = [
