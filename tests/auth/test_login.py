@@ -219,7 +219,7 @@ async def test_no_browser_mode_takes_the_pasted_url(config: Config, issuer: Fake
     ui.inputs.put_nowait(await browser.authorize())
     saved = await asyncio.wait_for(task, 5)
     assert saved.email == "u@example.com" and len(ui.prompts) == 2
-    assert ui.opened == [] and "ssh -L" in ui.text
+    assert ui.opened == [] and f"ssh -L 1455:127.0.0.1:{browser.port} " in ui.text
 
 
 async def test_without_a_browser_the_paste_prompt_comes_at_once(config: Config, issuer: FakeIssuer) -> None:

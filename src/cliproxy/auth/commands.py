@@ -314,8 +314,8 @@ def _list(explicit_config: str | None, as_json: bool) -> None:
     out.print(_table(accounts, now))
     for account in accounts:
         if account.status == "needs login":  # the last error, in full, where it matters
-            out.print(f"{account.email} needs a new login ({short_error(account)}): {account.last_error}.",
-                      markup=False)
+            out.print(f"{account.email} needs a new login ({short_error(account)}): {account.last_error}. "
+                      "Run `cliproxy login` to sign in again.", markup=False)
     out.print(f"Account files: {loaded.auth_path}", markup=False)
 
 

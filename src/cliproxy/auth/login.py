@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -286,9 +287,10 @@ def _show_instructions(ui: LoginUI, url: str, redirect_uri: str, options: Browse
         ui.say("Open this URL in a browser (on any machine) and sign in to ChatGPT:")
     ui.show_url(url)
     if not opened:
+        browser_port = urlsplit(redirect_uri).port or port
         ui.say(f"The browser is then sent to {redirect_uri}?code=… . If that page does not load (the "
                "browser runs on another machine), copy the full address from the address bar and paste "
-               f"it here. Or forward the port first: ssh -L {port}:127.0.0.1:{port} <this host>")
+               f"it here. Or forward the port first: ssh -L {browser_port}:127.0.0.1:{port} <this host>")
     return not opened
 
 

@@ -198,7 +198,7 @@ def mark_auth_error(record: dict[str, Any], error: RefreshError, now: float) -> 
     marked["auth_error"] = {
         "code": error.code or "unauthorized",
         "reason": error.reason,
-        "message": f"{error.explanation}; run `cliproxy login` to sign in again",
+        "message": error.explanation,
         "status": error.status,
         "at": format_time(now),
         "refresh_token_sha256": token_fingerprint(str(record.get("refresh_token") or "")),
