@@ -23,7 +23,6 @@ from typer.testing import CliRunner
 
 from cliproxy.auth import commands
 from cliproxy.auth.store import FileStore
-from cliproxy.config import Config
 from tests.auth.conftest import seed_account
 from tests.fakes.issuer import FakeIssuer, Identity, Scripted, unsigned_jwt
 from tests.fakes.serving import free_port
@@ -272,13 +271,3 @@ def test_bad_config_exits_2(run: Any, env: dict[str, str], tmp_path: Path) -> No
     bad = tmp_path / "bad.yaml"
     bad.write_text("port: [")
     assert run("accounts", "--config", str(bad)).exit_code == 2
-
-
-def test_sample_listing(run: Any, three_accounts: dict[str, str], capsys: pytest.CaptureFixture[str],
-                        monkeypatch: pytest.MonkeyPatch, config: Config) -> None:
-    """Not an assertion of layout: prints what a new user sees, for the docs (pytest -s)."""
-    result = run("accounts")
-    with capsys.disabled():
-        if os.environ.get("SHOW_ACCOUNTS"):
-            print("\n" + result.output)
-    assert result.exit_code == 0
