@@ -106,6 +106,9 @@ def _register_commands() -> None:
     from .auth import commands as auth_commands
 
     auth_commands.register(app)
+    from . import status as status_command
+
+    status_command.register(app)
 
 
 _register_commands()

@@ -10,13 +10,20 @@
 Reading the upstream runs in its own task (the pump) and hands frames to the client side through
 a small channel, so keepalives can be written during silences without cancelling a read, and
 frames that arrive together go out in one write.
+
+The pool decides which account tries next (``Pool.pick``, with the call's session for affinity)
+and learns from every attempt: its outcome (``record``) and the quota the backend reported
+(``observe_headers``, ``observe_event``). Codex CLI is shown the pool's quota, not the serving
+account's: its ``codex.rate_limits`` event is rewritten with the pool view. When no account is
+left, the pool's ``Exhausted`` becomes one aggregated error in the client's dialect.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +35,7 @@ from .dialects.base import Dialect, StreamTranslator, TranslatedRequest
 from .dialects.output import TERMINAL_TYPES, OutputCollector
 from .errors import Outcome, ProxyError
 from .pool import Pool
+from .shortage import Exhausted
 from .upstream.classify import classify_stream_error, disconnected
 from .upstream.codex import CodexUpstream, build_headers, prepare_body
 
@@ -37,6 +45,7 @@ log = logging.getLogger(__name__)
 PREAMBLE_TYPES = frozenset({"codex.rate_limits", "codex.response.metadata", "response.created",
                             "response.in_progress", "response.queued"})
 FAILURE_TYPES = frozenset({"error", "response.failed"})
+RATE_LIMITS = "codex.rate_limits"
 
 RefreshFn = Callable[[Credential], Awaitable[Credential]]
 Attempt = Callable[[Credential], Awaitable["ProxyError | None"]]
@@ -56,6 +65,8 @@ class Call:
     prompt_cache_key: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     credential: Credential | None = None
+    session: str | None = None  # keeps a conversation on the account holding its prompt cache
+    candidates_key: Hashable | None = None  # names the candidate set so the pool reuses its index
     # Called with the terminal response object (e.g. to remember a Claude session's reasoning).
     on_completed: Callable[[dict[str, Any]], None] | None = None
 
@@ -162,6 +173,12 @@ class Runner:
     def pool(self) -> Pool:
         return self._pool
 
+    def quota_headers(self, call: Call) -> dict[str, str]:
+        """``x-codex-*`` headers with the pool's quota, for Codex CLI (it reads them over HTTP)."""
+        if not call.request.extra.get("codex_client"):
+            return {}
+        return self._pool.recent_view().headers(time.time())
+
     async def complete(self, call: Call) -> dict[str, Any]:
         """Non-streaming: the terminal response object, output patched; ProxyError on failure."""
         sink = _CollectSink()
@@ -239,9 +256,10 @@ class Runner:
         last_error: ProxyError | None = None
         while True:
             try:
-                credential = self._pool.pick(call.candidates, model=call.model_id, exclude=tried)
-            except ProxyError as exhausted:
-                raise last_error or exhausted from None
+                credential = self._pool.pick(call.candidates, model=call.model_id, exclude=tried,
+                                             session=call.session, key=call.candidates_key)
+            except Exhausted as exhausted:
+                raise exhausted.error(call.dialect.name, last_error) from None
             tried.add(credential.id)
             error = await self._try_account(call, credential, attempt, content_sent)
             if error is None:
@@ -273,21 +291,24 @@ class Runner:
         headers = build_headers(credential, call.client_headers, call.config, call.prompt_cache_key)
         try:
             async with self._upstream.stream(credential, body, headers) as upstream:
+                self._pool.observe_headers(credential, upstream.headers)
                 sink.begin_attempt(credential)
-                await self._relay(upstream.events(), sink, call)
+                await self._relay(upstream.events(), sink, call, credential)
         except ProxyError as err:
             return err
         return None
 
-    @staticmethod
-    async def _relay(events: AsyncIterator[tuple[dict[str, Any], bytes]], sink: _Sink, call: Call) -> None:
+    async def _relay(self, events: AsyncIterator[tuple[dict[str, Any], bytes]], sink: _Sink, call: Call,
+                     credential: Credential) -> None:
         collector = OutputCollector()
         finished = False
         async for event, raw in events:
             event_type = event.get("type", "")
             if event_type in FAILURE_TYPES:
                 raise classify_stream_error(event)
-            if event_type == "response.output_item.done":
+            if event_type == RATE_LIMITS:
+                event, raw = self._pool_rate_limits(credential, event, raw)
+            elif event_type == "response.output_item.done":
                 collector.add(event)
             elif event_type in TERMINAL_TYPES:
                 finished = True
@@ -302,3 +323,14 @@ class Runner:
             sink.event(event, raw, event_type)
         if not finished:
             raise disconnected("stream closed before response.completed")
+
+    def _pool_rate_limits(self, credential: Credential, event: dict[str, Any],
+                          raw: bytes) -> tuple[dict[str, Any], bytes]:
+        """Learn the account's quota from the event; pass on the pool's (quota.md §6 view ``pool``).
+        Events of other limit families are learnt and passed on unchanged."""
+        self._pool.observe_event(credential, event)
+        family = event.get("metered_limit_name") or event.get("limit_name") or "codex"
+        if str(family).lower() != "codex":
+            return event, raw
+        pooled = self._pool.recent_view().rate_limits_event()
+        return pooled, orjson.dumps(pooled)

@@ -15,6 +15,7 @@ from ..config import Config
 from ..credentials import Credential
 from ..logs import REDACTOR
 from ..pool import Pool
+from ..pool_store import FilePoolStore, keep, state_dir
 from ..runner import Runner
 from ..snapshot import Snapshot, SnapshotHolder
 from ..upstream.codex import CodexUpstream
@@ -22,6 +23,8 @@ from .discovery import ModelDiscovery
 from .gate import Gate
 from .routes import ROUTES, not_found
 from .services import Services
+from .status_route import STATUS_ROUTES, remove_server_file, write_server_file
+from .usage_route import USAGE_ROUTES
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,8 @@ log = logging.getLogger(__name__)
 def build_services(snapshot: Snapshot, bind_host: str) -> Services:
     """Wire the long-lived objects: a refreshed or failed token reaches the pool at once."""
     upstream = CodexUpstream(snapshot.config)
-    pool = Pool(snapshot.credentials, strategy=snapshot.config.routing.strategy)
+    pool = Pool.from_config(snapshot.credentials, snapshot.config)
+    pool.attach(FilePoolStore.for_auth_dir(snapshot.config.auth_path))
     holder = SnapshotHolder(snapshot)
 
     def refreshed(credential: Credential) -> None:
@@ -53,16 +57,28 @@ def build_app(services: Services) -> ASGIApp:
         discovery = asyncio.create_task(services.discovery.run())
         services.scheduler.update(services.holder.current.credentials)
         services.scheduler.start()
+        pool = services.runner.pool
+        keeper = asyncio.create_task(keep(pool, pool.store)) if pool.store else None
+        local = state_dir(services.holder.current.config.auth_path)
+        try:
+            app.state.status_token = write_server_file(local, services.bind_host)
+        except OSError as exc:
+            log.warning("cannot write %s for `cliproxy status`: %s", local, exc)
         try:
             yield
         finally:
             discovery.cancel()
             await asyncio.gather(discovery, return_exceptions=True)
+            if keeper is not None:
+                keeper.cancel()
+                await asyncio.gather(keeper, return_exceptions=True)
+            remove_server_file(local, getattr(app.state, "status_token", ""))
             await services.scheduler.stop()
             await services.refresher.aclose()
             await services.upstream.aclose()
 
-    app = Starlette(routes=ROUTES, exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
+    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES],
+                    exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
     app.state.services = services
 
     def current_config() -> Config:

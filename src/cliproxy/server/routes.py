@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from ..affinity import session_id
 from ..dialects import anthropic, completions, openai_chat, openai_responses
 from ..dialects.base import Dialect, TranslatedRequest
 from ..errors import ProxyError, anthropic_error_body, bad_request, openai_error_body
@@ -58,7 +59,9 @@ async def list_models(request: Request) -> Response:
     return JSONResponse(openai_model_list(models))
 
 
-def _build_call(request: Request, dialect: Dialect, translated: TranslatedRequest) -> Call:
+def _build_call(request: Request, dialect: Dialect, translated: TranslatedRequest,
+                session: str | None = None) -> Call:
+    """``session`` (affinity) is derived here unless the route passes it ("" = none)."""
     snapshot = _services(request).holder.current
     if not snapshot.credentials:
         raise no_accounts()
@@ -75,6 +78,8 @@ def _build_call(request: Request, dialect: Dialect, translated: TranslatedReques
         client_headers=request.headers,
         config=snapshot.config,
         prompt_cache_key=cache_key if isinstance(cache_key, str) and cache_key else None,
+        session=session_id(request.headers, translated) if session is None else session,
+        candidates_key=(registry, model.prefix.lower(), model.id.lower()),
     )
 
 
@@ -92,9 +97,10 @@ async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
     dialect's own (Responses ``prompt_cache_key``, Claude session) wins.
     """
     translated = dialect.translate_request(body, request.headers)
+    session = session_id(request.headers, translated) or ""  # before the derived key: it is per client
     if cache_key:
         translated.body.setdefault("prompt_cache_key", cache_key)
-    return await run(request, _build_call(request, dialect, translated))
+    return await run(request, _build_call(request, dialect, translated, session))
 
 
 async def run(request: Request, call: Call) -> Response:
@@ -110,7 +116,8 @@ async def run(request: Request, call: Call) -> Response:
         first = await anext(stream)
     except StopAsyncIteration:
         first = b""
-    return StreamingResponse(_prepend(first, stream), media_type="text/event-stream", headers=SSE_HEADERS)
+    headers = {**SSE_HEADERS, **services.runner.quota_headers(call)}
+    return StreamingResponse(_prepend(first, stream), media_type="text/event-stream", headers=headers)
 
 
 def handler(dialect: Dialect) -> Any:

@@ -1,0 +1,294 @@
+"""The pool: strategies, the outcome table, quota blocks, affinity, the aggregated errors, state."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from cliproxy.errors import Outcome, openai_error_body
+from cliproxy.pool import Pool
+from cliproxy.shortage import Exhausted
+from tests.pool.helpers import MODEL, Clock, cred, failure
+
+A, B, C = cred("a"), cred("b"), cred("c")
+
+
+def pool_of(*credentials, strategy: str = "round-robin", clock: Clock | None = None, **options) -> Pool:  # type: ignore[no-untyped-def]
+    return Pool(list(credentials), strategy, clock=clock or Clock(), **options)
+
+
+def picks(pool: Pool, count: int, candidates=(A, B, C), **kwargs) -> list[str]:  # type: ignore[no-untyped-def]
+    return [pool.pick(candidates, model=MODEL, **kwargs).email[0] for _ in range(count)]
+
+
+def test_round_robin_takes_turns_and_skips_a_cooling_account() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, C, clock=clock)
+    assert picks(pool, 6) == list("abcabc")
+    pool.record(B, MODEL, failure(Outcome.SERVER_ERROR))
+    assert picks(pool, 4) == list("acac")
+    clock.advance(61)
+    assert sorted(picks(pool, 3)) == list("abc")
+
+
+def test_fill_first_stays_on_the_first_until_it_cools() -> None:
+    pool = pool_of(A, B, C, strategy="fill-first")
+    assert picks(pool, 3) == list("aaa")
+    pool.record(A, MODEL, failure(Outcome.RATE_LIMITED, 429, retry_after=30))
+    assert picks(pool, 2) == list("bb")
+
+
+def test_weights_interleave() -> None:
+    heavy = cred("a", weight=3)
+    pool = pool_of(heavy, B)
+    assert Counter(picks(pool, 8, candidates=(heavy, B))) == {"a": 6, "b": 2}
+
+
+def test_highest_priority_group_first() -> None:
+    high = cred("c", priority=5)
+    pool = pool_of(A, B, high)
+    assert picks(pool, 2, candidates=(A, B, high)) == list("cc")
+    pool.record(high, MODEL, failure(Outcome.FORBIDDEN, 403))
+    assert picks(pool, 2, candidates=(A, B, high)) == list("ab")
+
+
+@pytest.mark.parametrize(("outcome", "status", "seconds"), [
+    (Outcome.NO_QUOTA, 429, 3600),
+    (Outcome.FORBIDDEN, 403, 1800),
+    (Outcome.SERVER_ERROR, 502, 60),
+    (Outcome.DISCONNECTED, 502, 60),
+])
+def test_outcome_table_durations(outcome: Outcome, status: int, seconds: float) -> None:
+    clock = Clock()
+    pool = pool_of(A, clock=clock)
+    pool.record(A, MODEL, failure(outcome, status))
+    clock.advance(seconds - 1)
+    with pytest.raises(Exhausted):
+        pool.pick((A,), model=MODEL)
+    clock.advance(1)
+    assert pool.pick((A,), model=MODEL) == A
+
+
+def test_429_waits_for_resets_at_then_the_account_returns() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, clock=clock)
+    pool.record(A, MODEL, failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=300, plan_type="plus"))
+    assert set(picks(pool, 4, candidates=(A, B))) == {"b"}
+    clock.advance(300)
+    assert set(picks(pool, 4, candidates=(A, B))) == {"a", "b"}
+
+
+def test_429_without_reset_backs_off_exponentially_to_30_minutes() -> None:
+    clock = Clock()
+    pool = pool_of(A, clock=clock)
+    waits = []
+    for _ in range(13):
+        pool.record(A, MODEL, failure(Outcome.RATE_LIMITED, 429))
+        waits.append(pool.state(A.id).cooling_until - clock.now)
+    assert waits[:4] == [1, 2, 4, 8] and waits[-1] == 1800
+
+
+def test_server_errors_back_off_on_repeats_and_success_clears() -> None:
+    clock = Clock()
+    pool = pool_of(A, clock=clock)
+    pool.record(A, MODEL, failure(Outcome.SERVER_ERROR))
+    pool.record(A, MODEL, failure(Outcome.SERVER_ERROR))
+    assert pool.state(A.id).cooling_until - clock.now == 120
+    pool.record(A, MODEL, None)
+    assert pool.pick((A,), model=MODEL) == A
+    pool.record(A, MODEL, failure(Outcome.SERVER_ERROR))
+    assert pool.state(A.id).cooling_until - clock.now == 60
+
+
+def test_bad_request_cools_nobody() -> None:
+    pool = pool_of(A)
+    pool.record(A, MODEL, failure(Outcome.BAD_REQUEST, 400))
+    pool.record(A, MODEL, failure(Outcome.CONTEXT_TOO_LARGE, 400))
+    assert pool.pick((A,), model=MODEL) == A
+
+
+def test_model_unsupported_blocks_that_model_only_for_12_hours() -> None:
+    clock = Clock()
+    pool = pool_of(A, clock=clock)
+    pool.record(A, MODEL, failure(Outcome.MODEL_UNSUPPORTED, 404))
+    assert pool.pick((A,), model="gpt-5.5") == A
+    with pytest.raises(Exhausted):
+        pool.pick((A,), model=MODEL)
+    clock.advance(12 * 3600)
+    assert pool.pick((A,), model=MODEL) == A
+
+
+def test_cloudflare_cools_every_account_behind_the_same_egress() -> None:
+    clock = Clock()
+    proxied = cred("c", proxy_url="http://proxy:3128")
+    pool = pool_of(A, B, proxied, clock=clock)
+    pool.record(A, MODEL, failure(Outcome.CLOUDFLARE, 403))
+    assert set(picks(pool, 3, candidates=(A, B, proxied))) == {"c"}
+    clock.advance(10)
+    assert set(picks(pool, 3, candidates=(A, B, proxied))) == {"a", "b", "c"}
+
+
+def test_401_lasts_until_the_credential_changes() -> None:
+    clock = Clock()
+    pool = pool_of(A, clock=clock)
+    pool.record(A, MODEL, failure(Outcome.UNAUTHORIZED, 401))
+    clock.advance(10 * 86400)
+    with pytest.raises(Exhausted) as raised:
+        pool.pick((A,), model=MODEL)
+    error = raised.value.error("openai")
+    assert error.status == 503 and "cliproxy login" in error.message and "a@example.com" in error.message
+    pool.replace(cred("a", access_token="tok-a-new"))
+    assert pool.pick((A,), model=MODEL).access_token == "tok-a-new"
+
+
+def test_reload_with_a_new_token_ends_a_401() -> None:
+    pool = pool_of(A)
+    pool.record(A, MODEL, failure(Outcome.UNAUTHORIZED, 401))
+    pool.update([A])
+    with pytest.raises(Exhausted):
+        pool.pick((A,), model=MODEL)
+    pool.update([cred("a", access_token="tok-a-2")])
+    assert pool.pick((A,), model=MODEL).access_token == "tok-a-2"
+
+
+def test_disable_cooling_never_blocks() -> None:
+    relaxed = cred("a", disable_cooling=True)
+    pool = pool_of(relaxed)
+    pool.record(relaxed, MODEL, failure(Outcome.RATE_LIMITED, 429, retry_after=100))
+    assert pool.pick((relaxed,), model=MODEL) == relaxed
+    everyone = pool_of(A, disable_cooling=True)
+    everyone.record(A, MODEL, failure(Outcome.SERVER_ERROR))
+    assert everyone.pick((A,), model=MODEL) == A
+
+
+def test_a_full_quota_window_is_skipped_by_every_strategy_until_it_resets() -> None:
+    for strategy in ("round-robin", "fill-first", "headroom"):
+        clock = Clock()
+        pool = pool_of(A, B, strategy=strategy, clock=clock)
+        pool.observe_headers(A, {"x-codex-primary-used-percent": "100", "x-codex-primary-window-minutes": "300",
+                                 "x-codex-primary-reset-at": str(int(clock.now + 50))})
+        assert set(picks(pool, 4, candidates=(A, B))) == {"b"}, strategy
+        clock.advance(50)
+        assert "a" in picks(pool, 4, candidates=(A, B)), strategy
+
+
+def window(used: float, reset: float, minutes: int = 300) -> dict[str, str]:
+    return {"x-codex-primary-used-percent": str(used), "x-codex-primary-window-minutes": str(minutes),
+            "x-codex-primary-reset-at": str(int(reset))}
+
+
+def test_headroom_prefers_most_quota_left_then_the_earlier_reset() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, C, strategy="headroom", clock=clock)
+    pool.observe_headers(A, window(70, clock.now + 100))
+    pool.observe_headers(B, window(20, clock.now + 900))
+    pool.observe_headers(C, window(20, clock.now + 300))
+    assert picks(pool, 2) == list("cc")
+    pool.observe_headers(C, window(90, clock.now + 300))
+    assert picks(pool, 1) == ["b"]
+    clock.advance(100)  # A's window resets: 0 % used
+    assert picks(pool, 1) == ["a"]
+
+
+def test_affinity_keeps_a_session_and_moves_it_when_the_account_cools() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, C, clock=clock)
+    first = pool.pick((A, B, C), model=MODEL, session="s1")
+    assert {pool.pick((A, B, C), model=MODEL, session="s1").id for _ in range(5)} == {first.id}
+    pool.record(first, MODEL, failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=600))
+    moved = pool.pick((A, B, C), model=MODEL, session="s1")
+    assert moved.id != first.id
+    clock.advance(601)
+    assert pool.pick((A, B, C), model=MODEL, session="s1").id == moved.id
+
+
+def test_affinity_survives_a_transient_error() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, clock=clock)
+    bound = pool.pick((A, B), model=MODEL, session="s1")
+    pool.record(bound, MODEL, failure(Outcome.SERVER_ERROR, 502))
+    elsewhere = pool.pick((A, B), model=MODEL, session="s1", exclude={bound.id})
+    assert elsewhere.id != bound.id
+    clock.advance(61)
+    assert pool.pick((A, B), model=MODEL, session="s1").id == bound.id
+
+
+def test_affinity_expires_and_is_bounded() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, clock=clock, affinity_ttl=10)
+    bound = pool.pick((A, B), model=MODEL, session="s1")
+    clock.advance(11)
+    assert pool.session_account("s1", MODEL) is None
+    assert bound
+    small = pool_of(A, B, clock=clock)
+    small._affinity.limit = 100
+    for n in range(500):
+        small.pick((A, B), model=MODEL, session=f"s{n}")
+    assert len(small._affinity) == 100
+
+
+def test_all_cooling_is_one_aggregated_429_shaped_per_dialect() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, clock=clock)
+    pool.record(A, MODEL, failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=300,
+                                  message="The usage limit has been reached"))
+    pool.record(B, MODEL, failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=120))
+    with pytest.raises(Exhausted) as raised:
+        pool.pick((A, B), model=MODEL)
+    chat = raised.value.error("openai")
+    assert chat.status == 429 and chat.headers() == {"Retry-After": "120"}
+    assert openai_error_body(chat)["error"] | {"message": ""} == {
+        "message": "", "type": "rate_limit_error", "code": "rate_limit_exceeded", "param": None}
+    assert "2 accounts are cooling down" in chat.message and "in 120 s" in chat.message
+    codex = openai_error_body(raised.value.error("openai-response"))["error"]
+    assert codex["type"] == codex["code"] == "usage_limit_reached"
+    assert codex["resets_in_seconds"] == 120 and codex["resets_at"] == int(clock.now + 120)
+    assert codex["plan_type"] == "plus"
+    claude = raised.value.error("claude")
+    assert claude.type == "rate_limit_error" and not claude.code
+
+
+def test_a_transient_last_error_is_returned_as_itself() -> None:
+    pool = pool_of(A)
+    last = failure(Outcome.SERVER_ERROR, 502)
+    pool.record(A, MODEL, last)
+    with pytest.raises(Exhausted) as raised:
+        pool.pick((A,), model=MODEL, exclude={A.id})
+    assert raised.value.error("openai", last) is last
+
+
+def test_no_candidates_names_cliproxy_login() -> None:
+    with pytest.raises(Exhausted) as raised:
+        pool_of().pick((), model=MODEL)
+    assert raised.value.error("openai").status == 503 and "cliproxy login" in raised.value.error("openai").message
+
+
+def test_snapshot_is_plain_data_without_tokens() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, clock=clock)
+    pool.observe_headers(A, window(40, clock.now + 100))
+    pool.record(B, MODEL, failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=60))
+    snapshot = pool.snapshot()
+    text = repr(snapshot)
+    assert "tok-a" not in text and "tok-b" not in text
+    states = {a["name"]: a for a in snapshot["accounts"]}
+    assert states["a@example.com"]["state"] == "available"
+    assert states["a@example.com"]["windows"]["short"]["used_percent"] == 40
+    assert states["b@example.com"]["state"] == "quota" and states["b@example.com"]["until"] == clock.now + 60
+
+
+def test_state_survives_a_restart_and_a_changed_file_ends_a_401() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, C, clock=clock)
+    pool.record(A, MODEL, failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=600))
+    pool.record(B, MODEL, failure(Outcome.UNAUTHORIZED, 401))
+    pool.record(C, MODEL, failure(Outcome.UNAUTHORIZED, 401))
+    saved = pool.export_state()
+    clock.advance(5)
+    again = pool_of(A, B, cred("c", last_refresh_at=123.0), clock=clock)
+    again.restore(saved)
+    assert again.pick((A, B, cred("c")), model=MODEL).email == "c@example.com"
+    with pytest.raises(Exhausted):
+        again.pick((A, B), model=MODEL)
+    assert again.state(A.id).requests == 1
