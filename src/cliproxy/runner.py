@@ -73,6 +73,7 @@ class Call:
 
 class _Sink(Protocol):
     content_sent: bool
+    flush: bool
 
     def begin_attempt(self, credential: Credential) -> None: ...
 
@@ -128,6 +129,7 @@ class _StreamSink:
     def __init__(self, translator: StreamTranslator, channel: _Channel) -> None:
         self.translator, self.channel = translator, channel
         self.content_sent = self.preamble_sent = False
+        self.flush = False  # the first content frame goes out before more events are read
         self.attempts = 0
 
     def begin_attempt(self, credential: Credential) -> None:
@@ -143,14 +145,14 @@ class _StreamSink:
                     return
                 self.preamble_sent = True
             else:
-                self.content_sent = True
+                self.content_sent = self.flush = True
         self.channel.put(out)
 
 
 class _CollectSink:
     """Non-streaming: keep the terminal event's response; nothing reaches the client early."""
 
-    content_sent = False
+    content_sent = flush = False
 
     def __init__(self) -> None:
         self.response: dict[str, Any] | None = None
@@ -293,36 +295,47 @@ class Runner:
             async with self._upstream.stream(credential, body, headers) as upstream:
                 self._pool.observe_headers(credential, upstream.headers)
                 sink.begin_attempt(credential)
-                await self._relay(upstream.events(), sink, call, credential)
+                await self._relay(upstream.batches(), sink, call, credential)
         except ProxyError as err:
             return err
         return None
 
-    async def _relay(self, events: AsyncIterator[tuple[dict[str, Any], bytes]], sink: _Sink, call: Call,
-                     credential: Credential) -> None:
+    async def _relay(self, batches: AsyncIterator[list[tuple[dict[str, Any], bytes]]], sink: _Sink,
+                     call: Call, credential: Credential) -> None:
+        """Hand each upstream event to the sink, in batches as the network delivered them."""
         collector = OutputCollector()
         finished = False
-        async for event, raw in events:
-            event_type = event.get("type", "")
-            if event_type in FAILURE_TYPES:
-                raise classify_stream_error(event)
-            if event_type == RATE_LIMITS:
-                event, raw = self._pool_rate_limits(credential, event, raw)
-            elif event_type == "response.output_item.done":
-                collector.add(event)
-            elif event_type in TERMINAL_TYPES:
-                finished = True
-                if collector.patch(event):
-                    raw = orjson.dumps(event)
-                response = event.get("response")
-                if isinstance(response, dict):
-                    if isinstance(response.get("usage"), dict):
-                        call.usage = response["usage"]
-                    if call.on_completed is not None:
-                        call.on_completed(response)
-            sink.event(event, raw, event_type)
+        async for batch in batches:
+            for event, raw in batch:
+                event_type = event.get("type", "")
+                if event_type in FAILURE_TYPES:
+                    raise classify_stream_error(event)
+                if event_type == RATE_LIMITS:
+                    event, raw = self._pool_rate_limits(credential, event, raw)
+                elif event_type == "response.output_item.done":
+                    collector.add(event)
+                elif event_type in TERMINAL_TYPES:
+                    finished = True
+                    raw = self._terminal(event, raw, collector, call)
+                sink.event(event, raw, event_type)
+                if sink.flush:  # time to first token: let the client side write before reading on
+                    sink.flush = False
+                    await asyncio.sleep(0)
         if not finished:
             raise disconnected("stream closed before response.completed")
+
+    @staticmethod
+    def _terminal(event: dict[str, Any], raw: bytes, collector: OutputCollector, call: Call) -> bytes:
+        """``response.completed``/``incomplete``: output rebuilt, usage kept, completion hook called."""
+        if collector.patch(event):
+            raw = orjson.dumps(event)
+        response = event.get("response")
+        if isinstance(response, dict):
+            if isinstance(response.get("usage"), dict):
+                call.usage = response["usage"]
+            if call.on_completed is not None:
+                call.on_completed(response)
+        return raw
 
     def _pool_rate_limits(self, credential: Credential, event: dict[str, Any],
                           raw: bytes) -> tuple[dict[str, Any], bytes]:

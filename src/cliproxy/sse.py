@@ -1,4 +1,4 @@
-"""SSE frame encoding shared by every dialect. Parsing the upstream stream is httpx-sse's job."""
+"""SSE frame encoding shared by every dialect (reading the upstream stream: upstream/sse_reader.py)."""
 
 from __future__ import annotations
 

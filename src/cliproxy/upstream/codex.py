@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import orjson
-from httpx_sse import EventSource
 
 from ..config import Config
 from ..credentials import Credential
 from ..dialects.blob import looks_like_codex_blob
 from ..errors import Outcome, ProxyError
 from .classify import classify_http_error
+from .sse_reader import read_batches
 
 DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
 DEFAULT_ORIGINATOR = "codex-tui"
@@ -69,6 +69,7 @@ def build_headers(credential: Credential, client_headers: Mapping[str, str], con
     headers = forwarded_headers(client_headers)
     headers["content-type"] = "application/json"
     headers["accept"] = accept
+    headers["accept-encoding"] = "identity"  # SSE: every event as it comes, no decompression pass
     headers["authorization"] = f"Bearer {credential.access_token}"
     client_ua = client_headers.get("user-agent", "")
     if credential.kind == "oauth":
@@ -142,26 +143,21 @@ class UpstreamStream:
         self.response = response
         self.headers = response.headers
 
-    async def events(self) -> AsyncIterator[tuple[dict[str, Any], bytes]]:
-        """Yield ``(event, raw_json)`` pairs. Transport failures become a DISCONNECTED ProxyError."""
+    async def batches(self) -> AsyncIterator[list[tuple[dict[str, Any], bytes]]]:
+        """``(event, raw_json)`` pairs, one list per network read. Transport failures become a
+        DISCONNECTED ProxyError."""
+        chunks = self.response.aiter_raw() if _identity(self.response) else self.response.aiter_bytes()
         try:
-            async for sse in EventSource(self.response).aiter_sse():
-                data = sse.data
-                if not data or data == "[DONE]":
-                    continue
-                raw = data.encode()
-                try:
-                    event = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    raise ProxyError(502, f"invalid SSE data JSON (len={len(raw)}): {data[:512]!r}",
-                                     code="internal_server_error", outcome=Outcome.SERVER_ERROR) from None
-                if isinstance(event, dict):
-                    if "type" not in event and sse.event:
-                        event["type"] = sse.event
-                    yield event, raw
+            async for batch in read_batches(chunks):
+                yield batch
         except httpx.TransportError as exc:
             raise ProxyError(502, f"upstream connection failed: {type(exc).__name__}",
                              code="stream_disconnected", outcome=Outcome.DISCONNECTED) from None
+
+
+def _identity(response: httpx.Response) -> bool:
+    """No content coding on the body: its raw chunks are the bytes (skips httpx's decoder layer)."""
+    return response.headers.get("content-encoding", "identity").lower() in ("identity", "")
 
 
 class CodexUpstream:

@@ -1,0 +1,64 @@
+"""The upstream SSE splitter: same events however the bytes are cut, CRLF or LF, comments skipped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cliproxy.errors import ProxyError
+from cliproxy.upstream.sse_reader import read_events
+from tests.fakes import codex_events as ev
+
+
+def wire(events: list[dict], newline: bytes = b"\n") -> bytes:  # type: ignore[type-arg]
+    out = b": hello" + newline + newline
+    for event in events:
+        frame = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+        out += frame.replace(b"\n", newline)
+    return out
+
+
+async def chunks(data: bytes, cuts: list[int]) -> AsyncIterator[bytes]:
+    last = 0
+    for cut in sorted(set(c % (len(data) + 1) for c in cuts)):
+        yield data[last:cut]
+        last = cut
+    yield data[last:]
+
+
+def collect(data: bytes, cuts: list[int]) -> list[tuple[dict, bytes]]:  # type: ignore[type-arg]
+    async def run() -> list[tuple[dict, bytes]]:  # type: ignore[type-arg]
+        return [pair async for pair in read_events(chunks(data, cuts))]
+
+    return asyncio.run(run())
+
+
+EVENTS = ev.reason_stream()
+
+
+@given(st.lists(st.integers(min_value=0), max_size=30), st.sampled_from([b"\n", b"\r\n"]))
+def test_any_chunking_gives_the_same_events(cuts: list[int], newline: bytes) -> None:
+    pairs = collect(wire(EVENTS, newline), cuts)
+    assert [event for event, _ in pairs] == EVENTS
+    assert all(json.loads(raw) == event for event, raw in pairs)
+
+
+def test_multi_line_data_missing_type_and_done() -> None:
+    data = b'event: response.created\ndata: {"response":\ndata: {"id": "r"}}\n\ndata: [DONE]\n\n'
+    assert collect(data, []) == [({"type": "response.created", "response": {"id": "r"}},
+                                  b'{"response":\n{"id": "r"}}')]
+
+
+def test_last_frame_without_blank_line_is_not_lost() -> None:
+    assert collect(b'data: {"type": "x"}', [3])[0][0] == {"type": "x"}
+
+
+def test_invalid_json_is_a_502() -> None:
+    with pytest.raises(ProxyError) as err:
+        collect(b"data: {broken\n\n", [])
+    assert err.value.status == 502 and "invalid SSE data JSON" in err.value.message
