@@ -1,0 +1,81 @@
+"""``cliproxy usage``: the usage history as tables (per day, account, model, client key).
+
+Reads the SQLite file next to the config directly, so it works whether the server runs or not
+(WAL mode: reading never blocks the server's writer).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import ConfigError, config_path
+from .usage import GROUPS, summary, usage_path
+
+TITLES = {"day": "Day", "account": "Account", "model": "Model", "key": "Client key", "dialect": "Dialect"}
+NUMBERS = ("requests", "failed", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
+           "total_tokens")
+HEADERS = ("Requests", "Failed", "Input", "Cached", "Output", "Reasoning", "Total", "Avg TTFT", "Avg time")
+
+
+def _ms(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    return [f"{row.get(name) or 0:,}" for name in NUMBERS] + [_ms(row.get("avg_ttft_ms")),
+                                                               _ms(row.get("avg_duration_ms"))]
+
+
+def _table(group: str, rows: list[dict[str, Any]], totals: dict[str, Any]) -> Table:
+    table = Table(title=f"by {TITLES[group].lower()}", title_justify="left", show_footer=True)
+    table.add_column(TITLES[group], footer="total")
+    for header, footer in zip(HEADERS, _cells(totals), strict=True):
+        table.add_column(header, justify="right", footer=footer)
+    for row in rows:
+        table.add_row(str(row.get(group) or "-"), *_cells(row))
+    return table
+
+
+def usage(
+    config: Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).")] = None,
+    days: Annotated[float, typer.Option(help="How many days back to include.")] = 7,
+    by: Annotated[str, typer.Option(help="Groupings, comma-separated: day, account, model, key, dialect.")]
+    = "day,account,model",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Show token usage and latency recorded by the server."""
+    groups = [g.strip() for g in by.split(",") if g.strip()]
+    if unknown := [g for g in groups if g not in GROUPS]:
+        raise typer.BadParameter(f"unknown grouping {', '.join(unknown)}; use: {', '.join(GROUPS)}")
+    try:
+        path = usage_path(config_path(config, os.environ))
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    until = time.time() + 1
+    result = summary(path, until - days * 86400, until, groups)
+    if as_json:
+        typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        return
+    out = Console(highlight=False)
+    if not result["totals"]["requests"]:
+        out.print(f"No requests recorded in the last {days:g} day(s) ({path}).")
+        return
+    out.print(f"Usage over the last {days:g} day(s), from {path}")
+    for group in groups:
+        out.print(_table(group, result[f"by_{group}"], result["totals"]))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("usage")(usage)
+
+
+__all__ = ["register", "usage"]
