@@ -93,7 +93,7 @@ def serve(
     snapshot = Snapshot.build(loaded)
     REDACTOR.register([*loaded.api_keys, *(c.access_token for c in snapshot.credentials),
                        *(c.refresh_token for c in snapshot.credentials)])
-    services = build_services(snapshot, bind_host)
+    services = build_services(snapshot, bind_host, config_path=path)
     typer.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
     sys.stdout.flush()
     uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
@@ -106,6 +106,9 @@ def _register_commands() -> None:
     from .auth import commands as auth_commands
 
     auth_commands.register(app)
+    from . import usage_cli
+
+    usage_cli.register(app)
     from . import status as status_command
 
     status_command.register(app)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
@@ -21,6 +22,7 @@ from ..snapshot import Snapshot, SnapshotHolder
 from ..upstream.codex import CodexUpstream
 from .discovery import ModelDiscovery
 from .gate import Gate
+from .operations import Operations
 from .routes import ROUTES, not_found
 from .services import Services
 from .status_route import STATUS_ROUTES, remove_server_file, write_server_file
@@ -29,12 +31,13 @@ from .usage_route import USAGE_ROUTES
 log = logging.getLogger(__name__)
 
 
-def build_services(snapshot: Snapshot, bind_host: str) -> Services:
+def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None = None) -> Services:
     """Wire the long-lived objects: a refreshed or failed token reaches the pool at once."""
     upstream = CodexUpstream(snapshot.config)
     pool = Pool.from_config(snapshot.credentials, snapshot.config)
     pool.attach(FilePoolStore.for_auth_dir(snapshot.config.auth_path))
     holder = SnapshotHolder(snapshot)
+    ops = Operations(holder, config_path)
 
     def refreshed(credential: Credential) -> None:
         REDACTOR.add([credential.access_token, credential.refresh_token])
@@ -45,10 +48,12 @@ def build_services(snapshot: Snapshot, bind_host: str) -> Services:
         if credential.auth_error:
             pool.replace(credential)
 
-    refresher = Refresher(snapshot.config, None, refreshed, failed)
-    return Services(holder=holder, upstream=upstream, runner=Runner(upstream, pool, refresher.on_unauthorized),
-                    bind_host=bind_host, discovery=ModelDiscovery(holder, upstream), refresher=refresher,
-                    scheduler=RefreshScheduler(refresher))
+    refresher = Refresher(snapshot.config, None, refreshed, failed, store=ops.account_store(snapshot.config))
+    services = Services(holder=holder, upstream=upstream, runner=Runner(upstream, pool, refresher.on_unauthorized),
+                        bind_host=bind_host, discovery=ModelDiscovery(holder, upstream), refresher=refresher,
+                        scheduler=RefreshScheduler(refresher), ops=ops)
+    ops.wire(services)
+    return services
 
 
 def build_app(services: Services) -> ASGIApp:
@@ -57,6 +62,7 @@ def build_app(services: Services) -> ASGIApp:
         discovery = asyncio.create_task(services.discovery.run())
         services.scheduler.update(services.holder.current.credentials)
         services.scheduler.start()
+        await services.ops.start()
         pool = services.runner.pool
         keeper = asyncio.create_task(keep(pool, pool.store)) if pool.store else None
         local = state_dir(services.holder.current.config.auth_path)
@@ -69,6 +75,7 @@ def build_app(services: Services) -> ASGIApp:
         finally:
             discovery.cancel()
             await asyncio.gather(discovery, return_exceptions=True)
+            await services.ops.stop()
             if keeper is not None:
                 keeper.cancel()
                 await asyncio.gather(keeper, return_exceptions=True)
@@ -77,7 +84,7 @@ def build_app(services: Services) -> ASGIApp:
             await services.refresher.aclose()
             await services.upstream.aclose()
 
-    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES],
+    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes()],
                     exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
     app.state.services = services
 

@@ -27,6 +27,7 @@ from ..tokens import count_anthropic_tokens
 from .body import read_json
 from .errors import error_response, error_response_for_path
 from .json import JSONResponse
+from .observe import Trace
 from .services import Services
 
 SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
@@ -83,10 +84,19 @@ def _build_call(request: Request, dialect: Dialect, translated: TranslatedReques
     )
 
 
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for chunk in rest:
-        yield chunk
+async def _prepend(first: bytes, rest: AsyncIterator[bytes], trace: Trace) -> AsyncIterator[bytes]:
+    """The stream as sent; the trace sees each chunk and learns how the stream ended."""
+    trace.stream_started()
+    completed = False
+    try:
+        trace.chunk(first)
+        yield first
+        async for chunk in rest:
+            trace.chunk(chunk)
+            yield chunk
+        completed = True
+    finally:
+        trace.finish_stream(completed)
 
 
 async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
@@ -107,17 +117,23 @@ async def run(request: Request, call: Call) -> Response:
     """Answer a prepared call: one JSON body, or a stream committed at its first frame."""
     services = _services(request)
     dialect = call.dialect
-    if not call.request.stream:
-        response = await services.runner.complete(call)
-        return JSONResponse(dialect.render_response(response, call.request))
-    keepalive = services.holder.current.config.streaming.keepalive_seconds
-    stream = services.runner.stream(call, keepalive)
+    trace = services.ops.observer.begin(request, call, await request.body())
     try:
-        first = await anext(stream)
-    except StopAsyncIteration:
-        first = b""
+        if not call.request.stream:
+            answer = JSONResponse(dialect.render_response(await services.runner.complete(call), call.request))
+            trace.finish(200, response=bytes(answer.body))
+            return answer
+        keepalive = services.holder.current.config.streaming.keepalive_seconds
+        stream = services.runner.stream(call, keepalive)
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            first = b""
+    except BaseException as exc:
+        trace.abort(exc)
+        raise
     headers = {**SSE_HEADERS, **services.runner.quota_headers(call)}
-    return StreamingResponse(_prepend(first, stream), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_prepend(first, stream, trace), media_type="text/event-stream", headers=headers)
 
 
 def handler(dialect: Dialect) -> Any:

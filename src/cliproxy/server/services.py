@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..auth.refresh import Refresher, RefreshScheduler
 from ..dialects.reasoning_cache import ReasoningReplayCache
@@ -10,6 +11,9 @@ from ..runner import Runner
 from ..snapshot import SnapshotHolder
 from ..upstream.codex import CodexUpstream
 from .discovery import ModelDiscovery
+
+if TYPE_CHECKING:
+    from .operations import Operations
 
 
 @dataclass
@@ -21,4 +25,5 @@ class Services:
     discovery: ModelDiscovery
     refresher: Refresher
     scheduler: RefreshScheduler
+    ops: Operations  # reload, usage history, request logs, metrics, management API
     replay: ReasoningReplayCache = field(default_factory=ReasoningReplayCache)
