@@ -1,0 +1,67 @@
+"""Usage aggregates, application log lines and request/error logs through the management API."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from tests.fakes.codex_backend import Reply
+from tests.fakes.codex_events import USAGE
+from tests.management.conftest import ACCESS_A, Managed
+
+
+def test_usage_aggregates_match_the_backend(managed: Managed) -> None:
+    for index in range(4):
+        assert managed.chat(stream=bool(index % 2)).status_code == 200
+    usage = managed.api.get("/usage").json()
+    assert usage["enabled"] is True and usage["totals"]["requests"] == 4
+    assert usage["totals"]["total_tokens"] == 4 * USAGE["total_tokens"]
+    assert usage["totals"]["cached_tokens"] == 4 * USAGE["input_tokens_details"]["cached_tokens"]
+    assert [row["model"] for row in usage["by_model"]] == ["gpt-5.4"]
+    assert len(usage["by_day"]) == 1 and usage["by_account"][0]["account"] == "a@example.com"
+    only_models = managed.api.get("/usage", params={"group": "model", "days": 1}).json()
+    assert "by_model" in only_models and "by_day" not in only_models
+    assert managed.api.get("/usage", params={"days": "many"}).status_code == 400
+    assert managed.api.get("/usage", params={"group": "planet"}).status_code == 400
+
+
+def test_application_logs_are_read_after_a_cursor_and_cleared(managed: Managed,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)  # as `cliproxy serve` sets it
+    managed.api.put("/request-retry", json={"value": 1})  # logs "reloaded (management API)"
+    logs = managed.api.get("/logs").json()
+    assert any("reloaded (management API)" in line for line in logs["lines"])
+    later = managed.api.get("/logs", params={"after": logs["latest-timestamp"]}).json()
+    assert later["lines"] == [] or all("reloaded (management API)" not in x for x in later["lines"])
+    assert managed.api.get("/logs", params={"after": "yesterday"}).status_code == 400
+    assert managed.api.delete("/logs").status_code == 200
+    left = managed.api.get("/logs", params={"after": time.time() - 60}).json()["lines"]
+    assert not any("reloaded (management API)" in line for line in left), left
+
+
+def test_failed_requests_leave_redacted_error_logs(managed: Managed) -> None:
+    managed.fake.script(ACCESS_A, Reply(status=400, body={"detail": "Unsupported parameter: frobnicate"}))
+    assert managed.chat().status_code == 400
+    assert managed.chat().status_code == 200  # successes leave no log while request-log is off
+    log_dir = managed.config_file.parent / "logs"
+
+    def listed() -> list[dict[str, object]]:
+        files: list[dict[str, object]] = managed.api.get("/request-error-logs").json()["files"]
+        return files
+
+    deadline = time.monotonic() + 10
+    while not listed() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    files = listed()
+    assert len(files) == 1 and str(files[0]["name"]).startswith("error-")
+    name = str(files[0]["name"])
+    text = managed.api.get(f"/request-error-logs/{name}").text
+    assert "status: 400" in text and "frobnicate" in text and "[redacted]" in text
+    assert (log_dir / name).stat().st_mode & 0o777 == 0o600
+    request_id = name.rsplit("-", 1)[1].removesuffix(".log")
+    assert managed.api.get(f"/request-log-by-id/{request_id}").text == text
+    assert managed.api.get("/request-log-by-id/nope").status_code == 404
+    assert managed.api.get("/request-error-logs/request-x.log").status_code == 404
+    assert managed.api.get("/request-error-logs/..%2Fconfig.yaml").status_code == 404
