@@ -394,10 +394,12 @@ def _usage_credits(credits: Credits | None) -> dict[str, Any]:
             "approx_cloud_messages": None}
 
 
-def _aggregate(kind: str, windows: list[Window], now: float) -> PoolWindow | None:
+def _aggregate(kind: str, windows: list[Window], accounts: int, now: float) -> PoolWindow | None:
+    """Equal-weight mean over every usable account: one that never reported this window (not used
+    yet) counts as 0 %, so one spent account of two shows as half the pool, not all of it."""
     if not windows:
         return None
-    mean = sum(min(100.0, max(0.0, w.used_at(now))) for w in windows) / len(windows)
+    mean = sum(min(100.0, max(0.0, w.used_at(now))) for w in windows) / max(accounts, len(windows))
     resets = [w.reset_at for w in windows if w.reset_at > now]
     reset_at = min(resets) if resets else now + CLASS_SECONDS[kind]
     return PoolWindow(round(mean), int(reset_at), kind)
@@ -414,14 +416,16 @@ def pool_quota(accounts: Iterable[tuple[AccountQuota, str]], allowed: bool, now:
     by_class: dict[str, list[Window]] = {SHORT: [], LONG: []}
     plans: list[str] = []
     credits: Credits | None = None
+    count = 0
     for quota, plan in accounts:
+        count += 1
         for kind, window in quota.windows().items():
             by_class[kind].append(window)
         plans.append(quota.plan or plan)
         if quota.credits is not None:
             credits = _sum_credits(credits, quota.credits)
-    return PoolQuota(allowed=allowed, plan=common_plan(plans), short=_aggregate(SHORT, by_class[SHORT], now),
-                     long=_aggregate(LONG, by_class[LONG], now), credits=credits)
+    return PoolQuota(allowed=allowed, plan=common_plan(plans), short=_aggregate(SHORT, by_class[SHORT], count, now),
+                     long=_aggregate(LONG, by_class[LONG], count, now), credits=credits)
 
 
 def _sum_credits(total: Credits | None, more: Credits) -> Credits:

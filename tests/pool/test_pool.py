@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from cliproxy.errors import Outcome, openai_error_body
 from cliproxy.pool import Pool
 from cliproxy.shortage import Exhausted
+from cliproxy.upstream.classify import classify_http_error
 from tests.pool.helpers import MODEL, Clock, cred, failure
 
 A, B, C = cred("a"), cred("b"), cred("c")
@@ -292,3 +294,18 @@ def test_state_survives_a_restart_and_a_changed_file_ends_a_401() -> None:
     with pytest.raises(Exhausted):
         again.pick((A, B), model=MODEL)
     assert again.state(A.id).requests == 1
+
+
+@pytest.mark.parametrize(("error", "seconds"), [
+    ({"type": "usage_limit_reached", "message": "limit", "resets_at": 1_790_000_300, "resets_in_seconds": 999}, 300),
+    ({"type": "usage_limit_reached", "message": "limit", "resets_in_seconds": 120}, 120),
+])
+def test_scenario_6_the_429_body_sets_the_block(error: dict[str, object], seconds: float) -> None:
+    clock = Clock(1_790_000_000.0)
+    pool = pool_of(A, B, clock=clock)
+    pool.record(A, MODEL, classify_http_error(429, json.dumps({"error": error}).encode(), {}, clock.now))
+    assert picks(pool, 2, candidates=(A, B)) == ["b", "b"]
+    clock.advance(seconds - 1)
+    assert picks(pool, 2, candidates=(A, B)) == ["b", "b"]
+    clock.advance(1)
+    assert "a" in picks(pool, 2, candidates=(A, B))

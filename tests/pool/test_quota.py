@@ -173,6 +173,11 @@ def test_scenario_13_mean_of_used_and_earliest_reset() -> None:
     assert elapsed.usage_body(NOW)["rate_limit"]["primary_window"]["reset_at"] == int(T2)
 
 
+def test_an_account_without_data_counts_as_unused() -> None:
+    view = pool_quota([(account(100, 300, T1), "plus"), (AccountQuota(), "plus")], True, NOW)
+    assert view.short is not None and view.short.used_percent == 50 and view.long is None
+
+
 def test_pool_view_as_event_and_headers() -> None:
     view = pool_quota([(account(20, 300, T1), "pro"), (account(60, 300, T2), "pro")], True, NOW)
     event = view.rate_limits_event()

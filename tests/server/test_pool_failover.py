@@ -220,3 +220,15 @@ def test_401_refreshes_retries_then_cools_until_the_credential_changes(fake: Fak
     assert used[2:] == ["tok-b"] * 3  # refreshed once, 401 again: the account rests, b serves
     assert len(issuer.refresh_calls) == 1
     assert states["codex-a.json"] == "needs-login"
+
+
+def test_usage_not_included_in_stream_blocks_the_account_an_hour(fake: FakeCodex, accounts: Path) -> None:
+    """quota.md §7 scenario 8."""
+    failed = {"type": "response.failed", "response": {"id": "r", "status": "failed", "error": {
+        "code": "usage_not_included", "message": "Upgrade to Plus to use Codex"}}}
+    fake.script("tok-a", Reply(events=[*ev.preamble(), failed]))
+    with proxy_for(fake, accounts) as proxy:
+        assert [chat(proxy, f"m{n}") for n in range(3)] == ["Hello"] * 3
+        account = {a["id"]: a for a in proxy.services.runner.pool.snapshot()["accounts"]}["codex-a.json"]
+    assert served_by(fake) == ["tok-a", "tok-b", "tok-b", "tok-b"]
+    assert account["state"] == "quota" and 3590 <= account["until"] - time.time() <= 3600

@@ -117,7 +117,8 @@ def test_headers_of_an_answer_update_the_windows(fake: FakeCodex, accounts: Path
     with proxy_for(fake, accounts, routing={"strategy": "fill-first"}) as proxy:
         turn(proxy)
         body = usage(proxy)
-    assert body["rate_limit"]["secondary_window"]["used_percent"] == 29  # scenario 2: weekly in primary
+    # scenario 2: the weekly window came in the primary slot; b, never used, counts as 0 %
+    assert body["rate_limit"]["secondary_window"]["used_percent"] == round(29 / 2)
     assert body["rate_limit"]["secondary_window"]["reset_at"] == reset
     assert body["rate_limit"]["primary_window"] is None
 
@@ -161,3 +162,16 @@ def test_status_command_live_and_from_the_state_file(fake: FakeCodex, accounts: 
     assert offline.exit_code == 0, offline.output
     assert "server not running" in offline.output and "a@example.com" in offline.output
     assert not (accounts / ".state" / "server.json").exists()
+
+
+def test_workspace_routing_discovery_is_answered_for_codex_cli(fake: FakeCodex, accounts: Path) -> None:
+    """Codex CLI's TUI exits ("workspace routing discovery failed") unless this answers first."""
+    with proxy_for(fake, accounts) as proxy:
+        check = httpx.get(proxy.url + "/backend-api/wham/accounts/check",
+                          headers={**AUTH, "chatgpt-account-id": "acct-me"})
+    assert check.status_code == 200
+    body = check.json()
+    assert body["account_ordering"] == ["acct-me"]
+    assert body["accounts"] == [{"id": "acct-me", "workspace_backend_origin": "https://chatgpt.com",
+                                 "account_routing_override": "NO_CONSTRAINT"}]
+    assert not fake.requests  # nothing of it reaches the backend

@@ -7,6 +7,11 @@ or without a trailing slash: ``/backend-api/wham/usage``, ``/backend-api/codex/w
 exactly the shape Codex CLI decodes (integers, no nulls inside windows, a plan it knows), and
 ``allowed`` stays true while any account can serve, so newer Codex CLIs never hold the input
 while the pool has quota.
+
+Codex CLI's TUI also asks ``{base}/wham/accounts/check`` ("workspace routing discovery") before
+it reads usage, and exits when that fails. The proxy answers it with the caller's own account id
+and the ``https://chatgpt.com`` origin; with a custom model provider that origin is not used for
+inference (turns still go to the provider's ``base_url``, the proxy).
 """
 
 from __future__ import annotations
@@ -25,27 +30,47 @@ from .json import JSONResponse
 from .services import Services
 
 SUFFIXES = ("/wham/usage", "/api/codex/usage")
+ACCOUNTS_CHECK = "/wham/accounts/check"
+DEFAULT_ORIGIN = "https://chatgpt.com"  # Codex CLI accepts only an https origin here
+
+
+def _denied(request: Request, services: Services) -> Response | None:
+    """The front door checks the client key under ``/backend-api/`` and ``/api/``; elsewhere, here."""
+    if request.url.path.startswith(PROTECTED_PREFIXES):
+        return None
+    try:
+        check_access(request.headers, dict(parse_qsl(request.url.query)), services.holder.current.config.api_keys)
+    except ProxyError as err:
+        return error_response(err, openai_error_body)
+    return None
 
 
 async def usage(request: Request) -> Response:
     services: Services = request.app.state.services
-    path = request.url.path
-    if not path.startswith(PROTECTED_PREFIXES):  # the front door did not check the key for this path
-        try:
-            query = dict(parse_qsl(request.url.query))
-            check_access(request.headers, query, services.holder.current.config.api_keys)
-        except ProxyError as err:
-            return error_response(err, openai_error_body)
+    if (denied := _denied(request, services)) is not None:
+        return denied
     now = time.time()
     return JSONResponse(services.runner.pool.quota_view(now).usage_body(now))
 
 
-def _paths() -> list[str]:
+async def accounts_check(request: Request) -> Response:
+    """Workspace routing discovery: the caller's account, no routing constraint."""
+    services: Services = request.app.state.services
+    if (denied := _denied(request, services)) is not None:
+        return denied
+    account = request.headers.get("chatgpt-account-id") or "cliproxy"
+    return JSONResponse({"accounts": [{"id": account, "workspace_backend_origin": DEFAULT_ORIGIN,
+                                       "account_routing_override": "NO_CONSTRAINT"}],
+                         "account_ordering": [account]})
+
+
+def _paths(suffixes: tuple[str, ...]) -> list[str]:
     paths: list[str] = []
-    for suffix in SUFFIXES:
+    for suffix in suffixes:
         for path in (suffix, "/{prefix:path}" + suffix):
             paths += [path, path + "/"]
     return paths
 
 
-USAGE_ROUTES = [Route(path, usage, methods=["GET"]) for path in _paths()]
+USAGE_ROUTES = [*(Route(path, usage, methods=["GET"]) for path in _paths(SUFFIXES)),
+                *(Route(path, accounts_check, methods=["GET"]) for path in _paths((ACCOUNTS_CHECK,)))]
