@@ -69,6 +69,10 @@ class Call:
     candidates_key: Hashable | None = None  # names the candidate set so the pool reuses its index
     # Called with the terminal response object (e.g. to remember a Claude session's reasoning).
     on_completed: Callable[[dict[str, Any]], None] | None = None
+    # What observers read after the fact: when the first content frame was handed to the client
+    # (``time.monotonic()``), and the error that ended a stream after it was committed.
+    first_content_at: float | None = None
+    error: ProxyError | None = None
 
 
 class _Sink(Protocol):
@@ -126,8 +130,8 @@ class _Channel:
 class _StreamSink:
     """Feeds events to the dialect's translator; drops a retry's repeated preamble."""
 
-    def __init__(self, translator: StreamTranslator, channel: _Channel) -> None:
-        self.translator, self.channel = translator, channel
+    def __init__(self, translator: StreamTranslator, channel: _Channel, call: Call) -> None:
+        self.translator, self.channel, self.call = translator, channel, call
         self.content_sent = self.preamble_sent = False
         self.flush = False  # the first content frame goes out before more events are read
         self.attempts = 0
@@ -146,6 +150,7 @@ class _StreamSink:
                 self.preamble_sent = True
             else:
                 self.content_sent = self.flush = True
+                self.call.first_content_at = time.monotonic()
         self.channel.put(out)
 
 
@@ -192,7 +197,7 @@ class Runner:
         """The client's bytes. Raises ProxyError only before its first yield (not yet committed)."""
         translator = call.dialect.stream_translator(call.request)
         channel = _Channel()
-        task = asyncio.create_task(self._pump(call, _StreamSink(translator, channel), channel))
+        task = asyncio.create_task(self._pump(call, _StreamSink(translator, channel, call), channel))
         timeout = keepalive_seconds if keepalive_seconds > 0 else None
         committed = False
         try:
@@ -202,6 +207,7 @@ class Runner:
                 except ProxyError as err:
                     if not committed:
                         raise
+                    call.error = err
                     yield translator.fail(err)
                     return
                 if data is None:

@@ -87,8 +87,10 @@ class Trace:
         self._observer.metrics.active_streams.dec()
         if not completed:
             self.finish(CLIENT_CLOSED, error="client_closed")
+        elif self.call.error is not None:  # the runner sent the dialect's error event
+            self.finish(200, error=self.call.error.outcome.value)
         elif self.call.credential is None:
-            self.finish(200, error="stream_failed")  # the runner sent the dialect's error event
+            self.finish(200, error="stream_failed")
         else:
             self.finish(200)
 
@@ -108,7 +110,8 @@ class Trace:
             return
         self.done = True
         duration = time.monotonic() - self._t0
-        ttft = None if self.first_at is None else self.first_at - self._t0
+        first = self.call.first_content_at or self.first_at
+        ttft = None if first is None else first - self._t0
         usage, model = self.call.usage, self.call.model_id
         tokens = token_counts(usage)
         observer = self._observer
