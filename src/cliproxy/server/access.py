@@ -5,9 +5,24 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping, Sequence
 
+from ..auth.claims import AUTH_CLAIM, decode_jwt
 from ..errors import ProxyError
 
 PROTECTED_PREFIXES = ("/v1/", "/v1beta/", "/backend-api/", "/api/", "/metrics")
+# Codex CLI's quota routes (quota.md §6): signed in with ChatGPT, it sends its own ChatGPT token.
+USAGE_SUFFIXES = ("/wham/usage", "/api/codex/usage", "/wham/accounts/check")
+
+
+def is_usage_path(path: str) -> bool:
+    return path.rstrip("/").endswith(USAGE_SUFFIXES)
+
+
+def is_chatgpt_bearer(headers: Mapping[str, str]) -> bool:
+    """A ChatGPT access token (a JWT with OpenAI's auth claim), as Codex CLI sends when signed in."""
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() != "bearer ":
+        return False
+    return AUTH_CLAIM in decode_jwt(auth[7:].strip())
 
 
 def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Config
 from ..errors import ProxyError
-from .access import PROTECTED_PREFIXES, check_access
+from .access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer, is_usage_path
 from .errors import BODY_BY_FAMILY, family_for_path
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -62,7 +62,7 @@ class Gate:
             if scope["method"] == "OPTIONS":
                 await self._preflight(send, allowed_origin)
                 return
-            if path.startswith(PROTECTED_PREFIXES):
+            if path.startswith(PROTECTED_PREFIXES) and not self._quota_read_by_codex(scope, headers):
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
                 scope.setdefault("state", {})["client_key"] = check_access(headers, query, config.api_keys)
         except ProxyError as err:
@@ -71,6 +71,13 @@ class Gate:
         if allowed_origin:
             send = _with_cors(send, allowed_origin)
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _quota_read_by_codex(scope: Scope, headers: Headers) -> bool:
+        """Loopback Codex CLI signed in with ChatGPT reads quota with its own token (quota.md §6):
+        allowed on the read-only quota routes only; that token never goes upstream."""
+        client = scope.get("client") or ("", 0)
+        return is_usage_path(scope["path"]) and is_loopback(client[0]) and is_chatgpt_bearer(headers)
 
     def _check_host(self, headers: Headers, config: Config) -> None:
         """Open mode on loopback: only loopback names (and ``allowed-hosts``) — stops DNS rebinding."""

@@ -24,8 +24,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import ProxyError, openai_error_body
-from .access import PROTECTED_PREFIXES, check_access
+from .access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer
 from .errors import error_response
+from .gate import is_loopback
 from .json import JSONResponse
 from .services import Services
 
@@ -36,7 +37,8 @@ DEFAULT_ORIGIN = "https://chatgpt.com"  # Codex CLI accepts only an https origin
 
 def _denied(request: Request, services: Services) -> Response | None:
     """The front door checks the client key under ``/backend-api/`` and ``/api/``; elsewhere, here."""
-    if request.url.path.startswith(PROTECTED_PREFIXES):
+    client = request.client.host if request.client else ""
+    if request.url.path.startswith(PROTECTED_PREFIXES) or (is_loopback(client) and is_chatgpt_bearer(request.headers)):
         return None
     try:
         check_access(request.headers, dict(parse_qsl(request.url.query)), services.holder.current.config.api_keys)
