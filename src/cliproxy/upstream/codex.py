@@ -189,7 +189,8 @@ class CodexUpstream:
             timeout=timeout,
             proxy=None if direct or not proxy else proxy,
             trust_env=not direct and not proxy,
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=60),
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=up.max_idle_connections,
+                                keepalive_expiry=60),
         )
 
     @asynccontextmanager
