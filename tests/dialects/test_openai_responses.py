@@ -42,9 +42,9 @@ def test_removed_and_kept_fields() -> None:
     assert not {"temperature", "max_output_tokens", "truncation", "user"} & out.keys()
 
 
-def test_stream_is_reframed_without_reencoding_and_hides_codex_events_from_sdks() -> None:
-    sdk = openai_responses.ResponsesStream(codex_client=False)
-    codex = openai_responses.ResponsesStream(codex_client=True)
+def test_stream_is_reframed_without_reencoding_and_codex_events_only_on_the_native_route() -> None:
+    sdk = openai_responses.ResponsesStream(codex_events=False)
+    codex = openai_responses.ResponsesStream(codex_events=True)
     raw = b'{"type":"response.output_text.delta","delta":"a\\u00e9"}'
     assert sdk.feed(orjson.loads(raw), raw) == b"event: response.output_text.delta\ndata: " + raw + b"\n\n"
     limits = ev.rate_limits()
@@ -95,7 +95,7 @@ def test_request_rewrite_never_raises_unexpectedly(extra: dict[str, Any]) -> Non
 
 @given(st.lists(st.dictionaries(st.text(max_size=6), json_values, max_size=4), max_size=6))
 def test_stream_never_raises(events: list[dict[str, Any]]) -> None:
-    stream = openai_responses.ResponsesStream(codex_client=False)
+    stream = openai_responses.ResponsesStream(codex_events=False)
     for event in events:
         frame = stream.feed(event, orjson.dumps(event))
         assert frame == b"" or frame.endswith(b"\n\n")

@@ -78,7 +78,8 @@ def test_failure_before_the_first_byte_is_one_clean_stream(fake: FakeCodex, acco
     fake.script("tok-a", Reply(cut_after=3))  # rate limits, metadata, response.created; then the cut
     body = {"model": "gpt-5.4", "input": "hi", "stream": True, "prompt_cache_key": "thread-1"}
     with proxy_for(fake, accounts) as proxy, \
-            httpx.stream("POST", proxy.v1 + "/responses", json=body, headers=CODEX_CLI) as response:
+            httpx.stream("POST", proxy.url + "/backend-api/codex/responses", json=body,
+                         headers=CODEX_CLI) as response:
         text = response.read().decode()
     assert response.status_code == 200
     assert text.count("event: response.created") == 1 and text.count("event: codex.rate_limits") == 1

@@ -92,7 +92,7 @@ def test_rate_limits_events_feed_the_pool_and_codex_cli_sees_the_pool(fake: Fake
         turn(proxy, prompt_cache_key="t2")
         plain = turn(proxy, headers=AUTH, prompt_cache_key="t3")  # an OpenAI SDK client, not Codex CLI
         body = usage(proxy)
-        with httpx.stream("POST", proxy.v1 + "/responses", headers=CODEX_CLI,
+        with httpx.stream("POST", proxy.url + "/backend-api/codex/responses", headers=CODEX_CLI,
                           json={"model": "gpt-5.4", "input": "hi", "stream": True}) as response:
             seen = response.read().decode()
             quota_headers = dict(response.headers)

@@ -7,6 +7,7 @@ The stream is re-framed without re-encoding: each event's raw JSON goes out as i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,17 +100,18 @@ class ResponsesStream:
 
     The backend's own ``codex.rate_limits`` / ``codex.response.metadata`` events come before
     ``response.created``; the OpenAI SDKs' stream helpers reject any event before that one, so
-    they reach Codex CLI only.
+    they are kept only on the Codex-native route (``/backend-api/codex/responses``, quota.md §6)
+    and stripped on ``/v1/responses``.
     """
 
     keepalive = sse.KEEPALIVE_COMMENT
 
-    def __init__(self, codex_client: bool) -> None:
-        self.codex_client = codex_client
+    def __init__(self, codex_events: bool) -> None:
+        self.codex_events = codex_events
 
     def feed(self, event: JSON, raw: bytes) -> bytes:
         event_type: str = event.get("type") or "message"
-        if not self.codex_client and event_type.startswith("codex."):
+        if not self.codex_events and event_type.startswith("codex."):
             return b""
         return sse.raw_event_frame(event_type, raw)
 
@@ -124,7 +126,11 @@ class ResponsesStream:
 
 
 def stream_translator(request: TranslatedRequest) -> ResponsesStream:
-    return ResponsesStream(bool(request.extra.get("codex_client")))
+    return ResponsesStream(codex_events=False)
+
+
+def native_stream_translator(request: TranslatedRequest) -> ResponsesStream:
+    return ResponsesStream(codex_events=True)
 
 
 def render_response(response: JSON, request: TranslatedRequest) -> JSON:
@@ -140,3 +146,7 @@ DIALECT = Dialect(
     error_body=openai_error_body,
     same_family_as_codex=True,
 )
+
+# ``/backend-api/codex/responses``: the route Codex CLI uses as its ChatGPT backend; the backend's
+# own ``codex.*`` events (with the pool's quota) pass through there.
+CODEX_NATIVE_DIALECT = dataclasses.replace(DIALECT, stream_translator=native_stream_translator)

@@ -239,6 +239,6 @@ ROUTES = [
     Route("/v1/responses/compact", compact, methods=["POST"]),
     Route("/v1/messages", messages, methods=["POST"]),
     Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
-    Route("/backend-api/codex/responses", handler(openai_responses.DIALECT), methods=["POST"]),
+    Route("/backend-api/codex/responses", handler(openai_responses.CODEX_NATIVE_DIALECT), methods=["POST"]),
     Route("/backend-api/codex/responses/compact", compact, methods=["POST"]),
 ]
