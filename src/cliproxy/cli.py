@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .config import Config, ConfigError, config_path, load_config
+from .cli_config import load_cli_config
+from .config import Config
 from .logs import REDACTOR, setup_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -32,18 +33,6 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 def fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
-
-
-def load_or_exit(config: str | None) -> tuple[Config, Path]:
-    """The config at --config / CLIPROXY_CONFIG / the default path; bad config → exit 2, no traceback."""
-    path = config_path(config, os.environ)
-    try:
-        loaded, warnings = load_config(path)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    for warning in warnings:
-        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
-    return loaded, path
 
 
 def _home(path: Path) -> str:
@@ -82,7 +71,7 @@ def serve(
     from .server.gate import is_loopback
     from .snapshot import Snapshot
 
-    loaded, path = load_or_exit(config)
+    loaded, path = load_cli_config(config)
     bind_host = host or loaded.host
     bind_port = loaded.port if port is None else port
     if not is_loopback(bind_host) and not loaded.api_keys:

@@ -8,17 +8,15 @@ symlinked config (dotfiles) stays a symlink to the file we rewrite.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import bcrypt
 
+from .auth.store import atomic_write
 from .config import ConfigError
 
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
@@ -110,18 +108,7 @@ def write_text(path: Path, text: str) -> bytes:
     except FileNotFoundError:
         mode = 0o600
     data = text.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(target, data, mode)
     return data
 
 

@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from . import config_edit
+from .auth.store import parse_record
 from .config import Config, ConfigError, apply_env, parse_config, unknown_keys
 from .credentials import Credential, credential_from_api_key, credential_from_record
 from .models import ModelInfo
@@ -44,17 +43,6 @@ LiveModels = Callable[[], Mapping[str, Sequence[ModelInfo]]]
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _record_from_bytes(data: bytes) -> dict[str, Any] | None:
-    """A codex account record, or None for non-JSON and other providers' files (auth.md §5.1)."""
-    try:
-        record = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(record, dict) or record.get("type") != "codex":
-        return None
-    return record
 
 
 def parse_config_text(text: str, source: str, environ: Mapping[str, str]) -> tuple[Config, list[str]]:
@@ -115,7 +103,7 @@ class AccountFiles:
         content = digest(data)
         if known is not None and known[0] == content:
             return False
-        record = _record_from_bytes(data)
+        record = parse_record(data)
         if record is None:
             if known is not None:
                 log.warning("auth dir: %s is no longer a codex account file; removing it", name)
@@ -131,7 +119,7 @@ class AccountFiles:
             data = path.read_bytes()
         except OSError:
             return
-        record = _record_from_bytes(data)
+        record = parse_record(data)
         if record is not None and digest(data) == content:
             self._files[path.name] = (content, record)
 

@@ -8,7 +8,6 @@ says how old it is. ``register(app)`` adds the command to the main CLI (cli.py).
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import Annotated, Any
 
@@ -19,7 +18,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .config import Config, ConfigError, config_path, load_config
+from .cli_config import load_cli_config
+from .config import Config
 from .credentials import load_credentials
 from .pool import Pool
 from .pool_store import FilePoolStore, state_dir
@@ -32,12 +32,7 @@ ANY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]", ""})
 
 
 def _config(explicit: str | None) -> Config:
-    try:
-        config, _ = load_config(config_path(explicit, os.environ))
-    except ConfigError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from None
-    return config
+    return load_cli_config(explicit, show_warnings=False)[0]
 
 
 def server_url(config: Config, host: str | None = None) -> str:

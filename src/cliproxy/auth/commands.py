@@ -28,7 +28,8 @@ from rich.console import Console
 from rich.status import Status
 from rich.table import Table
 
-from ..config import Config, ConfigError, config_path, load_config
+from ..cli_config import load_cli_config
+from ..config import Config
 from ..credentials import credential_from_record
 from ..logs import setup_logging
 from .accounts import AccountNotFound, AccountSummary, list_accounts, mask, relative, resolve, short_error
@@ -59,13 +60,7 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 # ---- shared plumbing ----------------------------------------------------------------------------
 
 def _config(explicit: str | None) -> Config:
-    try:
-        config, warnings = load_config(config_path(explicit, os.environ))
-    except ConfigError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from None
-    for warning in warnings:
-        err.print(f"warning: {warning}", markup=False)
+    config = load_cli_config(explicit)[0]
     setup_logging(config.debug)
     if not config.debug:
         logging.getLogger().setLevel(logging.WARNING)

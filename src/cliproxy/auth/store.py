@@ -74,9 +74,13 @@ def content_digest(data: bytes) -> str:
 def read_record(path: Path) -> dict[str, Any] | None:
     """A codex record, or None for empty, unreadable, non-JSON or other-provider files."""
     try:
-        raw = path.read_bytes()
+        return parse_record(path.read_bytes())
     except OSError:
         return None
+
+
+def parse_record(raw: bytes) -> dict[str, Any] | None:
+    """The codex account record in ``raw``, or None for empty, non-JSON or other-provider content."""
     if not raw.strip():
         return None
     try:
@@ -88,14 +92,17 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return record
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` as a whole: temp file (0600) in the same dir, fsync, rename, fsync dir."""
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` as a whole: temp file (``mode``, 0600 by default) in the same dir,
+    fsync, rename, fsync dir — a reader sees the old file or the new one, never a part."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if mode != 0o600:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
