@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -21,7 +22,8 @@ from .usage import GROUPS, summary, usage_path
 TITLES = {"day": "Day", "account": "Account", "model": "Model", "key": "Client key", "dialect": "Dialect"}
 NUMBERS = ("requests", "failed", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
            "total_tokens")
-HEADERS = ("Requests", "Failed", "Input", "Cached", "Output", "Reasoning", "Total", "Avg TTFT", "Avg time")
+# Short headers so the tables fit an 80-column terminal with an email in the first column.
+HEADERS = ("Req", "Fail", "In", "Cached", "Out", "Reason", "Total", "TTFT", "Time")
 
 
 def _ms(value: Any) -> str:
@@ -36,10 +38,11 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 
 def _table(group: str, rows: list[dict[str, Any]], totals: dict[str, Any]) -> Table:
-    table = Table(title=f"by {TITLES[group].lower()}", title_justify="left", show_footer=True)
-    table.add_column(TITLES[group], footer="total")
+    table = Table(title=f"by {TITLES[group].lower()} (TTFT and time: averages)", title_justify="left",
+                  show_footer=True, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    table.add_column(TITLES[group], footer="total", no_wrap=True, overflow="fold")
     for header, footer in zip(HEADERS, _cells(totals), strict=True):
-        table.add_column(header, justify="right", footer=footer)
+        table.add_column(header, justify="right", footer=footer, no_wrap=True, min_width=len(header))
     for row in rows:
         table.add_row(str(row.get(group) or "-"), *_cells(row))
     return table
