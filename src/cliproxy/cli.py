@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -41,6 +42,15 @@ def _home(path: Path) -> str:
     return "~" + text[len(home):] if text.startswith(home + os.sep) else text
 
 
+def _self_command() -> str:
+    """How to call this program again: ``cliproxy`` when that is on PATH, else the path used."""
+    invoked = Path(sys.argv[0])
+    on_path = shutil.which("cliproxy")
+    if on_path and invoked.name == "cliproxy" and Path(on_path).resolve() == invoked.resolve():
+        return "cliproxy"
+    return str(invoked) if invoked.name == "cliproxy" else "cliproxy"
+
+
 def _banner(config: Config, path: Path, host: str, port: int, accounts: int) -> str:
     scheme = "https" if config.tls.enable else "http"
     shown_host = f"[{host}]" if ":" in host else host
@@ -52,7 +62,8 @@ def _banner(config: Config, path: Path, host: str, port: int, accounts: int) -> 
         f"  clients:  OpenAI base URL {url}/v1 · Anthropic base URL {url}",
     ]
     if accounts == 0:
-        lines.append("  next:     no account yet: run `cliproxy login` (or `cliproxy login --device`)")
+        me = _self_command()
+        lines.append(f"  next:     no account yet: run `{me} login` (or `{me} login --device`)")
     if not config.api_keys:
         lines.append("  access:   open to local clients (no api-keys set)")
     return "\n".join(lines)

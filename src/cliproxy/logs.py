@@ -43,6 +43,8 @@ class RedactingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.error":  # uvicorn's general logger, not an error
+            record.name = "uvicorn"
         message = record.getMessage()
         redacted = self.redact(message)
         if redacted != message:
