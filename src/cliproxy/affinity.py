@@ -101,6 +101,14 @@ class Affinity:
             return None
         return entry[0]
 
+    def latest(self, session: str, now: float) -> str | None:
+        """The account ``session`` was last bound to, for any model. Walks the table from the most
+        recent end: meant for the rare usage route (``routed`` view), never for the request path."""
+        for (sid, _model), (cid, expires) in reversed(self._table.items()):
+            if sid == session and expires > now:
+                return cid
+        return None
+
     def bind(self, session: str, model: str, credential_id: str, now: float) -> None:
         """Bind or refresh; the least recently used entries go first when the table is full."""
         key = (session, model)

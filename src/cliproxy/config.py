@@ -73,10 +73,37 @@ class RemoteManagement(_Section):
     disable_control_panel: bool = False
 
 
+PreferReset = Literal["off", "short", "long"]
+
+
 class Routing(_Section):
     strategy: str = "round-robin"
     session_affinity: bool = True
     session_affinity_ttl: str = "1h"
+    # Within a priority group, serve first the accounts whose short (5 h) or long (weekly) window
+    # resets soonest: their remaining quota is lost at the reset anyway (quota.md §6).
+    prefer_earlier_reset: PreferReset = "off"
+
+    @field_validator("prefer_earlier_reset", mode="before")
+    @classmethod
+    def _off_as_false(cls, value: Any) -> Any:
+        """YAML 1.1 readers turn ``off`` into ``false``; both mean off."""
+        return "off" if value is False or value is None else value
+
+
+class Quota(_Section):
+    """Where quota data comes from and what clients are shown of it (quota.md §6)."""
+
+    # Seconds between ``GET …/wham/usage`` reads per OAuth account; 0 = never (headers and
+    # events still feed the windows).
+    poll_interval: float = Field(default=0.0, ge=0)
+    # ``pool``: all accounts as one; ``routed``: the account the caller's session is bound to;
+    # ``passthrough``: the caller's own request, relayed to the ChatGPT backend.
+    client_view: Literal["pool", "routed", "passthrough"] = "pool"
+    # Other ``chatgpt_base_url`` paths Codex CLI calls, relayed with the caller's own headers.
+    backend_passthrough: bool = True
+    # The usage URL to read instead of the one derived from each account's base URL.
+    usage_url: str = ""
 
 
 class Streaming(_Section):
@@ -160,6 +187,7 @@ class Config(_Section):
     disable_cooling: bool = False
     disable_image_generation: bool | str = False
     routing: Routing = Routing()
+    quota: Quota = Quota()
     codex: CodexOptions = CodexOptions()
     codex_header_defaults: HeaderDefaults = HeaderDefaults()
     codex_api_key: tuple[CodexApiKey, ...] = ()

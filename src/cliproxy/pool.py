@@ -35,7 +35,7 @@ from .config import Config, normalise_strategy
 from .credentials import Credential
 from .errors import Outcome, ProxyError
 from .pool_store import PoolStore
-from .quota import AccountQuota, PoolQuota, Report, parse_event, parse_headers, pool_quota
+from .quota import LONG, SHORT, AccountQuota, PoolQuota, Report, parse_event, parse_headers, parse_usage, pool_quota
 from .selection import Placement, Selector
 from .shortage import TRANSIENT, Exhausted, Shortage, no_accounts
 
@@ -46,6 +46,9 @@ MAX_SELECTORS = 256
 VIEW_MAX_AGE = 1.0  # a large pool's view on the request path is recomputed at most this often
 SMALL_POOL = 64  # up to this many accounts the view is recomputed whenever something changed
 STATE_VERSION = 1
+# prefer-earlier-reset buckets: resets within the same hour (5 h window) or day (weekly) tie, so
+# the strategy still spreads load among them.
+TIER_STEP = {SHORT: 3600.0, LONG: 86400.0}
 _OUTCOME_VALUES = frozenset(outcome.value for outcome in Outcome)
 
 __all__ = ["COOLDOWNS", "AccountState", "Exhausted", "Pool", "Rule", "no_accounts"]
@@ -114,9 +117,10 @@ class Pool:
 
     def __init__(self, credentials: Sequence[Credential], strategy: str = "round-robin", *,
                  clock: Clock = time.time, session_affinity: bool = True, affinity_ttl: float = 3600.0,
-                 disable_cooling: bool = False) -> None:
+                 disable_cooling: bool = False, prefer_earlier_reset: str = "off") -> None:
         self._clock = clock
         self._strategy = normalise_strategy(strategy)
+        self._prefer = prefer_earlier_reset
         self._affinity_on = session_affinity
         self._affinity = Affinity(affinity_ttl)
         self._no_cooling = disable_cooling
@@ -132,7 +136,7 @@ class Pool:
 
     @classmethod
     def from_config(cls, credentials: Sequence[Credential], config: Config, clock: Clock = time.time) -> Pool:
-        pool = cls(credentials, clock=clock)
+        pool = cls(credentials, clock=clock, prefer_earlier_reset=config.routing.prefer_earlier_reset)
         pool.configure(config)
         return pool
 
@@ -159,6 +163,9 @@ class Pool:
         self._affinity.ttl = parse_duration(config.routing.session_affinity_ttl)
         if config.disable_cooling != self._no_cooling:
             self._no_cooling = config.disable_cooling
+            self._selectors.clear()
+        if config.routing.prefer_earlier_reset != self._prefer:
+            self._prefer = config.routing.prefer_earlier_reset
             self._selectors.clear()
 
     def update(self, credentials: Sequence[Credential], strategy: str | None = None) -> None:
@@ -193,6 +200,10 @@ class Pool:
     def current(self, credential: Credential) -> Credential:
         return self._latest.get(credential.id, credential)
 
+    def credentials(self) -> list[Credential]:
+        """Every credential as last known (refreshed tokens included)."""
+        return list(self._latest.values())
+
     def state(self, credential_id: str) -> AccountState:
         return self._states.setdefault(credential_id, AccountState())
 
@@ -216,19 +227,36 @@ class Pool:
                     quota.model_blocked_until(model, now), self._egress.get(self._egress_of(credential), (0.0, 0))[0])
         return until if until > now else 0.0
 
+    @property
+    def _quota_orders(self) -> bool:
+        """Whether quota observations change an account's place in a selector, not only blocks."""
+        return self._strategy == "headroom" or self._prefer != "off"
+
     def _placement(self, model: str) -> Callable[[str, float], Placement]:
-        headroom = self._strategy == "headroom"
+        headroom, prefer = self._strategy == "headroom", self._prefer != "off"
 
         def status(cid: str, now: float) -> Placement:
             credential = self._latest[cid]
             until = self.blocked_until(credential, model, now)
-            if not headroom:
+            if not (headroom or prefer):
                 return Placement(until)
             quota = self.state(cid).quota
-            left, reset = quota.headroom(now)
-            return Placement(until, quota.next_change(now), left, reset)
+            left, reset = quota.headroom(now) if headroom else (100.0, math.inf)
+            tier = self._tier(quota, now) if prefer else 0.0
+            return Placement(until, quota.next_change(now), left, reset, tier)
 
         return status
+
+    def _tier(self, quota: AccountQuota, now: float) -> float:
+        """prefer-earlier-reset: the preferred window's reset, bucketed (else the other window's).
+        An account without a known reset comes first, as in codex-lb: it is tried, learnt and
+        placed, instead of never being used."""
+        windows = quota.windows()
+        for kind in ((SHORT, LONG) if self._prefer == "short" else (LONG, SHORT)):
+            window = windows.get(kind)
+            if window is not None and window.reset_at > now:
+                return window.reset_at - window.reset_at % TIER_STEP[kind]
+        return 0.0
 
     def _selector(self, candidates: Sequence[Credential], model: str, key: Hashable | None,
                   now: float) -> Selector:
@@ -275,6 +303,15 @@ class Pool:
 
     def session_account(self, session: str, model: str) -> str | None:
         return self._affinity.get(session, model, self._clock())
+
+    def session_credential(self, sessions: Sequence[str]) -> Credential | None:
+        """The account the first of ``sessions`` that has a binding is bound to, for any model."""
+        now = self._clock()
+        for session in sessions:
+            cid = self._affinity.latest(session, now)
+            if cid is not None and cid in self._latest:
+                return self._latest[cid]
+        return None
 
     # ---- outcomes ----------------------------------------------------------------------------
 
@@ -340,13 +377,22 @@ class Pool:
         if report is not None:
             self._observe(credential.id, report, now)
 
+    def observe_usage(self, credential: Credential, body: Any) -> bool:
+        """A ``GET …/wham/usage`` answer read for this account (the poll); False if unreadable."""
+        now = self._clock()
+        report = parse_usage(body, now)
+        if report is None:
+            return False
+        self._observe(credential.id, report, now)
+        return True
+
     def _observe(self, cid: str, report: Report, now: float) -> None:
         quota = self.state(cid).quota
         before = quota.blocked_until(now)
         quota.apply(report, now)
         self.dirty = True
         self._version += 1
-        if self._strategy == "headroom" or quota.blocked_until(now) != before:
+        if self._quota_orders or quota.blocked_until(now) != before:
             self._changed(cid, now)
 
     def _changed(self, cid: str, now: float | None = None) -> None:
@@ -412,6 +458,15 @@ class Pool:
         allowed = any(not self.state(c.id).quota.blocked_until(when)
                       and self.state(c.id).outcome is not Outcome.NO_QUOTA for c in usable)
         return pool_quota(((self.state(c.id).quota, c.plan) for c in usable), allowed, when)
+
+    def account_view(self, credential: Credential, now: float | None = None) -> PoolQuota:
+        """One account shown as Codex CLI expects (``quota.client-view: routed``)."""
+        when = self._clock() if now is None else now
+        credential = self.current(credential)
+        state = self.state(credential.id)
+        allowed = credential.usable and not state.quota.blocked_until(when) and state.outcome not in (
+            Outcome.NO_QUOTA, Outcome.UNAUTHORIZED)
+        return pool_quota([(state.quota, credential.plan)], allowed, when)
 
     # ---- plain data for status, management and the state file ----------------------------------
 

@@ -196,6 +196,44 @@ def parse_event(event: Mapping[str, Any], now: float) -> Report | None:
     return report
 
 
+def _read_window(raw: Any, now: float) -> Window | None:
+    """A §3.2 window: ``limit_window_seconds`` → minutes rounded up, as Codex CLI does."""
+    if not isinstance(raw, dict):
+        return None
+    seconds = _float(raw.get("limit_window_seconds")) or 0.0
+    return _window(raw.get("used_percent"), math.ceil(seconds / 60) if seconds > 0 else 0,
+                   raw.get("reset_at"), raw.get("reset_after_seconds"), now)
+
+
+def _read_family(limits: Any, limit_name: str, now: float) -> Family | None:
+    if not isinstance(limits, dict):
+        return None
+    family = Family(limit_name=limit_name)
+    for slot in ("primary_window", "secondary_window"):
+        _put(family, _read_window(limits.get(slot), now))
+    return family
+
+
+def parse_usage(body: Any, now: float) -> Report | None:
+    """A ``GET …/wham/usage`` answer (quota.md §3.2), as the poll reads it for one account."""
+    if not isinstance(body, dict):
+        return None
+    report = Report(source="usage", plan=str(body.get("plan_type") or "").lower())
+    if (main := _read_family(body.get("rate_limit"), "", now)) is not None:
+        report.families[CODEX_FAMILY] = main
+    for extra in body.get("additional_rate_limits") or ():
+        if isinstance(extra, dict) and extra.get("metered_feature"):
+            name = str(extra.get("normal_model_slug") or extra.get("limit_name") or "")
+            if (family := _read_family(extra.get("rate_limit"), name, now)) is not None:
+                report.families[family_id(str(extra["metered_feature"]))] = family
+    credits = body.get("credits")
+    if isinstance(credits, dict):
+        has, unlimited = _bool(credits.get("has_credits")), _bool(credits.get("unlimited"))
+        if has is not None and unlimited is not None:
+            report.credits = Credits(has, unlimited, _float(credits.get("balance")))
+    return report if report.families or report.credits or report.plan else None
+
+
 # --------------------------------------------------------------------------------------------
 # One account's quota
 # --------------------------------------------------------------------------------------------

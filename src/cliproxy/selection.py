@@ -11,6 +11,11 @@ pick walks all accounts:
 - fill-first: the level's first key, i.e. the lowest credential id;
 - headroom: keys sort by (less quota left later, earlier reset first), so the first key wins.
 
+Levels are (priority, tier), served in that order. The tier is 0 unless ``routing.prefer-earlier-reset``
+is on; then it is the reset time of the preferred window, rounded down to a bucket, so the accounts
+whose quota expires soonest are served first and the strategy applies among them. Tier levels
+appear and vanish as accounts move; a pick still only looks at the first level with a ready key.
+
 Sorted Python lists are used rather than a tree: search is ``bisect`` (log n) and an insert or
 delete moves pointers with one ``memmove``, which for thousands of entries costs less than a
 tree's per-node Python overhead. Inserts happen on state changes only, never per pick.
@@ -37,6 +42,7 @@ class Placement:
     wake_at: float = 0.0  # another instant its ordering changes (headroom: a window reset)
     headroom: float = 100.0
     reset_at: float = math.inf
+    tier: float = 0.0  # lower is served first within a priority (prefer-earlier-reset)
 
 
 Status = Callable[[str, float], Placement]
@@ -62,9 +68,10 @@ class Selector:
         self._priority = {cid: priority for cid, priority, _ in members}
         self._weight = {cid: max(1, min(MAX_WEIGHT, weight)) for cid, _, weight in members}
         self._width = max(1, len(members))
-        self._levels = {priority: _Level() for _, priority, _ in members}
-        self._order = sorted(self._levels, reverse=True)
+        self._levels: dict[tuple[int, float], _Level] = {(-priority, 0.0): _Level() for _, priority, _ in members}
+        self._order = sorted(self._levels)  # (-priority, tier): the first is served first
         self._keys: dict[str, list[Key]] = {}
+        self._level_of: dict[str, tuple[int, float]] = {}
         self._wakeups: list[tuple[float, str]] = []
         self._wake_at: dict[str, float] = {}
         for cid, _, _ in members:
@@ -91,20 +98,42 @@ class Selector:
             return
         placement = self._status(cid, now)
         keys = [] if placement.blocked_until > now else self._keys_for(cid, placement)
+        where = (-self._priority[cid], placement.tier)
         old = self._keys.get(cid, [])
-        if keys != old:
-            level = self._levels[self._priority[cid]]
-            for key in old:
-                index = bisect_left(level.ready, key)
-                if index < len(level.ready) and level.ready[index] == key:
-                    del level.ready[index]
-            for key in keys:
-                insort(level.ready, key)
+        if keys != old or (keys and self._level_of.get(cid) != where):
+            self._unplace(cid, old)
+            if keys:
+                level = self._level(where)
+                for key in keys:
+                    insort(level.ready, key)
+                self._level_of[cid] = where
             self._keys[cid] = keys
         wake = placement.blocked_until if placement.blocked_until > now else placement.wake_at
         if now < wake < math.inf and self._wake_at.get(cid) != wake:
             self._wake_at[cid] = wake
             heapq.heappush(self._wakeups, (wake, cid))
+
+    def _level(self, where: tuple[int, float]) -> _Level:
+        level = self._levels.get(where)
+        if level is None:
+            level = self._levels[where] = _Level()
+            insort(self._order, where)
+        return level
+
+    def _unplace(self, cid: str, keys: list[Key]) -> None:
+        """Take an account's keys out of its level; an emptied tier level goes (priority levels
+        stay, with their round-robin cursor)."""
+        where = self._level_of.pop(cid, None)
+        if where is None:
+            return
+        level = self._levels[where]
+        for key in keys:
+            index = bisect_left(level.ready, key)
+            if index < len(level.ready) and level.ready[index] == key:
+                del level.ready[index]
+        if not level.ready and where[1]:
+            del self._levels[where]
+            self._order.remove(where)
 
     def _keys_for(self, cid: str, placement: Placement) -> list[Key]:
         position = self._position[cid]
@@ -125,8 +154,8 @@ class Selector:
     def pick(self, now: float, exclude: Container[str] = ()) -> str | None:
         """The next ready account (not in ``exclude``) of the highest priority that has one."""
         self._wake(now)
-        for priority in self._order:
-            level = self._levels[priority]
+        for where in self._order:
+            level = self._levels[where]
             if level.ready:
                 chosen = self._choose(level, exclude)
                 if chosen is not None:

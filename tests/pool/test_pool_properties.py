@@ -34,10 +34,12 @@ step = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(strategy=st.sampled_from(["round-robin", "fill-first", "headroom"]), steps=st.lists(step, max_size=60))
-def test_never_picks_a_cooling_account_and_always_picks_an_available_one(strategy: str, steps: list) -> None:  # type: ignore[type-arg]
+@given(strategy=st.sampled_from(["round-robin", "fill-first", "headroom"]),
+       prefer=st.sampled_from(["off", "short", "long"]), steps=st.lists(step, max_size=60))
+def test_never_picks_a_cooling_account_and_always_picks_an_available_one(strategy: str, prefer: str,
+                                                                         steps: list) -> None:  # type: ignore[type-arg]
     clock = Clock()
-    pool = Pool(ACCOUNTS, strategy, clock=clock)
+    pool = Pool(ACCOUNTS, strategy, clock=clock, prefer_earlier_reset=prefer)
     recorded_until: dict[str, float] = {}  # the test's own memory of upstream reset times
     for action, *args in steps:
         if action == "wait":
@@ -53,7 +55,7 @@ def test_never_picks_a_cooling_account_and_always_picks_an_available_one(strateg
         elif action == "quota":
             index, used, reset_in = args
             pool.observe_headers(ACCOUNTS[index], {"x-codex-primary-used-percent": str(used),
-                                                   "x-codex-primary-window-minutes": "300",
+                                                   "x-codex-primary-window-minutes": "300" if index % 2 else "10080",
                                                    "x-codex-primary-reset-at": str(clock.now + reset_in)})
         elif action == "replace":
             pool.replace(dataclasses.replace(ACCOUNTS[args[0]], access_token=f"new-{clock.now}"))
