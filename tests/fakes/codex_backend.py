@@ -2,12 +2,16 @@
 
 Behaviour is scripted per access token (one account = one token): each request pops the next
 ``Reply`` queued for its token, else the default. Every request is recorded for assertions.
+
+It also plays the ChatGPT backend next to the Codex API: ``GET /backend-api/wham/usage`` (scripted
+per token with ``script_usage``) and any other ``/backend-api/…`` path (``backend_reply``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,6 +51,18 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     http_version: str
+    at: float = field(default_factory=time.monotonic)  # when it arrived
+
+
+def usage_body(short: float = 0, long: float = 0, plan: str = "plus", reset_at: int = 1_790_000_000) -> dict[str, Any]:
+    """A ``/wham/usage`` answer in the backend's shape (quota.md §3.2)."""
+    def window(used: float, seconds: int) -> dict[str, Any]:
+        return {"used_percent": used, "limit_window_seconds": seconds, "reset_after_seconds": 1000,
+                "reset_at": reset_at + seconds}
+    return {"user_id": "user-x", "account_id": "acc-x", "email": "x@example.com", "plan_type": plan,
+            "rate_limit": {"allowed": True, "limit_reached": False, "primary_window": window(short, 18000),
+                           "secondary_window": window(long, 604800)},
+            "additional_rate_limits": [], "credits": {"has_credits": False, "unlimited": False, "balance": "0"}}
 
 
 class FakeCodex:
@@ -59,17 +75,28 @@ class FakeCodex:
         self.catalogue: dict[str, Any] | None = None  # GET /models answer; None → 404
         self.compact_reply: dict[str, Any] = {"id": "cmp_1", "object": "response.compaction",
                                               "output": [], "usage": {"input_tokens": 3}}
+        self.usage_queues: dict[str, deque[Reply]] = defaultdict(deque)
+        self.usage_default = Reply(body=usage_body())
+        self.backend_reply = Reply(body={"ok": True})  # any other /backend-api/… path
         self.app = Starlette(routes=[
+            Route("/backend-api/wham/usage", self.wham_usage, methods=["GET"]),
             Route("/{prefix:path}/responses/compact", self.compact, methods=["POST"]),
             Route("/responses/compact", self.compact, methods=["POST"]),
             Route("/{prefix:path}/responses", self.responses, methods=["POST"]),
             Route("/responses", self.responses, methods=["POST"]),
             Route("/{prefix:path}/models", self.models, methods=["GET"]),
             Route("/models", self.models, methods=["GET"]),
+            Route("/backend-api/{rest:path}", self.chatgpt_backend, methods=["GET", "POST"]),
         ])
 
     def script(self, token: str, *replies: Reply) -> None:
         self.queues[token].extend(replies)
+
+    def script_usage(self, token: str, *replies: Reply) -> None:
+        self.usage_queues[token].extend(replies)
+
+    def usage_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path == "/backend-api/wham/usage"]
 
     def inference_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/responses")]
@@ -143,6 +170,28 @@ class FakeCodex:
         if "stream" in record.body:
             return JSONResponse({"detail": "Unsupported parameter: stream"}, status_code=400)
         return JSONResponse(self.compact_reply)
+
+    @staticmethod
+    def _answer(reply: Reply) -> Response:
+        """``reply.body`` as JSON, or verbatim when it is bytes."""
+        if isinstance(reply.body, bytes):
+            return Response(reply.body, status_code=reply.status, headers=reply.headers,
+                            media_type="application/json")
+        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+
+    async def wham_usage(self, request: Request) -> Response:
+        record = await self._record(request)
+        auth = record.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            return JSONResponse({"detail": "Unauthorized"}, status_code=401)
+        queue = self.usage_queues.get(auth[7:])
+        return self._answer(queue.popleft() if queue else self.usage_default)
+
+    async def chatgpt_backend(self, request: Request) -> Response:
+        record = await self._record(request)
+        if not record.headers.get("authorization", "").startswith("Bearer "):
+            return JSONResponse({"detail": "Unauthorized"}, status_code=401)
+        return self._answer(self.backend_reply)
 
     async def models(self, request: Request) -> Response:
         await self._record(request)

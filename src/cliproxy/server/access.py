@@ -17,6 +17,12 @@ def is_usage_path(path: str) -> bool:
     return path.rstrip("/").endswith(USAGE_SUFFIXES)
 
 
+def is_relayed_path(path: str) -> bool:
+    """A ChatGPT backend path relayed with the caller's own identity (quota.md §6): under
+    ``/backend-api/``, neither a usage route nor the Codex API, which the proxy serves itself."""
+    return path.startswith("/backend-api/") and not path.startswith("/backend-api/codex/") and not is_usage_path(path)
+
+
 def is_chatgpt_bearer(headers: Mapping[str, str]) -> bool:
     """A ChatGPT access token (a JWT with OpenAI's auth claim), as Codex CLI sends when signed in."""
     auth = headers.get("authorization", "")

@@ -17,9 +17,11 @@ from ..credentials import Credential
 from ..logs import REDACTOR
 from ..pool import Pool
 from ..pool_store import FilePoolStore, keep, state_dir
+from ..quota_poll import QuotaPoller
 from ..runner import Runner
 from ..snapshot import Snapshot, SnapshotHolder
 from ..upstream.codex import CodexUpstream
+from .backend_route import BACKEND_ROUTES
 from .discovery import ModelDiscovery
 from .gate import Gate
 from .operations import Operations
@@ -51,7 +53,8 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
     refresher = Refresher(snapshot.config, None, refreshed, failed, store=ops.account_store(snapshot.config))
     services = Services(holder=holder, upstream=upstream, runner=Runner(upstream, pool, refresher.on_unauthorized),
                         bind_host=bind_host, discovery=ModelDiscovery(holder, upstream), refresher=refresher,
-                        scheduler=RefreshScheduler(refresher), ops=ops)
+                        scheduler=RefreshScheduler(refresher), ops=ops,
+                        poller=QuotaPoller(pool, upstream, lambda: holder.current.config))
     ops.wire(services)
     return services
 
@@ -65,6 +68,8 @@ def build_app(services: Services) -> ASGIApp:
         await services.ops.start()
         pool = services.runner.pool
         keeper = asyncio.create_task(keep(pool, pool.store)) if pool.store else None
+        if services.poller is not None:
+            services.poller.start()
         local = state_dir(services.holder.current.config.auth_path)
         try:
             app.state.status_token = write_server_file(local, services.bind_host)
@@ -80,11 +85,13 @@ def build_app(services: Services) -> ASGIApp:
                 keeper.cancel()
                 await asyncio.gather(keeper, return_exceptions=True)
             remove_server_file(local, getattr(app.state, "status_token", ""))
+            if services.poller is not None:
+                await services.poller.stop()
             await services.scheduler.stop()
             await services.refresher.aclose()
             await services.upstream.aclose()
 
-    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes()],
+    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(), *BACKEND_ROUTES],
                     exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
     app.state.services = services
 

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Config
 from ..errors import ProxyError
-from .access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer, is_usage_path
+from .access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer, is_relayed_path, is_usage_path
 from .errors import BODY_BY_FAMILY, family_for_path
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -75,9 +75,13 @@ class Gate:
     @staticmethod
     def _quota_read_by_codex(scope: Scope, headers: Headers) -> bool:
         """Loopback Codex CLI signed in with ChatGPT reads quota with its own token (quota.md §6):
-        allowed on the read-only quota routes only; that token never goes upstream."""
+        allowed on the quota routes, where that token goes upstream only in the ``passthrough``
+        view, and on the relayed ChatGPT backend paths, which act for that token's own account
+        only. Inference still needs a client key."""
         client = scope.get("client") or ("", 0)
-        return is_usage_path(scope["path"]) and is_loopback(client[0]) and is_chatgpt_bearer(headers)
+        path = scope["path"]
+        return ((is_usage_path(path) or is_relayed_path(path)) and is_loopback(client[0])
+                and is_chatgpt_bearer(headers))
 
     def _check_host(self, headers: Headers, config: Config) -> None:
         """Open mode on loopback: only loopback names (and ``allowed-hosts``) — stops DNS rebinding."""

@@ -13,6 +13,7 @@ from ..upstream.codex import CodexUpstream
 from .discovery import ModelDiscovery
 
 if TYPE_CHECKING:
+    from ..quota_poll import QuotaPoller
     from .operations import Operations
 
 
@@ -27,3 +28,4 @@ class Services:
     scheduler: RefreshScheduler
     ops: Operations  # reload, usage history, request logs, metrics, management API
     replay: ReasoningReplayCache = field(default_factory=ReasoningReplayCache)
+    poller: QuotaPoller | None = None  # usage reads per account (quota.poll-interval)

@@ -8,6 +8,11 @@ exactly the shape Codex CLI decodes (integers, no nulls inside windows, a plan i
 ``allowed`` stays true while any account can serve, so newer Codex CLIs never hold the input
 while the pool has quota.
 
+``quota.client-view`` chooses what the body shows: ``pool`` (the default, above), ``routed`` (the
+account the caller's session is bound to, when a session header names one, else the pool) or
+``passthrough`` (the caller's own request relayed to the ChatGPT backend, body verbatim). While
+``quota.poll-interval`` is on, accounts not read for a minute are read before answering.
+
 Codex CLI's TUI also asks ``{base}/wham/accounts/check`` ("workspace routing discovery") before
 it reads usage, and exits when that fails. The proxy answers it with the caller's own account id
 and the ``https://chatgpt.com`` origin; with a custom model provider that origin is not used for
@@ -23,8 +28,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..affinity import SESSION_HEADERS
+from ..credentials import Credential
 from ..errors import ProxyError, openai_error_body
+from ..quota_poll import ON_DEMAND_WAIT, STALE_AFTER, usage_url
 from .access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer
+from .backend_route import relay
 from .errors import error_response
 from .gate import is_loopback
 from .json import JSONResponse
@@ -47,12 +56,31 @@ def _denied(request: Request, services: Services) -> Response | None:
     return None
 
 
+def _sessions(request: Request) -> list[str]:
+    """The ids a session header may be bound under (the raw value, or ``name:value``)."""
+    found: list[str] = []
+    for name in SESSION_HEADERS:
+        if value := request.headers.get(name):
+            found += [value, f"{name}:{value}"]
+    return found
+
+
 async def usage(request: Request) -> Response:
     services: Services = request.app.state.services
     if (denied := _denied(request, services)) is not None:
         return denied
+    config = services.holder.current.config
+    if config.quota.client_view == "passthrough":
+        return await relay(request, usage_url(config, config.codex_base_url), pool_view=False)
+    pool = services.runner.pool
+    bound: Credential | None = None
+    if config.quota.client_view == "routed":
+        bound = pool.session_credential(_sessions(request))
+    if services.poller is not None and services.poller.enabled:
+        await services.poller.refresh(STALE_AFTER, wait=ON_DEMAND_WAIT, only=None if bound is None else [bound])
     now = time.time()
-    return JSONResponse(services.runner.pool.quota_view(now).usage_body(now))
+    view = pool.quota_view(now) if bound is None else pool.account_view(bound, now)
+    return JSONResponse(view.usage_body(now))
 
 
 async def accounts_check(request: Request) -> Response:

@@ -172,7 +172,12 @@ class CodexUpstream:
         self._config = config
 
     def client_for(self, credential: Credential) -> httpx.AsyncClient:
-        proxy = credential.proxy_url or self._config.proxy_url
+        return self.client_for_egress(credential.proxy_url)
+
+    def client_for_egress(self, proxy_url: str = "") -> httpx.AsyncClient:
+        """The pooled client of one egress; ``""`` = the config's ``proxy-url`` (requests made with
+        no account of ours, such as a caller's own ChatGPT backend request relayed as is)."""
+        proxy = proxy_url or self._config.proxy_url
         client = self._clients.get(proxy)
         if client is None:
             client = self._new_client(proxy)

@@ -1,0 +1,107 @@
+"""The caller's own ChatGPT backend requests, relayed as they are (quota.md §6).
+
+With ``chatgpt_base_url`` pointed at the proxy, Codex CLI sends more than the usage read there:
+``/wham/config/requirements``, ``/wham/tasks…``, ``/ps/…``, rate-limit reset credits, the add-credits
+nudge email. Those concern the signed-in user's own ChatGPT account, not the pool, so they go to
+the ChatGPT backend with the caller's own headers (``quota.backend-passthrough``, on by default;
+off → 404). Only the caller's identity travels: a client key of this proxy is never forwarded, an
+``Authorization`` only when it is a ChatGPT token, and no account of the pool is ever used.
+
+In the ``pool`` (and ``routed``) client view a relayed answer's ``x-codex-*`` quota headers are
+replaced by the pool's, so every quota number Codex CLI sees is the same; ``passthrough`` changes
+nothing. The Codex API itself (``/backend-api/codex/…``) is the proxy's to serve, never relayed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..errors import ProxyError
+from ..quota_poll import chatgpt_backend_base
+from .access import is_chatgpt_bearer, is_relayed_path
+from .errors import error_response_for_path
+from .services import Services
+
+PREFIX = "/backend-api"
+# Per-connection headers (RFC 9110 §7.6.1), plus what httpx sets itself for the new request.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+                        "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+                        "accept-encoding"})
+# Never sent on: client keys and this proxy's own headers; cookies belong to the proxy's origin.
+CALLER_SECRETS = frozenset({"x-api-key", "x-goog-api-key", "cookie"})
+KEY_PARAMS = frozenset({"key", "auth_token"})
+# httpx hands back the decoded body, so its coding and length are ours to set.
+ANSWER_DROP = HOP_BY_HOP | {"content-encoding"}
+RELAY_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def caller_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller's headers as they may go to the ChatGPT backend."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in HOP_BY_HOP or lowered in CALLER_SECRETS or lowered.startswith("x-cliproxy"):
+            continue
+        if lowered == "authorization" and not is_chatgpt_bearer(headers):
+            continue
+        out[lowered] = value
+    return out
+
+
+def _query(request: Request) -> str:
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in KEY_PARAMS]
+    return "?" + urlencode(kept) if kept else ""
+
+
+def _answer_headers(answer: httpx.Response, quota: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
+    """The backend's headers, minus hop-by-hop ones; its quota headers swapped for ``quota``."""
+    items = [(k.lower(), v) for k, v in answer.headers.multi_items() if k.lower() not in ANSWER_DROP]
+    if quota is not None and any(k.startswith("x-codex-") for k, _ in items):
+        items = [(k, v) for k, v in items if not k.startswith("x-codex-")] + list(quota.items())
+    items.append(("content-length", str(len(answer.content))))
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in items]
+
+
+async def relay(request: Request, url: str, pool_view: bool) -> Response:
+    """Send the caller's request to ``url`` with its own headers; answer with the backend's."""
+    services: Services = request.app.state.services
+    client = services.upstream.client_for_egress()
+    body = await request.body()
+    try:
+        answer = await client.request(request.method, url + _query(request), content=body or None,
+                                      headers=caller_headers(request.headers), timeout=RELAY_TIMEOUT)
+    except httpx.HTTPError as exc:
+        err = ProxyError(502, f"the ChatGPT backend could not be reached ({type(exc).__name__})",
+                         code="upstream_unreachable")
+        return error_response_for_path(err, request.url.path)
+    quota = services.runner.pool.recent_view().headers(time.time()) if pool_view else None
+    response = Response(status_code=answer.status_code)
+    response.body = answer.content
+    response.raw_headers = _answer_headers(answer, quota)
+    return response
+
+
+def _not_found(request: Request) -> Response:
+    err = ProxyError(404, f"{request.method} {request.url.path} is not a route of this server.",
+                     code="not_found", type="invalid_request_error")
+    return error_response_for_path(err, request.url.path)
+
+
+async def backend(request: Request) -> Response:
+    services: Services = request.app.state.services
+    config = services.holder.current.config
+    path = request.url.path
+    if not config.quota.backend_passthrough or not is_relayed_path(path):
+        return _not_found(request)
+    url = chatgpt_backend_base(config.codex_base_url) + path[len(PREFIX):]
+    return await relay(request, url, pool_view=config.quota.client_view != "passthrough")
+
+
+BACKEND_ROUTES = [Route(PREFIX + "/{rest:path}", backend, methods=["GET", "POST"])]
