@@ -31,3 +31,12 @@ def auth_dir(tmp_path: Path) -> Path:
 def proxy(fake: FakeCodex, auth_dir: Path) -> Iterator[Proxy]:
     with run_proxy(auth_dir, fake.url + "/backend-api/codex", **{"api-keys": ["sk-local-1"]}) as running:  # type: ignore[attr-defined]
         yield running
+
+
+@pytest.fixture
+def accounts(tmp_path: Path) -> Path:
+    """Two accounts, ``a`` (token ``tok-a``, plus) and ``b`` (token ``tok-b``, pro)."""
+    auth = tmp_path / "auth"
+    write_account(auth, "a", "tok-a", "acc-1", plan="plus")
+    write_account(auth, "b", "tok-b", "acc-2", plan="pro")
+    return auth

@@ -35,14 +35,6 @@ def usage_limit(resets_in: int | None = None, resets_at: float | None = None) ->
     return Reply(status=429, body={"error": error})
 
 
-@pytest.fixture
-def accounts(tmp_path: Path) -> Path:
-    auth = tmp_path / "auth"
-    write_account(auth, "a", "tok-a", "acc-1")
-    write_account(auth, "b", "tok-b", "acc-2")
-    return auth
-
-
 @contextmanager
 def proxy_for(fake: FakeCodex, auth: Path, **config: Any) -> Iterator[Proxy]:
     with run_proxy(auth, fake.url + "/backend-api/codex", **{"api-keys": [KEY], **config}) as running:  # type: ignore[attr-defined]

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from cliproxy.cli import app as cli_app
 from tests.fakes import codex_events as ev
 from tests.fakes.codex_backend import FakeCodex, Reply
-from tests.helpers import Proxy, run_proxy, write_account
+from tests.helpers import Proxy, run_proxy
 from tests.pool.test_quota import assert_codex_cli_decodes
 
 KEY = "sk-local-1"
@@ -25,14 +24,6 @@ AUTH = {"authorization": f"Bearer {KEY}"}
 CODEX_CLI = {**AUTH, "user-agent": "codex_exec/0.169.0 (Debian 12.0.0; x86_64) xterm", "originator": "codex_exec"}
 USAGE_PATHS = ("/backend-api/wham/usage", "/api/codex/usage", "/backend-api/codex/wham/usage",
                "/backend-api/wham/usage/", "/v1/api/codex/usage")
-
-
-@pytest.fixture
-def accounts(tmp_path: Path) -> Path:
-    auth = tmp_path / "auth"
-    write_account(auth, "a", "tok-a", "acc-1", plan="plus")
-    write_account(auth, "b", "tok-b", "acc-2", plan="pro")
-    return auth
 
 
 @contextmanager

@@ -10,24 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.fakes.codex_backend import FakeCodex, Reply
-from tests.helpers import Proxy, access_token, run_proxy, write_account
+from tests.helpers import Proxy, access_token, run_proxy
 from tests.server.test_pool_usage import AUTH, CODEX_CLI, KEY, rate_limits, stream_with
 
 OWN_TOKEN = access_token("codex-cli-own", "acc-own")
 CALLER = {"authorization": f"Bearer {OWN_TOKEN}", "chatgpt-account-id": "acc-own",
           "user-agent": "codex-tui/0.169.0"}
 REQUIREMENTS = "/backend-api/wham/config/requirements"
-
-
-@pytest.fixture
-def accounts(tmp_path: Path) -> Path:
-    auth = tmp_path / "auth"
-    write_account(auth, "a", "tok-a", "acc-1", plan="plus")
-    write_account(auth, "b", "tok-b", "acc-2", plan="pro")
-    return auth
 
 
 @contextmanager

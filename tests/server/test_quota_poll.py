@@ -12,18 +12,10 @@ import httpx
 import pytest
 
 from tests.fakes.codex_backend import FakeCodex, Reply, usage_body
-from tests.helpers import run_proxy, write_account
+from tests.helpers import run_proxy
 from tests.server.test_pool_usage import AUTH, KEY
 
 INTERVAL = 0.4
-
-
-@pytest.fixture
-def accounts(tmp_path: Path) -> Path:
-    auth = tmp_path / "auth"
-    write_account(auth, "a", "tok-a", "acc-1", plan="plus")
-    write_account(auth, "b", "tok-b", "acc-2", plan="pro")
-    return auth
 
 
 def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
