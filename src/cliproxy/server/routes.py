@@ -11,19 +11,21 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..affinity import session_id
-from ..dialects import anthropic, completions, openai_chat, openai_responses
+from ..dialects import anthropic, completions, gemini, openai_chat, openai_responses
 from ..dialects.base import Dialect, TranslatedRequest
-from ..errors import ProxyError, anthropic_error_body, bad_request, openai_error_body
+from ..errors import ProxyError, anthropic_error_body, bad_request, google_error_body, openai_error_body
 from ..models import (
     ResolvedModel,
     anthropic_model_list,
     apply_reasoning,
     codex_model_catalogue,
+    gemini_model_entry,
+    gemini_model_list,
     openai_model_list,
 )
 from ..pool import no_accounts
 from ..runner import Call
-from ..tokens import count_anthropic_tokens
+from ..tokens import count_anthropic_tokens, count_codex_body_tokens
 from .body import read_json
 from .errors import error_response, error_response_for_path
 from .json import JSONResponse
@@ -223,6 +225,39 @@ async def compact(request: Request) -> Response:
         return error_response(err, openai_error_body)
 
 
+GEMINI_ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
+
+
+async def gemini_models(request: Request) -> Response:
+    """The Gemini API surface: ``/v1beta/models[/{name}]`` (GET) and ``{model}:{action}`` (POST).
+
+    One path route split on the colon by hand (Starlette path parameters do not take ``:``
+    reliably). An unknown action is a 404 in Google's shape (proxy.md §1.1 Decision). Streams are
+    SSE whatever ``alt`` says: the google-genai SDK always asks for ``alt=sse``.
+    """
+    rest = request.path_params.get("rest", "")
+    try:
+        if request.method == "GET":
+            registry = _services(request).holder.current.registry
+            if not rest:
+                return JSONResponse(gemini_model_list(registry.models()))
+            entry = next((m for m in registry.models() if m.id == rest.removeprefix("models/")), None)
+            if entry is None:
+                raise ProxyError(404, f"models/{rest} is not found.", code="not_found", type="not_found")
+            return JSONResponse(gemini_model_entry(entry))
+        model, _, action = rest.partition(":")
+        if not model or ":" in action or action not in GEMINI_ACTIONS:
+            raise ProxyError(404, f"{request.url.path} not found.", code="not_found", type="not_found")
+        body = {**await read_json(request), "model": model, "stream": action == "streamGenerateContent"}
+        if action == "countTokens":
+            count = await asyncio.to_thread(count_codex_body_tokens, gemini.translate_request(body, {}).body)
+            return JSONResponse({"totalTokens": count,
+                                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": count}]})
+        return await serve(request, gemini.DIALECT, body)
+    except ProxyError as err:
+        return error_response(err, google_error_body)
+
+
 async def not_found(request: Request, exc: Exception) -> Response:
     err = ProxyError(404, f"{request.method} {request.url.path} is not a route of this server.",
                      code="not_found", type="invalid_request_error")
@@ -239,6 +274,8 @@ ROUTES = [
     Route("/v1/responses/compact", compact, methods=["POST"]),
     Route("/v1/messages", messages, methods=["POST"]),
     Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+    Route("/v1beta/models", gemini_models, methods=["GET"]),
+    Route("/v1beta/models/{rest:path}", gemini_models, methods=["GET", "POST"]),
     Route("/backend-api/codex/responses", handler(openai_responses.CODEX_NATIVE_DIALECT), methods=["POST"]),
     Route("/backend-api/codex/responses/compact", compact, methods=["POST"]),
 ]
