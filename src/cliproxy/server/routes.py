@@ -47,9 +47,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def root(request: Request) -> Response:
-    return JSONResponse({"message": "cliproxy: OpenAI / Anthropic compatible API backed by ChatGPT Codex",
+    return JSONResponse({"message": "cliproxy: OpenAI / Anthropic / Gemini compatible API backed by ChatGPT Codex",
                          "endpoints": ["POST /v1/chat/completions", "POST /v1/completions",
-                                       "POST /v1/responses", "POST /v1/messages", "GET /v1/models"]})
+                                       "POST /v1/responses", "POST /v1/messages", "GET /v1/models",
+                                       "POST /v1beta/models/{model}:generateContent", "GET /v1beta/models"]})
 
 
 async def list_models(request: Request) -> Response:
