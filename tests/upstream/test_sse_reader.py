@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cliproxy.errors import ProxyError
-from cliproxy.upstream.sse_reader import read_events
+from cliproxy.upstream.sse_reader import read_batches
 from tests.fakes import codex_events as ev
 
 
@@ -33,7 +33,7 @@ async def chunks(data: bytes, cuts: list[int]) -> AsyncIterator[bytes]:
 
 def collect(data: bytes, cuts: list[int]) -> list[tuple[dict, bytes]]:  # type: ignore[type-arg]
     async def run() -> list[tuple[dict, bytes]]:  # type: ignore[type-arg]
-        return [pair async for pair in read_events(chunks(data, cuts))]
+        return [pair async for batch in read_batches(chunks(data, cuts)) for pair in batch]
 
     return asyncio.run(run())
 

@@ -9,7 +9,7 @@ Comments (``:`` lines), ``id:`` and ``retry:`` fields are ignored, as the transl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import orjson
@@ -83,11 +83,10 @@ class SSESplitter:
                              outcome=Outcome.SERVER_ERROR)
         return frames
 
-    def close(self) -> Iterator[tuple[bytes, bytes]]:
+    def close(self) -> list[tuple[bytes, bytes]]:
         """A final frame without its blank line (the stream ended right after it)."""
         tail, self._tail = self._tail.replace(b"\r\n", b"\n").replace(b"\r", b"\n").strip(b"\n"), b""
-        if tail and not tail.startswith(b":"):
-            yield _fields(tail)
+        return [_fields(tail)] if tail and not tail.startswith(b":") else []
 
 
 async def read_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[tuple[dict[str, Any], bytes]]]:
@@ -102,7 +101,7 @@ async def read_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[tuple
         yield batch
 
 
-def _parsed(frames: Iterable[tuple[bytes, bytes]]) -> list[tuple[dict[str, Any], bytes]]:
+def _parsed(frames: list[tuple[bytes, bytes]]) -> list[tuple[dict[str, Any], bytes]]:
     batch = []
     for name, data in frames:
         event = parse_event(name, data)
@@ -110,9 +109,3 @@ def _parsed(frames: Iterable[tuple[bytes, bytes]]) -> list[tuple[dict[str, Any],
             batch.append((event, data))
     return batch
 
-
-async def read_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[dict[str, Any], bytes]]:
-    """``(event, raw_json)`` for each JSON event of an SSE byte stream."""
-    async for batch in read_batches(chunks):
-        for pair in batch:
-            yield pair
