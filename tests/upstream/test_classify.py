@@ -82,3 +82,8 @@ def test_stream_errors() -> None:
     cyber = classify_stream_error({"type": "error", "error": {"type": "invalid_request_error",
                                                               "code": "cyber_policy", "message": "no"}})
     assert cyber.status == 400 and not cyber.retryable
+
+
+def test_a_non_json_error_page_is_quoted_briefly() -> None:
+    err = classify_http_error(502, b"<html>" + b"x" * 10_000 + b"</html>", {}, 0)
+    assert err.status == 502 and len(err.message) == 500 and err.retryable

@@ -14,6 +14,7 @@ import orjson
 
 from ..errors import Outcome, ProxyError
 
+MAX_RAW_MESSAGE = 500  # a non-JSON error page is quoted, not relayed whole
 _CAPACITY = ("selected model is at capacity", "model is at capacity. please try a different model")
 _CONTEXT_HINTS = ("context length", "context_length", "maximum context", "too many tokens")
 _STREAM_CONTEXT_HINTS = ("context window", "context length", "too many tokens")
@@ -122,7 +123,7 @@ def classify_http_error(status: int, body: bytes, headers: Mapping[str, str],
     text = body.decode("utf-8", errors="replace")
     doc = _parse_json(body)
     error = _error_fields(doc)
-    message = str(error.get("message") or doc.get("detail") or text or f"HTTP {status}")
+    message = str(error.get("message") or doc.get("detail") or text[:MAX_RAW_MESSAGE] or f"HTTP {status}")
     lowered_message, lowered_text = message.lower(), text.lower()
     code, error_type = str(error.get("code") or ""), str(error.get("type") or "")
     if any(marker in lowered_message or marker in lowered_text for marker in _CAPACITY):
