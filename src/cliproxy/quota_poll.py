@@ -25,7 +25,8 @@ import orjson
 from .config import Config
 from .credentials import Credential
 from .pool import Pool
-from .upstream.codex import DEFAULT_ORIGINATOR, DEFAULT_USER_AGENT, CodexUpstream
+from .upstream.catalogue import request_headers
+from .upstream.codex import CodexUpstream
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +50,6 @@ def chatgpt_backend_base(codex_base_url: str) -> str:
 def usage_url(config: Config, codex_base_url: str) -> str:
     """``quota.usage-url`` when set, else ``<ChatGPT backend>/wham/usage`` of that base."""
     return config.quota.usage_url or chatgpt_backend_base(codex_base_url) + "/wham/usage"
-
-
-def _headers(credential: Credential, config: Config) -> dict[str, str]:
-    headers = {"authorization": f"Bearer {credential.access_token}", "accept": "application/json",
-               "user-agent": config.codex_header_defaults.user_agent or DEFAULT_USER_AGENT,
-               "originator": DEFAULT_ORIGINATOR}
-    if credential.account_id:
-        headers["chatgpt-account-id"] = credential.account_id
-    return headers
 
 
 class QuotaPoller:
@@ -132,7 +124,7 @@ class QuotaPoller:
             config = self._config()
             try:
                 response = await self._upstream.client_for(credential).get(
-                    usage_url(config, credential.base_url), headers=_headers(credential, config),
+                    usage_url(config, credential.base_url), headers=request_headers(credential, config),
                     timeout=READ_TIMEOUT)
             except httpx.HTTPError as exc:
                 log.info("quota poll: usage read for %s failed (%s)", credential.name, type(exc).__name__)
