@@ -59,17 +59,36 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
     return services
 
 
+async def _start(services: Services) -> list[asyncio.Task[None]]:
+    """Background work of a running server: discovery, refresh, reload, pool state, quota poll."""
+    tasks = [asyncio.create_task(services.discovery.run())]
+    services.scheduler.update(services.holder.current.credentials)
+    services.scheduler.start()
+    await services.ops.start()
+    pool = services.runner.pool
+    if pool.store:
+        tasks.append(asyncio.create_task(keep(pool, pool.store)))
+    if services.poller is not None:
+        services.poller.start()
+    return tasks
+
+
+async def _stop(services: Services, tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await services.ops.stop()
+    if services.poller is not None:
+        await services.poller.stop()
+    await services.scheduler.stop()
+    await services.refresher.aclose()
+    await services.upstream.aclose()
+
+
 def build_app(services: Services) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        discovery = asyncio.create_task(services.discovery.run())
-        services.scheduler.update(services.holder.current.credentials)
-        services.scheduler.start()
-        await services.ops.start()
-        pool = services.runner.pool
-        keeper = asyncio.create_task(keep(pool, pool.store)) if pool.store else None
-        if services.poller is not None:
-            services.poller.start()
+        tasks = await _start(services)
         local = state_dir(services.holder.current.config.auth_path)
         try:
             app.state.status_token = write_server_file(local, services.bind_host)
@@ -78,18 +97,8 @@ def build_app(services: Services) -> ASGIApp:
         try:
             yield
         finally:
-            discovery.cancel()
-            await asyncio.gather(discovery, return_exceptions=True)
-            await services.ops.stop()
-            if keeper is not None:
-                keeper.cancel()
-                await asyncio.gather(keeper, return_exceptions=True)
             remove_server_file(local, getattr(app.state, "status_token", ""))
-            if services.poller is not None:
-                await services.poller.stop()
-            await services.scheduler.stop()
-            await services.refresher.aclose()
-            await services.upstream.aclose()
+            await _stop(services, tasks)
 
     app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(), *BACKEND_ROUTES],
                     exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
