@@ -26,7 +26,7 @@ from starlette.routing import Route
 from ..errors import ProxyError
 from ..quota_poll import chatgpt_backend_base
 from .access import is_chatgpt_bearer, is_relayed_path
-from .errors import error_response_for_path
+from .errors import error_response_for_path, route_not_found
 from .services import Services
 
 PREFIX = "/backend-api"
@@ -88,18 +88,12 @@ async def relay(request: Request, url: str, pool_view: bool) -> Response:
     return response
 
 
-def _not_found(request: Request) -> Response:
-    err = ProxyError(404, f"{request.method} {request.url.path} is not a route of this server.",
-                     code="not_found", type="invalid_request_error")
-    return error_response_for_path(err, request.url.path)
-
-
 async def backend(request: Request) -> Response:
     services: Services = request.app.state.services
     config = services.holder.current.config
     path = request.url.path
     if not config.quota.backend_passthrough or not is_relayed_path(path):
-        return _not_found(request)
+        return route_not_found(request.method, path)
     url = chatgpt_backend_base(config.codex_base_url) + path[len(PREFIX):]
     return await relay(request, url, pool_view=config.quota.client_view != "passthrough")
 

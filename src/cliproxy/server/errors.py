@@ -34,3 +34,10 @@ def error_response(error: ProxyError, body: ErrorBody) -> Response:
 
 def error_response_for_path(error: ProxyError, path: str) -> Response:
     return error_response(error, BODY_BY_FAMILY[family_for_path(path)])
+
+
+def route_not_found(method: str, path: str) -> Response:
+    """404 for a path this server does not serve, in the shape its clients parse."""
+    err = ProxyError(404, f"{method} {path} is not a route of this server.", code="not_found",
+                     type="invalid_request_error")
+    return error_response_for_path(err, path)

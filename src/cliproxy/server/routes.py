@@ -27,7 +27,7 @@ from ..pool import no_accounts
 from ..runner import Call
 from ..tokens import count_anthropic_tokens, count_codex_body_tokens
 from .body import read_json
-from .errors import error_response, error_response_for_path
+from .errors import error_response, route_not_found
 from .json import JSONResponse
 from .observe import Trace
 from .services import Services
@@ -260,9 +260,7 @@ async def gemini_models(request: Request) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    err = ProxyError(404, f"{request.method} {request.url.path} is not a route of this server.",
-                     code="not_found", type="invalid_request_error")
-    return error_response_for_path(err, request.url.path)
+    return route_not_found(request.method, request.url.path)
 
 
 ROUTES = [
