@@ -1,13 +1,15 @@
 """The Codex backend request: URL, headers, body rules, the SSE stream in, failures classified.
 
 One ``CodexUpstream`` lives as long as the server; it keeps one pooled httpx client per egress
-(proxy URL), HTTP/2 where the upstream offers it. It knows nothing about dialects or accounts'
-state: it sends what it is given with the credential it is given and reports what happened.
+(proxy URL): direct HTTP/1.1 on our own llhttp transport, httpx's own for proxies and HTTP/2.
+It knows nothing about dialects or accounts' state: it sends what it is given with the
+credential it is given and reports what happened.
 """
 
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from ..credentials import Credential
 from ..dialects.blob import looks_like_codex_blob
 from ..errors import Outcome, ProxyError
 from .classify import classify_http_error
+from .http1 import Http1Transport
 from .sse_reader import read_batches
 
 DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
@@ -189,14 +192,25 @@ class CodexUpstream:
         timeout = httpx.Timeout(connect=up.connect_timeout_seconds, read=up.read_timeout_seconds,
                                 write=30.0, pool=30.0)
         direct = proxy in ("direct", "none")
+        fast = self._fast_transport(proxy, direct)
         return httpx.AsyncClient(
             http2=up.http2,
             timeout=timeout,
             proxy=None if direct or not proxy else proxy,
             trust_env=not direct and not proxy,
+            transport=None if up.http2 else fast,
+            mounts={"http://": fast} if fast is not None and up.http2 else None,
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=up.max_idle_connections,
                                 keepalive_expiry=60),
         )
+
+    def _fast_transport(self, proxy: str, direct: bool) -> Http1Transport | None:
+        """Our llhttp transport (upstream/http1.py says why) for direct HTTP/1.1: every direct
+        request when ``upstream.http2`` is off, else the plain ``http://`` ones (no HTTP/2 offered
+        there). Through a proxy, from the config or the environment, httpx's own transport."""
+        if (proxy and not direct) or (not proxy and _environment_proxies()):
+            return None
+        return Http1Transport(self._config.upstream.max_idle_connections)
 
     @asynccontextmanager
     async def stream(self, credential: Credential, body: dict[str, Any],
@@ -234,6 +248,11 @@ class CodexUpstream:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+def _environment_proxies() -> bool:
+    """Whether httpx would route some request through a proxy named in the environment."""
+    return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
 
 
 def _transport_error(exc: httpx.TransportError) -> ProxyError:

@@ -90,22 +90,29 @@ class SSESplitter:
 
 
 async def read_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[tuple[dict[str, Any], bytes]]]:
-    """``(event, raw_json)`` pairs, one list per network chunk: the per-event path awaits nothing."""
+    """``(event, raw_json)`` pairs, one list per network chunk: the per-event path awaits nothing.
+    An event that is not JSON ends the stream with its error, after the good events before it."""
     splitter = SSESplitter()
     async for chunk in chunks:
-        batch = _parsed(splitter.feed(chunk))
+        batch, error = _parsed(splitter.feed(chunk))
         if batch:
             yield batch
-    batch = _parsed(splitter.close())
+        if error is not None:
+            raise error
+    batch, error = _parsed(splitter.close())
     if batch:
         yield batch
+    if error is not None:
+        raise error
 
 
-def _parsed(frames: list[tuple[bytes, bytes]]) -> list[tuple[dict[str, Any], bytes]]:
+def _parsed(frames: list[tuple[bytes, bytes]]) -> tuple[list[tuple[dict[str, Any], bytes]], ProxyError | None]:
     batch = []
     for name, data in frames:
-        event = parse_event(name, data)
+        try:
+            event = parse_event(name, data)
+        except ProxyError as error:
+            return batch, error
         if event is not None:
             batch.append((event, data))
-    return batch
-
+    return batch, None
