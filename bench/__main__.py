@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         from .profile import profile_server
 
         return profile_server(args.profile_server, args.seconds, args.out, pin=not args.no_pin,
-                              concurrency=args.concurrency)
+                              concurrency=args.concurrency, deltas=args.deltas or 200)
     plan = build_plan(args)
     outcome = run_plan(plan)
     text = markdown(outcome, plan, command.strip())

@@ -90,16 +90,17 @@ def summarise(collapsed: str, top: int = 20) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _load(port: int, dialect: str, until: float, concurrency: int) -> int:
+async def _load(port: int, dialect: str, until: float, concurrency: int, deltas: int) -> int:
     sent = 0
     while time.monotonic() < until:
         level = await run_level(HOST, port, WIRES[dialect], requests=4 * concurrency,
-                                concurrency=concurrency, delta_count=200, first_seed=sent)
+                                concurrency=concurrency, delta_count=deltas, first_seed=sent)
         sent += len(level.results)
     return sent
 
 
-async def _record(dialect: str, seconds: float, out: Path, pin: bool, workdir: Path, concurrency: int) -> Path:
+async def _record(dialect: str, seconds: float, out: Path, pin: bool, workdir: Path, concurrency: int,
+                  deltas: int) -> Path:
     spy = _py_spy()
     if spy is None:
         raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
@@ -108,16 +109,16 @@ async def _record(dialect: str, seconds: float, out: Path, pin: bool, workdir: P
     server = None
     try:
         server = await start_cliproxy(fake.port, workdir, pin)
-        body = orjson.dumps({"delta_count": 200, "first_delay": 0.0, "inter_delay": 0.0})
+        body = orjson.dumps({"delta_count": deltas, "first_delay": 0.0, "inter_delay": 0.0})
         await post_json(HOST, fake.port, "/_bench/profile", body)
-        await _load(server.port, dialect, time.monotonic() + 2, concurrency)  # warm-up
-        raw = out / f"profile-{dialect}-c{concurrency}.txt"
+        await _load(server.port, dialect, time.monotonic() + 2, concurrency, deltas)  # warm-up
+        raw = out / f"profile-{dialect}-c{concurrency}-d{deltas}.txt"
         assert server.proc is not None
         cmd = [*pinned(LOAD_CORE, pin), spy, "record", "--pid", str(server.proc.pid), "--rate", "250",
                "--duration", str(int(seconds)), "--format", "raw", "--nonblocking", "--output", str(raw)]
         spy_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         await asyncio.sleep(0.5)
-        await _load(server.port, dialect, time.monotonic() + seconds, concurrency)
+        await _load(server.port, dialect, time.monotonic() + seconds, concurrency, deltas)
         _, err = spy_proc.communicate(timeout=seconds + 30)
         if spy_proc.returncode != 0:
             raise SystemExit(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
@@ -128,7 +129,8 @@ async def _record(dialect: str, seconds: float, out: Path, pin: bool, workdir: P
         fake.stop()
 
 
-def profile_server(dialect: str, seconds: float, out: Path, pin: bool = True, concurrency: int = 50) -> int:
+def profile_server(dialect: str, seconds: float, out: Path, pin: bool = True, concurrency: int = 50,
+                   deltas: int = 200) -> int:
     """Record, summarise, print; 0 on success."""
     if dialect not in WIRES or dialect == "codex":
         raise SystemExit(f"unknown dialect {dialect}")
@@ -137,8 +139,8 @@ def profile_server(dialect: str, seconds: float, out: Path, pin: bool = True, co
 
     install_fast_loop()
     with tempfile.TemporaryDirectory(prefix="cliproxy-profile-") as workdir:
-        raw = asyncio.run(_record(dialect, seconds, out, pin, Path(workdir), concurrency))
-    title = f"# cliproxy under burst load, concurrency {concurrency}, {dialect}\n\n"
+        raw = asyncio.run(_record(dialect, seconds, out, pin, Path(workdir), concurrency, deltas))
+    title = f"# cliproxy under burst load, concurrency {concurrency}, {dialect}, {deltas} deltas\n\n"
     summary = title + summarise(raw.read_text())
     raw.with_suffix(".md").write_text(summary)
     sys.stdout.write(summary + f"\nCollapsed stacks: {raw}\n")

@@ -42,7 +42,7 @@ class _Connection(asyncio.Protocol):
     def _reset(self) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
         self.reason = b""
-        self.head_done = self.complete = self.got_bytes = False
+        self.head_done = self.complete = self.got_bytes = self.keep_alive = False
         self.error: httpx.TransportError | None = None
         self._body: list[bytes] = []
         self._buffered = 0
@@ -77,6 +77,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.head_done = True
+        self.keep_alive = bool(self._parser.should_keep_alive())  # llhttp forgets it once done
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -100,10 +101,6 @@ class _Connection(asyncio.Protocol):
     @property
     def status_code(self) -> int:
         return int(self._parser.get_status_code())
-
-    @property
-    def keep_alive(self) -> bool:
-        return bool(self._parser.should_keep_alive())
 
     def begin(self, data: bytes) -> None:
         """Send one request: a new response starts on this connection."""

@@ -107,7 +107,7 @@ async def read_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[tuple
 
 
 def _parsed(frames: list[tuple[bytes, bytes]]) -> tuple[list[tuple[dict[str, Any], bytes]], ProxyError | None]:
-    batch = []
+    batch: list[tuple[dict[str, Any], bytes]] = []
     for name, data in frames:
         try:
             event = parse_event(name, data)
