@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import orjson
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from .cli_config import load_cli_config
 from .config import Config
@@ -25,9 +22,11 @@ from .pool import Pool
 from .pool_store import FilePoolStore, state_dir
 from .server.gate import is_loopback
 from .server.status_route import STATUS_PATH, TOKEN_HEADER, read_server_file
+from .terminal import out
 
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.table import Table
+
 ANY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]", ""})
 
 
@@ -99,6 +98,9 @@ def _resets_in(account: dict[str, Any], now: float) -> str:
 
 
 def render(snapshot: dict[str, Any], source: str) -> Table:
+    from rich import box
+    from rich.table import Table
+
     now = float(snapshot.get("now") or time.time())
     table = Table(box=box.SIMPLE, title=source, title_justify="left")
     table.add_column("account", no_wrap=True)
@@ -129,12 +131,12 @@ def status(
         source = ("server not running; from the state file written " + _duration(age) + " ago"
                   if age is not None else "server not running; no state saved yet")
     if as_json:
-        out.print(orjson.dumps({"source": source, **snapshot}, option=orjson.OPT_INDENT_2).decode(), markup=False)
+        out().print(orjson.dumps({"source": source, **snapshot}, option=orjson.OPT_INDENT_2).decode(), markup=False)
         return
     if not snapshot.get("accounts"):
-        out.print("No account yet: run `cliproxy login`.", markup=False)
+        out().print("No account yet: run `cliproxy login`.", markup=False)
         return
-    out.print(render(snapshot, source))
+    out().print(render(snapshot, source))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from .config import ConfigError, config_path
 from .usage import GROUPS, summary, usage_path
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 TITLES = {"day": "Day", "account": "Account", "model": "Model", "key": "Client key", "dialect": "Dialect"}
 NUMBERS = ("requests", "failed", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
@@ -38,6 +38,9 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 
 def _table(group: str, rows: list[dict[str, Any]], totals: dict[str, Any]) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(title=f"by {TITLES[group].lower()} (TTFT and time: averages)", title_justify="left",
                   show_footer=True, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     table.add_column(TITLES[group], footer="total", no_wrap=True, overflow="fold")
@@ -68,6 +71,8 @@ def usage(
     if as_json:
         typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         return
+    from rich.console import Console
+
     out = Console(highlight=False)
     if not result["totals"]["requests"]:
         out.print(f"No requests recorded in the last {days:g} day(s) ({path}).")

@@ -18,20 +18,17 @@ import time
 import webbrowser
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import httpx
 import orjson
 import typer
-from rich import box
-from rich.console import Console
-from rich.status import Status
-from rich.table import Table
 
 from ..cli_config import load_cli_config
 from ..config import Config
 from ..credentials import credential_from_record
 from ..logs import setup_logging
+from ..terminal import err, out
 from .accounts import AccountNotFound, AccountSummary, list_accounts, mask, relative, resolve, short_error
 from .errors import PORT_IN_USE_EXIT_CODE, AuthenticationError, AuthError
 from .login import (
@@ -48,13 +45,15 @@ from .record import ImportRefused
 from .refresh import Refresher, RefreshFailed, display
 from .store import FileStore, StoreError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
+    from rich.table import Table
+
 T = TypeVar("T")
 
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 # ---- shared plumbing ----------------------------------------------------------------------------
@@ -74,12 +73,12 @@ def _run(coroutine: Awaitable[T]) -> T:
     try:
         return asyncio.run(runner())
     except KeyboardInterrupt:
-        err.print("Interrupted.")
+        err().print("Interrupted.")
         raise typer.Exit(130) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(message, markup=False)
+    err().print(message, markup=False)
     return typer.Exit(code)
 
 
@@ -178,19 +177,19 @@ def _start_stdin_reader(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[st
 
 def _report_saved(saved: SavedAccount, wanted_api_key: bool) -> None:
     plan = f" ({saved.plan} plan)" if saved.plan else ""
-    out.print(f"Signed in as {saved.email}{plan}.", markup=False)
+    out().print(f"Signed in as {saved.email}{plan}.", markup=False)
     verb = "Updated" if saved.replaced else "Saved"
-    out.print(f"{verb} account file: {saved.location}", markup=False)
+    out().print(f"{verb} account file: {saved.location}", markup=False)
     if saved.replaced:
-        out.print("Your own settings in that file (label, priority, headers...) were kept.")
+        out().print("Your own settings in that file (label, priority, headers...) were kept.")
     if saved.disabled:
-        out.print(f"Note: this account is disabled in its file; run `cliproxy accounts enable "
-                  f"{saved.email}` to use it.", markup=False)
+        out().print(f"Note: this account is disabled in its file; run `cliproxy accounts enable "
+                    f"{saved.email}` to use it.", markup=False)
     if wanted_api_key:
-        out.print("An OpenAI Platform API key was stored with the account (never used for ChatGPT "
-                  "requests; it bills per use)." if saved.api_key else
-                  "No API key could be obtained; the login itself succeeded.")
-    out.print("Run `cliproxy serve` to use it, or `cliproxy accounts` to see all accounts.")
+        out().print("An OpenAI Platform API key was stored with the account (never used for ChatGPT "
+                    "requests; it bills per use)." if saved.api_key else
+                    "No API key could be obtained; the login itself succeeded.")
+    out().print("Run `cliproxy serve` to use it, or `cliproxy accounts` to see all accounts.")
 
 
 def _login_failed(exc: AuthError) -> typer.Exit:
@@ -224,7 +223,7 @@ def login(
 ) -> None:
     """Sign in to a ChatGPT account and save it for the proxy."""
     loaded = _config(config)
-    ui = ConsoleUI(out)
+    ui = ConsoleUI(out())
     options = BrowserOptions(no_browser=no_browser, host=callback_host, port=callback_port,
                              redirect_port=redirect_port, fallback_port=fallback_port)
 
@@ -268,9 +267,9 @@ def import_codex(
     except (AuthError, StoreError) as exc:
         raise _fail(f"Import failed: {exc}") from None
     plan = f" ({saved.plan} plan)" if saved.plan else ""
-    out.print(f"Imported {saved.email}{plan} from {source}.", markup=False)
-    out.print(f"{'Updated' if saved.replaced else 'Saved'} account file: {saved.location}", markup=False)
-    err.print(SHARING_WARNING, markup=False, style="yellow")
+    out().print(f"Imported {saved.email}{plan} from {source}.", markup=False)
+    out().print(f"{'Updated' if saved.replaced else 'Saved'} account file: {saved.location}", markup=False)
+    err().print(SHARING_WARNING, markup=False, style="yellow")
 
 
 # ---- accounts ---------------------------------------------------------------------------------
@@ -280,6 +279,9 @@ accounts_app = typer.Typer(help="List and manage the signed-in accounts.", invok
 
 
 def _table(accounts: list[AccountSummary], now: float) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, title=f"{len(accounts)} account(s)", title_justify="left")
     names = [a.email + (f" ({a.label})" if a.label else "") for a in accounts]
     table.add_column("Account", min_width=min(40, max(len(n) for n in names)), overflow="fold")
@@ -303,15 +305,15 @@ def _list(explicit_config: str | None, as_json: bool) -> None:
         typer.echo(orjson.dumps([a.as_json() for a in accounts], option=orjson.OPT_INDENT_2).decode())
         return
     if not accounts:
-        out.print(f"No accounts in {loaded.auth_path}. Run `cliproxy login` (or `cliproxy login --device`) "
-                  "to add one.", markup=False)
+        out().print(f"No accounts in {loaded.auth_path}. Run `cliproxy login` (or `cliproxy login --device`) "
+                    "to add one.", markup=False)
         return
-    out.print(_table(accounts, now))
+    out().print(_table(accounts, now))
     for account in accounts:
         if account.status == "needs login":  # the last error, in full, where it matters
-            out.print(f"{account.email} needs a new login ({short_error(account)}): {account.last_error}. "
-                      "Run `cliproxy login` to sign in again.", markup=False)
-    out.print(f"Account files: {loaded.auth_path}", markup=False)
+            out().print(f"{account.email} needs a new login ({short_error(account)}): {account.last_error}. "
+                        "Run `cliproxy login` to sign in again.", markup=False)
+    out().print(f"Account files: {loaded.auth_path}", markup=False)
 
 
 @accounts_app.callback()
@@ -353,7 +355,7 @@ def _edit(loaded: Config, name: str, change: Callable[[dict[str, Any]], None]) -
 def disable(name: NameArgument, config: ConfigOption = None) -> None:
     """Stop using an account (it is still refreshed, so it works when enabled again)."""
     found, record = _edit(_config(config), name, lambda record: record.update(disabled=True))
-    out.print(f"Disabled {record.get('email') or found}.", markup=False)
+    out().print(f"Disabled {record.get('email') or found}.", markup=False)
 
 
 @accounts_app.command("enable")
@@ -364,7 +366,7 @@ def enable(name: NameArgument, config: ConfigOption = None) -> None:
         record.pop("auth_error", None)
 
     found, record = _edit(_config(config), name, change)
-    out.print(f"Enabled {record.get('email') or found}.", markup=False)
+    out().print(f"Enabled {record.get('email') or found}.", markup=False)
 
 
 @accounts_app.command("remove")
@@ -387,7 +389,7 @@ def remove(name: NameArgument, no_revoke: Annotated[bool, typer.Option(
         store.remove(found)
     note = " Its token was revoked." if revoked else ("" if no_revoke else " (Revoking its token failed; "
                                                        "the file is removed anyway.)")
-    out.print(f"Removed {record.get('email') or found} ({found}).{note}", markup=False)
+    out().print(f"Removed {record.get('email') or found} ({found}).{note}", markup=False)
 
 
 @accounts_app.command("refresh")
@@ -412,7 +414,7 @@ def refresh(name: NameArgument, config: ConfigOption = None) -> None:
     except RefreshFailed as exc:
         raise _fail(exc.message) from None
     until = relative(fresh.expires_at, time.time()) if fresh.expires_at else "unknown"
-    out.print(f"Refreshed {display(fresh)}: the new token expires {until}.", markup=False)
+    out().print(f"Refreshed {display(fresh)}: the new token expires {until}.", markup=False)
 
 
 # ---- wiring -----------------------------------------------------------------------------------
