@@ -148,7 +148,7 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
 
-class _Body(httpx.AsyncByteStream):
+class Http1Body(httpx.AsyncByteStream):
     """The response body, one chunk per network read; the connection goes back to the pool at
     the end if the response was read whole and the server keeps it alive."""
 
@@ -215,7 +215,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         return httpx.Response(
             connection.status_code,
             headers=connection.headers,
-            stream=_Body(connection, self, read_timeout),
+            stream=Http1Body(connection, self, read_timeout),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
         )
 
