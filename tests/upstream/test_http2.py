@@ -57,3 +57,14 @@ def test_tls_upstream_is_spoken_over_http2(tls_fake: tuple[FakeCodex, str], auth
         reply = sdk.chat.completions.create(model="gpt-5.4", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content == "Hello"
     assert backend.inference_requests()[0].http_version == "2"
+
+
+def test_tls_upstream_is_spoken_over_http1_when_http2_is_off(tls_fake: tuple[FakeCodex, str],
+                                                              auth_dir: Path) -> None:
+    backend, url = tls_fake
+    with run_proxy(auth_dir, url, upstream={"http2": False}) as proxy:
+        sdk = openai.OpenAI(base_url=proxy.v1, api_key="unused", max_retries=0)
+        first = sdk.chat.completions.create(model="gpt-5.4", messages=[{"role": "user", "content": "hi"}])
+        second = sdk.chat.completions.create(model="gpt-5.4", messages=[{"role": "user", "content": "again"}])
+    assert first.choices[0].message.content == second.choices[0].message.content == "Hello"
+    assert [request.http_version for request in backend.inference_requests()] == ["1.1", "1.1"]
