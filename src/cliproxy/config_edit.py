@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import bcrypt
-
 from .auth.store import atomic_write
 from .config import ConfigError
 
@@ -29,7 +27,12 @@ def is_bcrypt_hash(value: str) -> bool:
 
 
 def hash_secret(secret: str) -> str:
-    """bcrypt with the library's default cost, as CPA does; slow on purpose (run it in a thread)."""
+    """bcrypt with the library's default cost, as CPA does; slow on purpose (run it in a thread).
+
+    bcrypt is imported here and in ``management_guard``, not at the top: a server without a
+    management key never loads it."""
+    import bcrypt
+
     return bcrypt.hashpw(secret.encode(), bcrypt.gensalt()).decode()
 
 

@@ -17,8 +17,6 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
-import bcrypt
-
 from ..config import Config
 from ..config_edit import is_bcrypt_hash
 from .gate import is_loopback
@@ -101,6 +99,8 @@ class Guard:
         cached = self._verified
         if cached is not None and cached[0] == secret and hmac.compare_digest(digest, cached[1]):
             return True
+        import bcrypt  # only when a hashed key is checked
+
         try:
             ok = await asyncio.to_thread(bcrypt.checkpw, key.encode(), secret.encode())
         except ValueError:
