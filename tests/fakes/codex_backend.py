@@ -78,6 +78,7 @@ class FakeCodex:
         self.usage_queues: dict[str, deque[Reply]] = defaultdict(deque)
         self.usage_default = Reply(body=usage_body())
         self.backend_reply = Reply(body={"ok": True})  # any other /backend-api/… path
+        self.stream_ends: list[str] = []  # per inference stream: "completed" or "abandoned"
         self.app = Starlette(routes=[
             Route("/backend-api/wham/usage", self.wham_usage, methods=["GET"]),
             Route("/{prefix:path}/responses/compact", self.compact, methods=["POST"]),
@@ -147,8 +148,18 @@ class FakeCodex:
                                  headers={"x-codex-primary-used-percent": "12.5",
                                           "x-codex-primary-window-minutes": "300", **reply.headers})
 
+    async def _stream(self, reply: Reply) -> AsyncIterator[bytes]:
+        """The scripted events; ``stream_ends`` learns whether the reader took them all."""
+        end = "abandoned"
+        try:
+            async for frame in self._frames(reply):
+                yield frame
+            end = "completed"
+        finally:
+            self.stream_ends.append(end)
+
     @staticmethod
-    async def _stream(reply: Reply) -> AsyncIterator[bytes]:
+    async def _frames(reply: Reply) -> AsyncIterator[bytes]:
         if reply.first_delay:
             await asyncio.sleep(reply.first_delay)
         if reply.raw_lines is not None:

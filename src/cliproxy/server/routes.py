@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..affinity import session_id
@@ -28,6 +28,7 @@ from ..runner import Call
 from ..tokens import count_anthropic_tokens, count_codex_body_tokens
 from .body import read_json
 from .errors import error_response, route_not_found
+from .event_stream import EventStream
 from .json import JSONResponse
 from .observe import Trace
 from .services import Services
@@ -136,7 +137,7 @@ async def run(request: Request, call: Call) -> Response:
         trace.abort(exc)
         raise
     headers = {**SSE_HEADERS, **services.runner.quota_headers(call)}
-    return StreamingResponse(_prepend(first, stream, trace), media_type="text/event-stream", headers=headers)
+    return EventStream(_prepend(first, stream, trace), media_type="text/event-stream", headers=headers)
 
 
 def handler(dialect: Dialect) -> Any:
