@@ -34,7 +34,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, key: PoolKey) -> None:
         self.key = key
         self.transport: asyncio.Transport | None = None
-        self.reused = False
+        self.reused = self.active = False
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
         self._reset()
@@ -43,6 +43,8 @@ class _Connection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.reason = b""
         self.head_done = self.complete = self.got_bytes = self.keep_alive = False
+        self.status_code = 0
+        self._interim = self._until_close = False
         self.error: httpx.TransportError | None = None
         self._body: list[bytes] = []
         self._buffered = 0
@@ -55,6 +57,9 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        if not self.active:  # bytes on an idle connection belong to no request: never reuse it
+            self.close()
+            return
         self.got_bytes = True
         try:
             self._parser.feed_data(data)
@@ -64,10 +69,19 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        if not self.complete:
+        if self.complete:
+            return
+        if self.head_done and self._until_close and exc is None:  # the close ends such a body
+            self.complete, self.keep_alive = True, False
+            self._wake()
+        else:
             self._fail(httpx.ReadError("the upstream closed the connection"))
 
     # --- httptools callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second response to one request: the connection cannot be trusted again
+            self.keep_alive = False
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
@@ -76,8 +90,14 @@ class _Connection(asyncio.Protocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.head_done = True
+        status = int(self._parser.get_status_code())
+        if 100 <= status < 200 and status != 101:  # an interim head (100 Continue): the real one follows
+            self._interim, self.headers, self.reason = True, [], b""
+            return
+        self.status_code, self.head_done = status, True
         self.keep_alive = bool(self._parser.should_keep_alive())  # llhttp forgets it once done
+        self._until_close = status not in (204, 304) and not any(
+            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -89,6 +109,9 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self.complete = True
         self._wake()
 
@@ -98,14 +121,11 @@ class _Connection(asyncio.Protocol):
     def usable(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    @property
-    def status_code(self) -> int:
-        return int(self._parser.get_status_code())
-
     def begin(self, data: bytes) -> None:
         """Send one request: a new response starts on this connection."""
         assert self.transport is not None
         self._reset()
+        self.active = True
         self.transport.write(data)
 
     def take_body(self) -> bytes:
@@ -267,7 +287,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         """A finished response: keep its connection for the next request, or close it."""
         if connection.complete and connection.error is None and connection.keep_alive and connection.usable \
                 and self._idle_count < self._max_idle:
-            connection.idle_since = time.monotonic()
+            connection.idle_since, connection.active = time.monotonic(), False
             self._idle.setdefault(connection.key, []).append(connection)
             self._idle_count += 1
         else:
