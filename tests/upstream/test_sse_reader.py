@@ -62,3 +62,22 @@ def test_invalid_json_is_a_502() -> None:
     with pytest.raises(ProxyError) as err:
         collect(b"data: {broken\n\n", [])
     assert err.value.status == 502 and "invalid SSE data JSON" in err.value.message
+
+
+FRAME_STYLES = {
+    "plain": lambda name, data: b"event: " + name + b"\ndata: " + data + b"\n\n",
+    "no-space": lambda name, data: b"event:" + name + b"\ndata:" + data + b"\n\n",
+    "data-only": lambda name, data: b"data: " + data + b"\n\n",
+    "with-id": lambda name, data: b"id: 7\nevent: " + name + b"\ndata: " + data + b"\n\n",
+    "comment-before": lambda name, data: b": ping\n\nevent: " + name + b"\ndata: " + data + b"\n\n",
+    "data-first": lambda name, data: b"data: " + data + b"\nevent: " + name + b"\n\n",
+}
+
+
+@given(st.lists(st.sampled_from(sorted(FRAME_STYLES)), min_size=1, max_size=12),
+       st.lists(st.integers(min_value=0), max_size=12))
+def test_frames_of_any_layout_mixed_in_one_read_give_every_event(styles: list[str], cuts: list[int]) -> None:
+    events = [{"type": f"response.e{n}", "delta": f'q"\\ {n} é'} for n in range(len(styles))]
+    data = b"".join(FRAME_STYLES[style](event["type"].encode(), json.dumps(event).encode())
+                    for style, event in zip(styles, events, strict=True))
+    assert [event for event, _ in collect(data, cuts)] == events

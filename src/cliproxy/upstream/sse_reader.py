@@ -3,12 +3,18 @@
 This replaces httpx-sse on the per-event path (its line decoder works on decoded text, one line
 at a time, and showed up as ~17 % of the proxy's CPU in the benchmark profile). The Codex backend
 sends ``event: <type>\\ndata: <json>\\n\\n`` frames; we only need each frame's ``event`` name and
-its ``data`` lines, so the stream is split on blank lines as bytes, never decoded as text.
-Comments (``:`` lines), ``id:`` and ``retry:`` fields are ignored, as the translators need none.
+its ``data`` lines, so the stream is split as bytes, never decoded as text. Frames of exactly
+that shape, nearly all of them, are read by two regex passes over a network read (one checks
+the shape, one extracts the pairs), with no Python code per frame until the JSON: in ``bench``'s
+stream, 1.7 → 1.1 µs per event when reads carry 10 frames, 2.3 → 1.7 µs at one per read
+(orjson is 0.5 µs of it). Anything else (comments, ``id:``, ``retry:``, several
+data lines) takes the general path; comments, ``id:`` and ``retry:`` are ignored, as the
+translators need none.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
@@ -17,14 +23,25 @@ import orjson
 from ..errors import Outcome, ProxyError
 
 MAX_EVENT_BYTES = 50 * 1024 * 1024  # the reference's line limit (proxy.md §3.7)
+Frame = tuple[bytes, bytes]  # (event name, data)
+Batch = list[tuple[dict[str, Any], bytes]]  # (event, its raw JSON)
+
+_FRAME = re.compile(rb"(?:event: ?([^\n]*)\n)?data: ?([^\n]*)\n\n")
+_ONLY_FRAMES = re.compile(rb"(?:(?:event: ?[^\n]*\n)?data: ?[^\n]*\n\n)*")
 
 
-def _fields(block: bytes) -> tuple[bytes, bytes]:
+def _general_frames(complete: bytes) -> list[Frame]:
+    """Blank-line separated blocks in any SSE field layout; comments skipped."""
+    frames = []
+    for block in complete.split(b"\n\n"):
+        block = block.lstrip(b"\n")
+        if block and block[0] != 58:  # b":" — a comment
+            frames.append(_fields(block))
+    return frames
+
+
+def _fields(block: bytes) -> Frame:
     """``(event name, data)`` of one frame; several ``data:`` lines are joined with ``\\n``."""
-    if block.startswith(b"event:") and block.count(b"\n") == 1:  # the common two-line frame
-        head, _, data_line = block.partition(b"\n")
-        if data_line.startswith(b"data:"):
-            return head[6:].strip(), _value(data_line[5:])
     name, data = b"", []
     for line in block.split(b"\n"):
         if line.startswith(b"data:"):
@@ -38,23 +55,6 @@ def _value(value: bytes) -> bytes:
     return value[1:] if value[:1] == b" " else value
 
 
-def parse_event(name: bytes, data: bytes) -> dict[str, Any] | None:
-    """The event's JSON object (``type`` filled from the frame name when missing), or None."""
-    if not data or data == b"[DONE]":
-        return None
-    try:
-        event = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        preview = data[:512].decode("utf-8", errors="replace")
-        raise ProxyError(502, f"invalid SSE data JSON (len={len(data)}): {preview!r}",
-                         code="internal_server_error", outcome=Outcome.SERVER_ERROR) from None
-    if not isinstance(event, dict):
-        return None
-    if "type" not in event and name:
-        event["type"] = name.decode("utf-8", errors="replace")
-    return event
-
-
 class SSESplitter:
     """Feed it chunks, get back complete frames; keeps the unfinished tail between chunks."""
 
@@ -63,33 +63,32 @@ class SSESplitter:
     def __init__(self) -> None:
         self._tail = b""
 
-    def feed(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+    def feed(self, chunk: bytes) -> list[Frame]:
         buffer = self._tail + chunk if self._tail else chunk
         if b"\r" in buffer:
             if buffer.endswith(b"\r"):  # a CR LF split across chunks: wait for the LF
                 self._tail = buffer
                 return []
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        frames = []
-        start = 0
-        while (end := buffer.find(b"\n\n", start)) != -1:
-            block = buffer[start:end]
-            start = end + 2
-            if block and block[0] != 58:  # b":" — a comment
-                frames.append(_fields(block.lstrip(b"\n")) if block[0] == 10 else _fields(block))
-        self._tail = buffer[start:] if start < len(buffer) else b""
-        if len(self._tail) > MAX_EVENT_BYTES:
-            raise ProxyError(502, "upstream SSE event larger than 50 MB", code="internal_server_error",
-                             outcome=Outcome.SERVER_ERROR)
-        return frames
+        end = buffer.rfind(b"\n\n") + 2
+        if end == 1:  # no frame ends in here yet
+            self._tail = buffer
+            if len(buffer) > MAX_EVENT_BYTES:
+                raise ProxyError(502, "upstream SSE event larger than 50 MB", code="internal_server_error",
+                                 outcome=Outcome.SERVER_ERROR)
+            return []
+        complete, self._tail = (buffer, b"") if end == len(buffer) else (buffer[:end], buffer[end:])
+        if _ONLY_FRAMES.fullmatch(complete):
+            return _FRAME.findall(complete)
+        return _general_frames(complete)
 
-    def close(self) -> list[tuple[bytes, bytes]]:
+    def close(self) -> list[Frame]:
         """A final frame without its blank line (the stream ended right after it)."""
         tail, self._tail = self._tail.replace(b"\r\n", b"\n").replace(b"\r", b"\n").strip(b"\n"), b""
-        return [_fields(tail)] if tail and not tail.startswith(b":") else []
+        return _general_frames(tail)
 
 
-async def read_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[tuple[dict[str, Any], bytes]]]:
+async def read_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[Batch]:
     """``(event, raw_json)`` pairs, one list per network chunk: the per-event path awaits nothing.
     An event that is not JSON ends the stream with its error, after the good events before it."""
     splitter = SSESplitter()
@@ -106,13 +105,25 @@ async def read_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[tuple
         raise error
 
 
-def _parsed(frames: list[tuple[bytes, bytes]]) -> tuple[list[tuple[dict[str, Any], bytes]], ProxyError | None]:
-    batch: list[tuple[dict[str, Any], bytes]] = []
+def _parsed(frames: list[Frame]) -> tuple[Batch, ProxyError | None]:
+    """Each frame's JSON parsed once, ``type`` filled from the frame name when missing. ``[DONE]``,
+    empty and non-object data are skipped; invalid JSON stops the batch with its error."""
+    batch: Batch = []
     for name, data in frames:
+        if not data or data == b"[DONE]":
+            continue
         try:
-            event = parse_event(name, data)
-        except ProxyError as error:
-            return batch, error
-        if event is not None:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return batch, _invalid_json(data)
+        if type(event) is dict:
+            if "type" not in event and name:
+                event["type"] = name.decode("utf-8", errors="replace")
             batch.append((event, data))
     return batch, None
+
+
+def _invalid_json(data: bytes) -> ProxyError:
+    preview = data[:512].decode("utf-8", errors="replace")
+    return ProxyError(502, f"invalid SSE data JSON (len={len(data)}): {preview!r}",
+                      code="internal_server_error", outcome=Outcome.SERVER_ERROR)
