@@ -46,6 +46,9 @@ PREAMBLE_TYPES = frozenset({"codex.rate_limits", "codex.response.metadata", "res
                             "response.in_progress", "response.queued"})
 FAILURE_TYPES = frozenset({"error", "response.failed"})
 RATE_LIMITS = "codex.rate_limits"
+OUTPUT_ITEM_DONE = "response.output_item.done"
+# Events the relay itself reads: always parsed, whatever the dialect would skip.
+RUNNER_READS = frozenset(name.encode() for name in (*FAILURE_TYPES, RATE_LIMITS, OUTPUT_ITEM_DONE, *TERMINAL_TYPES))
 
 RefreshFn = Callable[[Credential], Awaitable[Credential]]
 Attempt = Callable[[Credential], Awaitable["ProxyError | None"]]
@@ -78,6 +81,7 @@ class Call:
 class _Sink(Protocol):
     content_sent: bool
     flush: bool
+    by_name_only: frozenset[bytes]
 
     def begin_attempt(self, credential: Credential) -> None: ...
 
@@ -135,6 +139,7 @@ class _StreamSink:
         self.content_sent = self.preamble_sent = False
         self.flush = False  # the first content frame goes out before more events are read
         self.attempts = 0
+        self.by_name_only = call.dialect.by_name_only - RUNNER_READS
 
     def begin_attempt(self, credential: Credential) -> None:
         self.attempts += 1
@@ -158,6 +163,7 @@ class _CollectSink:
     """Non-streaming: keep the terminal event's response; nothing reaches the client early."""
 
     content_sent = flush = False
+    by_name_only: frozenset[bytes] = frozenset()
 
     def __init__(self) -> None:
         self.response: dict[str, Any] | None = None
@@ -301,7 +307,7 @@ class Runner:
             async with self._upstream.stream(credential, body, headers) as upstream:
                 self._pool.observe_headers(credential, upstream.headers)
                 sink.begin_attempt(credential)
-                await self._relay(upstream.batches(), sink, call, credential)
+                await self._relay(upstream.batches(sink.by_name_only), sink, call, credential)
         except ProxyError as err:
             return err
         return None
@@ -317,8 +323,8 @@ class Runner:
                 if event_type in FAILURE_TYPES:
                     raise classify_stream_error(event)
                 if event_type == RATE_LIMITS:
-                    event, raw = self._pool_rate_limits(credential, event, raw)
-                elif event_type == "response.output_item.done":
+                    event, raw = self._rate_limits(call, credential, event, raw)
+                elif event_type == OUTPUT_ITEM_DONE:
                     collector.add(event)
                 elif event_type in TERMINAL_TYPES:
                     finished = True
@@ -343,13 +349,13 @@ class Runner:
                 call.on_completed(response)
         return raw
 
-    def _pool_rate_limits(self, credential: Credential, event: dict[str, Any],
-                          raw: bytes) -> tuple[dict[str, Any], bytes]:
-        """Learn the account's quota from the event; pass on the pool's (quota.md §6 view ``pool``).
-        Events of other limit families are learnt and passed on unchanged."""
+    def _rate_limits(self, call: Call, credential: Credential, event: dict[str, Any],
+                     raw: bytes) -> tuple[dict[str, Any], bytes]:
+        """Learn the account's quota from the event; a client that sees it gets the pool's instead
+        (quota.md §6 view ``pool``). Events of other limit families are passed on unchanged."""
         self._pool.observe_event(credential, event)
         family = event.get("metered_limit_name") or event.get("limit_name") or "codex"
-        if str(family).lower() != "codex":
+        if not call.dialect.shows_codex_events or str(family).lower() != "codex":
             return event, raw
         pooled = self._pool.recent_view().rate_limits_event()
         return pooled, orjson.dumps(pooled)

@@ -65,3 +65,9 @@ class Dialect:
     error_body: Callable[[ProxyError], JSON]
     # The dialect family decides how an unsupported reasoning level is treated (proxy.md §2.4).
     same_family_as_codex: bool = False
+    # Upstream event names (SSE ``event:``) whose JSON this dialect's stream translator never
+    # reads: it gets ``{"type": name}`` and the raw bytes, and the JSON is not parsed at all.
+    by_name_only: frozenset[bytes] = frozenset()
+    # The backend's own ``codex.*`` events reach this dialect's client (Codex CLI's native route):
+    # only then is ``codex.rate_limits`` rewritten with the pool's quota.
+    shows_codex_events: bool = False

@@ -138,6 +138,20 @@ def render_response(response: JSON, request: TranslatedRequest) -> JSON:
     return response
 
 
+# What a pass-through relays without reading: the bulk of a stream (deltas, and the ``done``
+# events that repeat a whole text). Events the runner reads (output items done, terminal,
+# failures, rate limits) are never in here. Saves the JSON parse of ~all events: 5.7 -> x us.
+BY_NAME_ONLY = frozenset(name.encode() for name in (
+    "response.created", "response.in_progress", "response.output_item.added",
+    "response.content_part.added", "response.content_part.done",
+    "response.output_text.delta", "response.output_text.done",
+    "response.reasoning_summary_part.added", "response.reasoning_summary_part.done",
+    "response.reasoning_summary_text.delta", "response.reasoning_summary_text.done",
+    "response.reasoning_text.delta", "response.reasoning_text.done",
+    "response.function_call_arguments.delta", "response.function_call_arguments.done",
+    "response.custom_tool_call_input.delta", "response.custom_tool_call_input.done",
+))
+
 DIALECT = Dialect(
     name="openai-response",
     translate_request=translate_request,
@@ -145,8 +159,10 @@ DIALECT = Dialect(
     render_response=render_response,
     error_body=openai_error_body,
     same_family_as_codex=True,
+    by_name_only=BY_NAME_ONLY,
 )
 
 # ``/backend-api/codex/responses``: the route Codex CLI uses as its ChatGPT backend; the backend's
 # own ``codex.*`` events (with the pool's quota) pass through there.
-CODEX_NATIVE_DIALECT = dataclasses.replace(DIALECT, stream_translator=native_stream_translator)
+CODEX_NATIVE_DIALECT = dataclasses.replace(DIALECT, stream_translator=native_stream_translator,
+                                           shows_codex_events=True)

@@ -146,11 +146,12 @@ class UpstreamStream:
         self.response = response
         self.headers = response.headers
 
-    async def batches(self) -> AsyncIterator[list[tuple[dict[str, Any], bytes]]]:
-        """``(event, raw_json)`` pairs, one list per network read. Transport failures become a
-        DISCONNECTED ProxyError."""
+    async def batches(self, by_name_only: frozenset[bytes] = frozenset(),
+                      ) -> AsyncIterator[list[tuple[dict[str, Any], bytes]]]:
+        """``(event, raw_json)`` pairs, one list per network read (``by_name_only``: see
+        ``read_batches``). Transport failures become a DISCONNECTED ProxyError."""
         try:
-            async for batch in read_batches(_body_chunks(self.response)):
+            async for batch in read_batches(_body_chunks(self.response), by_name_only):
                 yield batch
         except httpx.TransportError as exc:
             raise ProxyError(502, f"upstream connection failed: {type(exc).__name__}",

@@ -98,28 +98,33 @@ class SSESplitter:
         return _general_frames(tail)
 
 
-async def read_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[Batch]:
+async def read_batches(chunks: AsyncIterable[bytes], by_name_only: frozenset[bytes] = frozenset(),
+                       ) -> AsyncIterator[Batch]:
     """``(event, raw_json)`` pairs, one list per network chunk: the per-event path awaits nothing.
-    An event that is not JSON ends the stream with its error, after the good events before it."""
+    An event that is not JSON ends the stream with its error, after the good events before it.
+    Events named in ``by_name_only`` are not parsed: their event is just ``{"type": name}``."""
     splitter = SSESplitter()
     async for chunk in chunks:
-        batch, error = _parsed(splitter.feed(chunk))
+        batch, error = _parsed(splitter.feed(chunk), by_name_only)
         if batch:
             yield batch
         if error is not None:
             raise error
-    batch, error = _parsed(splitter.close())
+    batch, error = _parsed(splitter.close(), by_name_only)
     if batch:
         yield batch
     if error is not None:
         raise error
 
 
-def _parsed(frames: list[Frame]) -> tuple[Batch, ProxyError | None]:
+def _parsed(frames: list[Frame], by_name_only: frozenset[bytes]) -> tuple[Batch, ProxyError | None]:
     """Each frame's JSON parsed once, ``type`` filled from the frame name when missing. ``[DONE]``,
     empty and non-object data are skipped; invalid JSON stops the batch with its error."""
     batch: Batch = []
     for name, data in frames:
+        if name in by_name_only:
+            batch.append(({"type": name.decode()}, data))
+            continue
         if not data or data == b"[DONE]":
             continue
         try:
