@@ -140,7 +140,7 @@ def render_response(response: JSON, request: TranslatedRequest) -> JSON:
 
 # What a pass-through relays without reading: the bulk of a stream (deltas, and the ``done``
 # events that repeat a whole text). Events the runner reads (output items done, terminal,
-# failures, rate limits) are never in here. Saves the JSON parse of ~all events: 5.7 -> x us.
+# failures, rate limits) are never in here. Bench: 5.7 -> 5.3 us of CPU per upstream event.
 BY_NAME_ONLY = frozenset(name.encode() for name in (
     "response.created", "response.in_progress", "response.output_item.added",
     "response.content_part.added", "response.content_part.done",
