@@ -435,3 +435,30 @@ async def test_stray_bytes_on_an_idle_connection_never_answer_the_next_request()
         await asyncio.sleep(0.2)
         assert (await http.get(server.url + "/")).content == b"second"
     assert server.connections == 2
+
+
+async def test_post_sends_the_proxys_own_request_as_built() -> None:
+    async with RawServer(answer_all) as server:
+        transport = Http1Transport()
+        body = orjson.dumps({"model": "gpt-5.4", "input": "é \"q\""})
+        headers = {"content-type": "application/json", "session_id": "s-1", "x-codex-turn": "t"}
+        for _ in range(2):
+            reply = await transport.post(server.url + "/backend-api/codex/responses?x=1", headers, body,
+                                         TIMEOUT.as_dict())
+            assert reply.status_code == 200 and await reply.aread() == b"ok"
+            await reply.aclose()
+        await transport.aclose()
+    first = server.requests[0]
+    assert (first.method, first.target) == ("POST", "/backend-api/codex/responses?x=1")
+    assert first.headers["host"] == f"127.0.0.1:{server.url.rsplit(':', 1)[1]}"
+    assert first.headers["session_id"] == "s-1" and first.headers["content-length"] == str(len(body))
+    assert first.body == body
+    assert [r.connection for r in server.requests] == [1, 1]
+
+
+@pytest.mark.parametrize("value", ["a\r\nx-injected: 1", "a\nb", "a\rb"])
+async def test_post_refuses_a_header_value_with_a_line_break(value: str) -> None:
+    async with RawServer(answer_all) as server:
+        with pytest.raises(httpx.LocalProtocolError):
+            await Http1Transport().post(server.url + "/", {"session_id": value}, b"{}", TIMEOUT.as_dict())
+    assert server.requests == []

@@ -258,9 +258,7 @@ class CodexUpstream:
         transport = egress.transport_for(url)
         try:
             if transport is not None:
-                request = httpx.Request("POST", url, content=content, headers=headers,
-                                        extensions={"timeout": egress.timeout})
-                return await transport.handle_async_request(request)
+                return await transport.post(url, headers, content, egress.timeout)
             request = egress.client.build_request("POST", url, content=content, headers=headers)
             return await egress.client.send(request, stream=True)
         except httpx.TransportError as exc:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import cast
 
 import httptools
@@ -189,6 +189,18 @@ class Http1Body(httpx.AsyncByteStream):
         self._pool.release(self._connection)
 
 
+def _header_block(headers: Mapping[str, str]) -> bytes:
+    """``name: value\\r\\n`` lines. A CR or LF in a value (which could smuggle a header or a
+    second request) is refused, as httpx would refuse it."""
+    block = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    if block.count("\n") != len(headers) or block.count("\r") != len(headers):
+        raise httpx.LocalProtocolError("a header value contains a line break")
+    try:
+        return block.encode("latin-1")
+    except UnicodeEncodeError:
+        raise httpx.LocalProtocolError("a header value is not Latin-1 text") from None
+
+
 def _timeouts(request: httpx.Request) -> tuple[float | None, float | None]:
     timeout: dict[str, float | None] = request.extensions.get("timeout", {})
     return timeout.get("connect"), timeout.get("read")
@@ -219,18 +231,44 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._ssl_context = ssl_context
         self._idle: dict[PoolKey, list[_Connection]] = {}
         self._idle_count = 0
+        self._targets: dict[str, tuple[PoolKey, bytes, bytes]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         connect_timeout, read_timeout = _timeouts(request)
         data = await _request_bytes(request)
-        connection = await self._acquire(request, connect_timeout)
+        return await self._exchange(_key(request.url), data, connect_timeout, read_timeout)
+
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes,
+                   timeout: Mapping[str, float | None]) -> httpx.Response:
+        """POST without an ``httpx.Request``: building one (URL parsing, header normalisation)
+        cost 31 µs, a sixth of a short stream's fixed CPU. For the proxy's own requests, whose
+        headers it built; ``timeout`` is an ``httpx.Timeout.as_dict()``."""
+        key, target, host = self._target(url)
+        head = b"POST " + target + b" HTTP/1.1\r\nhost: " + host + b"\r\n" + _header_block(headers)
+        data = head + b"content-length: %d\r\n\r\n" % len(body) + body
+        return await self._exchange(key, data, timeout.get("connect"), timeout.get("read"))
+
+    def _target(self, url: str) -> tuple[PoolKey, bytes, bytes]:
+        """``(pool key, request target, Host value)`` of a URL, parsed once per URL."""
+        found = self._targets.get(url)
+        if found is None:
+            if len(self._targets) >= 256:
+                self._targets.clear()
+            parsed = httpx.URL(url)
+            found = self._targets[url] = (_key(parsed), parsed.raw_path, parsed.netloc)
+        return found
+
+    async def _exchange(self, key: PoolKey, data: bytes, connect_timeout: float | None,
+                        read_timeout: float | None) -> httpx.Response:
+        """Send ``data`` on a pooled connection and return once the response head is in."""
+        connection = await self._acquire(key, connect_timeout)
         try:
             await self._send(connection, data, read_timeout)
         except httpx.ReadError:
             if not connection.reused or connection.got_bytes:
                 raise
             # A kept-alive connection the server closed as we reused it: try once on a new one.
-            connection = await self._connect(request, connect_timeout)
+            connection = await self._connect(key, connect_timeout)
             await self._send(connection, data, read_timeout)
         return httpx.Response(
             connection.status_code,
@@ -250,8 +288,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
             connection.close()
             raise
 
-    async def _acquire(self, request: httpx.Request, connect_timeout: float | None) -> _Connection:
-        idle = self._idle.get(_key(request.url))
+    async def _acquire(self, key: PoolKey, connect_timeout: float | None) -> _Connection:
+        idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
             connection = idle.pop()
@@ -260,10 +298,9 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 connection.reused = True
                 return connection
             connection.close()
-        return await self._connect(request, connect_timeout)
+        return await self._connect(key, connect_timeout)
 
-    async def _connect(self, request: httpx.Request, connect_timeout: float | None) -> _Connection:
-        key = _key(request.url)
+    async def _connect(self, key: PoolKey, connect_timeout: float | None) -> _Connection:
         scheme, host, port = key
         tls = self._tls_context() if scheme == "https" else None
         loop = asyncio.get_running_loop()
@@ -272,9 +309,9 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 _, connection = await loop.create_connection(
                     lambda: _Connection(key), host, port, ssl=tls, server_hostname=host if tls else None)
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out", request=request) from None
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
-            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}", request=request) from None
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from None
         return connection
 
     def _tls_context(self) -> ssl.SSLContext:
