@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,7 +71,16 @@ async def _start(services: Services) -> list[asyncio.Task[None]]:
         tasks.append(asyncio.create_task(keep(pool, pool.store)))
     if services.poller is not None:
         services.poller.start()
+    _freeze_startup_objects()
     return tasks
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything alive after start-up (modules, config, routes) out of the collector's
+    reach. A full collection otherwise walks those ~10^5 objects: the benchmark caught 5–13 ms
+    pauses mid-stream, the whole p99 of time to first token at concurrency 1."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _stop(services: Services, tasks: list[asyncio.Task[None]]) -> None:
