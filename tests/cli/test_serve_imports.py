@@ -1,0 +1,103 @@
+"""What a running ``cliproxy serve`` keeps in memory: not the libraries it only needs elsewhere.
+
+Each of these was once imported by every server and stayed resident for its whole life: pydantic
+(typer's parameter checks, the config models), cryptography (through PyJWT), rich and pygments
+(httpx's own CLI, our consoles), prometheus_client, sqlite3 with usage statistics off, bcrypt.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cliproxy.cli import _plain_serve
+from tests.fakes.codex_backend import FakeCodex
+from tests.fakes.serving import free_port
+from tests.helpers import write_account
+
+NOT_LOADED = ("pydantic", "pydantic_core", "cryptography", "jwt", "rich", "pygments", "prometheus_client",
+              "sqlite3", "bcrypt")
+
+# The server as the console script runs it, plus a SIGUSR1 handler that writes sys.modules out.
+_WRAPPER = """
+import signal, sys
+out = sys.argv.pop()
+def dump(*_):
+    with open(out, "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+signal.signal(signal.SIGUSR1, dump)
+sys.argv = ["cliproxy", *sys.argv[1:]]
+from cliproxy.cli import main
+main()
+"""
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(url + "/healthz")
+            return
+        except httpx.TransportError:
+            assert process.poll() is None and time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.1)
+
+
+def _requests(url: str) -> None:
+    chat = {"model": "gpt-5.4", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    assert httpx.post(url + "/v1/chat/completions", json=chat).status_code == 200
+    messages = {"model": "gpt-5.4", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}],
+                "stream": True}
+    assert httpx.post(url + "/v1/messages", json=messages, headers={"anthropic-version": "2023-06-01"}
+                      ).status_code == 200
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGUSR1")
+def test_a_serving_process_has_not_loaded_what_it_does_not_use(tmp_path: Path, fake: FakeCodex) -> None:
+    write_account(tmp_path / "auth", "a", "tok-a", "acc-1")  # JWT id_token: claims are read at start
+    config = tmp_path / "config.yaml"
+    config.write_text(f"auth-dir: {tmp_path / 'auth'}\nusage-statistics-enabled: false\n"
+                      "models:\n  discovery: false\n")
+    port, modules = free_port(), tmp_path / "modules.txt"
+    env = {**os.environ, "HOME": str(tmp_path), "CLIPROXY_CONFIG": str(config),
+           "CLIPROXY_CODEX_BASE_URL": fake.url + "/backend-api/codex"}  # type: ignore[attr-defined]
+    process = subprocess.Popen([sys.executable, "-c", _WRAPPER, "serve", "--port", str(port), str(modules)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process)
+        _requests(url)
+        process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while not modules.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    loaded = {name.split(".")[0] for name in modules.read_text().split()}
+    assert "cliproxy" in loaded and "uvicorn" in loaded
+    assert sorted(loaded & set(NOT_LOADED)) == []
+
+
+@pytest.mark.parametrize(("argv", "options"), [
+    (["serve"], {}),
+    (["serve", "--port", "80", "-c", "a.yaml", "--host=::1"], {"port": 80, "config": "a.yaml", "host": "::1"}),
+    (["serve", "--config", "a", "--config", "b"], {"config": "b"}),
+])
+def test_plain_serve_options_are_read_without_typer(argv: list[str], options: dict[str, object]) -> None:
+    assert _plain_serve(argv) == options
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["login"], ["--version"], ["serve", "--help"], ["serve", "--port", "x"], ["serve", "--port"],
+    ["serve", "--port="], ["serve", "-c=a"], ["serve", "--host", "-x"], ["serve", "extra"], ["serve", "--tls"],
+])
+def test_anything_else_is_left_to_typer(argv: list[str]) -> None:
+    assert _plain_serve(argv) is None
