@@ -2,7 +2,8 @@
 
 Each of these was once imported by every server and stayed resident for its whole life: pydantic
 (typer's parameter checks, the config models), cryptography (through PyJWT), rich and pygments
-(httpx's own CLI, our consoles), prometheus_client, sqlite3 with usage statistics off, bcrypt.
+(httpx's own CLI, our consoles), prometheus_client, sqlite3 with usage statistics off, bcrypt, and
+typer with the other commands of the CLI.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from tests.fakes.serving import free_port
 from tests.helpers import write_account
 
 NOT_LOADED = ("pydantic", "pydantic_core", "cryptography", "jwt", "rich", "pygments", "prometheus_client",
-              "sqlite3", "bcrypt")
+              "sqlite3", "bcrypt", "typer")
+CLI_ONLY = ("cliproxy.cli_app", "cliproxy.auth.commands", "cliproxy.status", "cliproxy.usage_cli")
 
 # The server as the console script runs it, plus a SIGUSR1 handler that writes sys.modules out.
 _WRAPPER = """
@@ -81,9 +83,11 @@ def test_a_serving_process_has_not_loaded_what_it_does_not_use(tmp_path: Path, f
     finally:
         process.terminate()
         process.wait(timeout=10)
-    loaded = {name.split(".")[0] for name in modules.read_text().split()}
+    names = set(modules.read_text().split())
+    loaded = {name.split(".")[0] for name in names}
     assert "cliproxy" in loaded and "uvicorn" in loaded
     assert sorted(loaded & set(NOT_LOADED)) == []
+    assert sorted(names & set(CLI_ONLY)) == []
 
 
 @pytest.mark.parametrize(("argv", "options"), [

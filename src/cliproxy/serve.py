@@ -1,0 +1,87 @@
+"""``cliproxy serve``: load the config, refuse an open bind without client keys, say where to point
+clients, run the server.
+
+A plain ``cliproxy serve`` comes here straight from ``cli.main``, without typer or the other
+commands: whatever this module imports stays in the server's memory for its whole life.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from . import __version__
+from .cli_config import fail, load_cli_config
+from .config import Config
+from .logs import REDACTOR, setup_logging
+
+
+def _home(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home):] if text.startswith(home + os.sep) else text
+
+
+def _self_command() -> str:
+    """How to call this program again: ``cliproxy`` when that is on PATH, else the path used."""
+    invoked = Path(sys.argv[0])
+    on_path = shutil.which("cliproxy")
+    if on_path and invoked.name == "cliproxy" and Path(on_path).resolve() == invoked.resolve():
+        return "cliproxy"
+    return str(invoked) if invoked.name == "cliproxy" else "cliproxy"
+
+
+def banner(config: Config, path: Path, host: str, port: int, accounts: int) -> str:
+    scheme = "https" if config.tls.enable else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{shown_host}:{port}"
+    lines = [
+        f"cliproxy {__version__} listening on {url}",
+        f"  config:   {_home(path)}" + ("" if path.exists() else " (not found: built-in defaults)"),
+        f"  accounts: {_home(config.auth_path)} ({accounts} found)",
+        f"  clients:  OpenAI base URL {url}/v1 · Anthropic base URL {url}",
+    ]
+    if accounts == 0:
+        me = _self_command()
+        lines.append(f"  next:     no account yet: run `{me} login` (or `{me} login --device`)")
+    if not config.api_keys:
+        lines.append("  access:   open to local clients (no api-keys set)")
+    return "\n".join(lines)
+
+
+def _print(text: str) -> None:
+    """Print even to a stdout that cannot encode the banner's middle dot (``PYTHONIOENCODING=ascii``)."""
+    try:
+        print(text, flush=True)
+    except UnicodeEncodeError:
+        encoding = sys.stdout.encoding or "ascii"
+        print(text.encode(encoding, "replace").decode(encoding), flush=True)
+
+
+def run(config: str | None = None, host: str | None = None, port: int | None = None) -> None:
+    """Serve until interrupted; a config that cannot be used or an open bind ends with exit code 2."""
+    import uvicorn
+
+    from .server.app import build_app, build_services
+    from .server.gate import is_loopback
+    from .snapshot import Snapshot
+
+    loaded, path = load_cli_config(config)
+    bind_host = host or loaded.host
+    bind_port = loaded.port if port is None else port
+    if not is_loopback(bind_host) and not loaded.api_keys:
+        raise fail(f"refusing to listen on {bind_host!r} without client API keys: anyone who can reach "
+                   "this port could spend your ChatGPT quota. Set `api-keys` in the config, or bind "
+                   "127.0.0.1.")
+    setup_logging(loaded.debug)
+    snapshot = Snapshot.build(loaded)
+    REDACTOR.register([*loaded.api_keys, *(c.access_token for c in snapshot.credentials),
+                       *(c.refresh_token for c in snapshot.credentials)])
+    services = build_services(snapshot, bind_host, config_path=path)
+    _print(banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
+    uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
+                loop="auto", http="auto", server_header=False,
+                ssl_certfile=loaded.tls.cert if loaded.tls.enable else None,
+                ssl_keyfile=loaded.tls.key if loaded.tls.enable else None)
