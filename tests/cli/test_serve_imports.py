@@ -3,7 +3,7 @@
 Each of these was once imported by every server and stayed resident for its whole life: pydantic
 (typer's parameter checks, the config models), cryptography (through PyJWT), rich and pygments
 (httpx's own CLI, our consoles), prometheus_client, sqlite3 with usage statistics off, bcrypt, and
-typer with the other commands of the CLI.
+typer with the other commands of the CLI, the management API and the login flows until used.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from tests.helpers import write_account
 
 NOT_LOADED = ("pydantic", "pydantic_core", "cryptography", "jwt", "rich", "pygments", "prometheus_client",
               "sqlite3", "bcrypt", "typer")
-CLI_ONLY = ("cliproxy.cli_app", "cliproxy.auth.commands", "cliproxy.status", "cliproxy.usage_cli")
+CLI_ONLY = ("cliproxy.cli_app", "cliproxy.auth.commands", "cliproxy.status", "cliproxy.usage_cli",
+            "cliproxy.server.management", "cliproxy.auth.login")
 
 # The server as the console script runs it, plus a SIGUSR1 handler that writes sys.modules out.
 _WRAPPER = """

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from ..auth.store import FileStore
 from ..config import Config
@@ -31,6 +32,7 @@ from .observe import Observer
 
 if TYPE_CHECKING:
     from .management import ManagementApp
+    from .management_common import ManagementContext
     from .management_login import Logins
     from .services import Services
 
@@ -58,8 +60,9 @@ class Operations:
         self.observer = Observer(holder, self.metrics, self.usage, self.request_log)
         self.log_buffer = LogBuffer()
         self.reloader: Reloader | None = None
-        self.logins: Logins | None = None
-        self.management: ManagementApp | None = None
+        self._context: ManagementContext | None = None
+        self._logins: Logins | None = None
+        self._management: ManagementApp | None = None
         self._services: Services | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -72,19 +75,35 @@ class Operations:
         return FileStore(config.auth_path, on_write=self.note_own_write)
 
     def wire(self, services: Services) -> None:
-        """Create what needs the whole service set: reloader and management API."""
-        from .management import ManagementApp
+        """Create what needs the whole service set: the reloader, and what the management API needs."""
         from .management_common import ManagementContext
-        from .management_login import Logins
 
         self._services = services
         if self.config_path is None:
             return
         self.reloader = Reloader(services.holder, self.config_path, live=lambda: services.discovery.live)
         self.reloader.on_swap.append(self._apply)
-        context = ManagementContext(services, self.reloader, self.usage, self.request_log)
-        self.logins = Logins(context)
-        self.management = ManagementApp(context, self.logins, self.log_buffer)
+        self._context = ManagementContext(services, self.reloader, self.usage, self.request_log)
+
+    # The management API and its logins are built on first use: their modules (endpoints, login
+    # flows) are about 0.4 MiB that a server nobody manages never loads.
+
+    @property
+    def logins(self) -> Logins | None:
+        if self._logins is None and self._context is not None:
+            from .management_login import Logins
+
+            self._logins = Logins(self._context)
+        return self._logins
+
+    @property
+    def management(self) -> ManagementApp | None:
+        logins = self.logins
+        if self._management is None and self._context is not None and logins is not None:
+            from .management import ManagementApp
+
+            self._management = ManagementApp(self._context, logins, self.log_buffer)
+        return self._management
 
     def _apply(self, old: Snapshot, new: Snapshot) -> None:
         """A new snapshot reaches every long-lived component."""
@@ -129,8 +148,8 @@ class Operations:
     async def stop(self) -> None:
         if self.reloader is not None:
             await self.reloader.stop()
-        if self.logins is not None:
-            await self.logins.aclose()
+        if self._logins is not None:
+            await self._logins.aclose()
         for task in list(self._tasks):
             task.cancel()
         if self.usage is not None:
@@ -143,10 +162,20 @@ class Operations:
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [Route("/metrics", self._metrics, methods=["GET"])]
-        if self.management is not None and self.logins is not None:
-            routes += [Mount("/v0/management", app=self.management),
-                       Route("/codex/callback", self.logins.callback, methods=["GET"])]
+        if self._context is not None:
+            routes += [Mount("/v0/management", app=self._management_app),
+                       Route("/codex/callback", self._codex_callback, methods=["GET"])]
         return routes
+
+    async def _management_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        management = self.management
+        assert management is not None
+        await management(scope, receive, send)
+
+    async def _codex_callback(self, request: Request) -> Response:
+        logins = self.logins
+        assert logins is not None
+        return await logins.callback(request)
 
     async def _metrics(self, request: Request) -> Response:
         from .routes import not_found
