@@ -1,15 +1,121 @@
-"""The ``cliproxy`` command (entry point ``cliproxy.cli:main``).
-
-A plain ``cliproxy serve`` goes straight to ``serve.run``; every other command line goes to the
-typer app in cli_app.py. Whatever the entry imports stays in a server's memory for its whole life,
-and typer costs a lot there: it validates parameters with pydantic (about 8 MiB resident once
-imported), and the app imports every command module to register it (another MiB or so).
-"""
+"""The ``cliproxy`` command: serve, plus the account commands registered by ``auth.commands``."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+from .cli_config import load_cli_config
+from .config import Config
+from .logs import REDACTOR, setup_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="A local OpenAI / Anthropic API server backed by your ChatGPT (Codex) accounts.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cliproxy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Show the version and exit.")] = False) -> None:
+    """cliproxy: log in once, then point Claude Code, Codex CLI, Cursor or the SDKs at it."""
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _home(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home):] if text.startswith(home + os.sep) else text
+
+
+def _self_command() -> str:
+    """How to call this program again: ``cliproxy`` when that is on PATH, else the path used."""
+    invoked = Path(sys.argv[0])
+    on_path = shutil.which("cliproxy")
+    if on_path and invoked.name == "cliproxy" and Path(on_path).resolve() == invoked.resolve():
+        return "cliproxy"
+    return str(invoked) if invoked.name == "cliproxy" else "cliproxy"
+
+
+def _banner(config: Config, path: Path, host: str, port: int, accounts: int) -> str:
+    scheme = "https" if config.tls.enable else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{shown_host}:{port}"
+    lines = [
+        f"cliproxy {__version__} listening on {url}",
+        f"  config:   {_home(path)}" + ("" if path.exists() else " (not found: built-in defaults)"),
+        f"  accounts: {_home(config.auth_path)} ({accounts} found)",
+        f"  clients:  OpenAI base URL {url}/v1 · Anthropic base URL {url}",
+    ]
+    if accounts == 0:
+        me = _self_command()
+        lines.append(f"  next:     no account yet: run `{me} login` (or `{me} login --device`)")
+    if not config.api_keys:
+        lines.append("  access:   open to local clients (no api-keys set)")
+    return "\n".join(lines)
+
+
+@app.command()
+def serve(
+    config: Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8317).")] = None,
+) -> None:
+    """Run the API server."""
+    import uvicorn
+
+    from .server.app import build_app, build_services
+    from .server.gate import is_loopback
+    from .snapshot import Snapshot
+
+    loaded, path = load_cli_config(config)
+    bind_host = host or loaded.host
+    bind_port = loaded.port if port is None else port
+    if not is_loopback(bind_host) and not loaded.api_keys:
+        raise fail(f"refusing to listen on {bind_host!r} without client API keys: anyone who can reach "
+                   "this port could spend your ChatGPT quota. Set `api-keys` in the config, or bind "
+                   "127.0.0.1.")
+    setup_logging(loaded.debug)
+    snapshot = Snapshot.build(loaded)
+    REDACTOR.register([*loaded.api_keys, *(c.access_token for c in snapshot.credentials),
+                       *(c.refresh_token for c in snapshot.credentials)])
+    services = build_services(snapshot, bind_host, config_path=path)
+    typer.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
+    sys.stdout.flush()
+    uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
+                loop="auto", http="auto", server_header=False,
+                ssl_certfile=loaded.tls.cert if loaded.tls.enable else None,
+                ssl_keyfile=loaded.tls.key if loaded.tls.enable else None)
+
+
+def _register_commands() -> None:
+    from .auth import commands as auth_commands
+
+    auth_commands.register(app)
+    from . import usage_cli
+
+    usage_cli.register(app)
+    from . import status as status_command
+
+    status_command.register(app)
+
+
+_register_commands()
+
 
 _SERVE_OPTIONS = {"--config": "config", "-c": "config", "--host": "host", "--port": "port"}
 
@@ -41,21 +147,14 @@ def _plain_serve(argv: list[str]) -> dict[str, Any] | None:
 
 
 def main() -> None:
+    """Run the command line. A plain ``cliproxy serve`` does not go through typer's command tree:
+    typer validates parameters with pydantic, and importing pydantic would stay in the server's
+    memory for its whole life (about 8 MiB, more than any other dependency)."""
     options = _plain_serve(sys.argv[1:])
-    if options is not None:
-        from .serve import run
-
-        run(**options)
+    if options is None:
+        app()
         return
-    from .cli_app import app
-
-    app()
-
-
-def __getattr__(name: str) -> Any:
-    """``cli.app``, the typer app, imported when asked for (tests invoke commands through it)."""
-    if name == "app":
-        from .cli_app import app
-
-        return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        serve(**options)
+    except typer.Exit as done:
+        raise SystemExit(done.exit_code) from None

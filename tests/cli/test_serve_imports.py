@@ -1,9 +1,8 @@
 """What a running ``cliproxy serve`` keeps in memory: not the libraries it only needs elsewhere.
 
-Each of these was once imported by every server and stayed resident for its whole life: pydantic
-(typer's parameter checks, the config models), cryptography (through PyJWT), rich and pygments
-(httpx's own CLI, our consoles), prometheus_client, sqlite3 with usage statistics off, bcrypt, and
-typer with the other commands of the CLI, the management API and the login flows until used.
+Each of these was once imported by every server and stayed resident for its whole life: rich and
+pygments (httpx's own CLI, our consoles), prometheus_client, sqlite3 with usage statistics off,
+bcrypt, and the management API and the login flows until used.
 """
 
 from __future__ import annotations
@@ -18,15 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cliproxy.cli import _plain_serve
 from tests.fakes.codex_backend import FakeCodex
 from tests.fakes.serving import free_port
 from tests.helpers import write_account
 
-NOT_LOADED = ("pydantic", "pydantic_core", "cryptography", "jwt", "rich", "pygments", "prometheus_client",
-              "sqlite3", "bcrypt", "typer")
-CLI_ONLY = ("cliproxy.cli_app", "cliproxy.auth.commands", "cliproxy.status", "cliproxy.usage_cli",
-            "cliproxy.server.management", "cliproxy.auth.login")
+NOT_LOADED = ("rich", "pygments", "prometheus_client", "sqlite3", "bcrypt")
+NOT_YET_USED = ("cliproxy.server.management", "cliproxy.auth.login")
 
 # The server as the console script runs it, plus a SIGUSR1 handler that writes sys.modules out.
 _WRAPPER = """
@@ -88,21 +84,5 @@ def test_a_serving_process_has_not_loaded_what_it_does_not_use(tmp_path: Path, f
     loaded = {name.split(".")[0] for name in names}
     assert "cliproxy" in loaded and "uvicorn" in loaded
     assert sorted(loaded & set(NOT_LOADED)) == []
-    assert sorted(names & set(CLI_ONLY)) == []
+    assert sorted(names & set(NOT_YET_USED)) == []
 
-
-@pytest.mark.parametrize(("argv", "options"), [
-    (["serve"], {}),
-    (["serve", "--port", "80", "-c", "a.yaml", "--host=::1"], {"port": 80, "config": "a.yaml", "host": "::1"}),
-    (["serve", "--config", "a", "--config", "b"], {"config": "b"}),
-])
-def test_plain_serve_options_are_read_without_typer(argv: list[str], options: dict[str, object]) -> None:
-    assert _plain_serve(argv) == options
-
-
-@pytest.mark.parametrize("argv", [
-    [], ["login"], ["--version"], ["serve", "--help"], ["serve", "--port", "x"], ["serve", "--port"],
-    ["serve", "--port="], ["serve", "-c=a"], ["serve", "--host", "-x"], ["serve", "extra"], ["serve", "--tls"],
-])
-def test_anything_else_is_left_to_typer(argv: list[str]) -> None:
-    assert _plain_serve(argv) is None
