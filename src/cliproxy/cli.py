@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -117,44 +117,5 @@ def _register_commands() -> None:
 _register_commands()
 
 
-_SERVE_OPTIONS = {"--config": "config", "-c": "config", "--host": "host", "--port": "port"}
-
-
-def _plain_serve(argv: list[str]) -> dict[str, Any] | None:
-    """The options of ``serve`` when given plainly (``--port 8317``, ``--port=8317``), else None.
-
-    Help, a typo or a bad value is left to typer, so its messages stay the same.
-    """
-    if argv[:1] != ["serve"]:
-        return None
-    options: dict[str, Any] = {}
-    rest = argv[1:]
-    while rest:
-        flag, inline, value = rest.pop(0).partition("=")
-        if flag not in _SERVE_OPTIONS or (inline and (not value or not flag.startswith("--"))):
-            return None
-        if not inline:
-            if not rest or rest[0].startswith("-"):
-                return None
-            value = rest.pop(0)
-        options[_SERVE_OPTIONS[flag]] = value
-    if "port" in options:
-        try:
-            options["port"] = int(options["port"])
-        except ValueError:
-            return None
-    return options
-
-
 def main() -> None:
-    """Run the command line. A plain ``cliproxy serve`` does not go through typer's command tree:
-    typer validates parameters with pydantic, and importing pydantic would stay in the server's
-    memory for its whole life (about 8 MiB, more than any other dependency)."""
-    options = _plain_serve(sys.argv[1:])
-    if options is None:
-        app()
-        return
-    try:
-        serve(**options)
-    except typer.Exit as done:
-        raise SystemExit(done.exit_code) from None
+    app()
