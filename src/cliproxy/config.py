@@ -4,9 +4,6 @@ An existing CLIProxyAPI ``config.yaml`` must load unchanged, so keys that concer
 accepted and ignored (with one warning), and every key keeps CPA's spelling. Our own defaults differ
 from CPA where the spec says **Decision** (loopback bind, keepalives on, session affinity on, usage
 statistics on).
-
-Sections are declared as pydantic models are, on ``config_model.Section`` (pydantic's lax rules,
-without importing pydantic: that import alone was about 8 MiB of a running server).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from .config_model import Field, Section, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_CODEX_BASE_URL = "https://chatgpt.com/backend-api/codex"
 DEFAULT_OAUTH_ISSUER = "https://auth.openai.com"
@@ -56,8 +53,12 @@ def _kebab(name: str) -> str:
     return name.replace("_", "-")
 
 
-class _Section(Section):
+class _Section(BaseModel):
     """Base of every config section: kebab-case keys, frozen, unknown keys kept for the warning."""
+
+    model_config = ConfigDict(
+        alias_generator=_kebab, populate_by_name=True, frozen=True, extra="allow"
+    )
 
 
 class TLS(_Section):

@@ -3,19 +3,14 @@
 The proxy is not the token's audience and has no reason to verify OpenAI's signature: it only
 reads the account id, plan, email and expiry that the issuer put there (auth.md §4). Decoding is
 tolerant: a mistyped claim loses that field, never the whole token.
-
-Without verification a JWT is two base64url JSON segments, so they are decoded here rather than
-with PyJWT: importing ``jwt`` loads ``cryptography`` whenever it is installed, about 8 MiB of
-resident memory in the server for code it never runs.
 """
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+import jwt
 
 AUTH_CLAIM = "https://api.openai.com/auth"
 PROFILE_CLAIM = "https://api.openai.com/profile"
@@ -23,19 +18,15 @@ PROFILE_CLAIM = "https://api.openai.com/profile"
 
 def decode_jwt(token: str) -> dict[str, Any]:
     """The payload of a JWT, or ``{}`` when it is not a three-part JWT with a JSON object body."""
-    parts = token.split(".") if token else []
-    if len(parts) != 3 or not all(parts):
+    if not token or token.count(".") != 2 or not all(token.split(".")):
         return {}
     try:
-        header, payload = _json_segment(parts[0]), _json_segment(parts[1])
-    except ValueError:  # bad base64 or bad JSON
+        payload = jwt.decode(token, options={"verify_signature": False, "verify_exp": False,
+                                             "verify_aud": False, "verify_iat": False,
+                                             "verify_nbf": False})
+    except jwt.PyJWTError:
         return {}
-    return payload if isinstance(header, dict) and isinstance(payload, dict) else {}
-
-
-def _json_segment(part: str) -> Any:
-    """One base64url segment (padding optional, as JWTs omit it) parsed as JSON."""
-    return orjson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return payload if isinstance(payload, dict) else {}
 
 
 def _str(value: Any) -> str:
