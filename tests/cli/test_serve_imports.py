@@ -2,7 +2,7 @@
 
 Each of these was once imported by every server and stayed resident for its whole life: rich and
 pygments (httpx's own CLI, our consoles), prometheus_client, sqlite3 with usage statistics off,
-bcrypt, and the management API and the login flows until used.
+and the management API and the login flows until used.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from tests.fakes.codex_backend import FakeCodex
 from tests.fakes.serving import free_port
 from tests.helpers import write_account
 
-NOT_LOADED = ("rich", "pygments", "prometheus_client", "sqlite3", "bcrypt")
+# bcrypt is not listed: cryptography, which PyJWT loads when it is installed (the test extras
+# install it), imports bcrypt itself.
+NOT_LOADED = ("rich", "pygments", "prometheus_client", "sqlite3")
 NOT_YET_USED = ("cliproxy.server.management", "cliproxy.auth.login")
 
 # The server as the console script runs it, plus a SIGUSR1 handler that writes sys.modules out.
