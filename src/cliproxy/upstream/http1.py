@@ -448,16 +448,28 @@ class Http1Transport(httpx.AsyncBaseTransport):
         return None
 
     async def _connect_first(self, key: PoolKey, connect_timeout: float | None) -> _Connection | Http2Connection:
+        """Open the connection others wait for. They go on once its server's SETTINGS say how many
+        streams it takes (the opener's own request goes at once: one stream always fits), or
+        with the error that failed it."""
         pending = self._connecting[key] = asyncio.get_running_loop().create_future()
-        error: httpx.TransportError | None = None
-        try:
-            return await self._connect(key, connect_timeout)
-        except httpx.TransportError as exc:
-            error = exc
-            raise
-        finally:
+
+        def settle(error: httpx.TransportError | None = None) -> None:
             del self._connecting[key]
             pending.set_result(error)
+
+        try:
+            connection = await self._connect(key, connect_timeout)
+        except httpx.TransportError as exc:
+            settle(exc)
+            raise
+        except BaseException:
+            settle()
+            raise
+        if isinstance(connection, _Connection) or connection.settled.done():
+            settle()
+        else:
+            connection.settled.add_done_callback(lambda _: settle())
+        return connection
 
     async def _connect(self, key: PoolKey, connect_timeout: float | None) -> _Connection | Http2Connection:
         scheme, host, port = key

@@ -40,7 +40,6 @@ from .http1 import DirectBody, NotProcessed, PoolKey
 
 STREAM_WINDOW = 1 << 21  # unread bytes a stream may hold; 2 MiB per 100 ms round trip = 20 MB/s
 CONNECTION_WINDOW = 1 << 30  # never binds: the stream windows bound memory
-ASSUMED_PEER_STREAMS = 100  # RFC 9113 §6.5.2's floor for a server, until its SETTINGS arrive
 KEEPALIVE_EXPIRY_SECONDS = 60.0
 LAST_CLIENT_STREAM_ID = 2**31 - 1
 # Hop-by-hop fields have no meaning in HTTP/2 (RFC 9113 §8.2.2); Host becomes :authority.
@@ -159,8 +158,10 @@ class Http2Connection(asyncio.Protocol):
         self._h2 = _H2State(_CONFIG)
         self._streams: dict[int, _Stream] = {}
         self._blocked: list[_Stream] = []  # senders waiting for flow-control window
-        self._peer_settings = False
         self._reads = self._opened = 0
+        # Done at the server's first SETTINGS (or the end): until then its stream limit is unknown,
+        # so only the request that opened the connection uses it.
+        self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # --- asyncio.Protocol --------------------------------------------------------------------
 
@@ -188,6 +189,7 @@ class Http2Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self._settle()
         for stream in self._streams.values():
             if not stream.complete:
                 stream.fail(self._lost(stream))
@@ -236,7 +238,7 @@ class Http2Connection(asyncio.Protocol):
             stream.wake()
 
     def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
-        self._peer_settings = True
+        self._settle()
         self._on_window(event)  # a new INITIAL_WINDOW_SIZE changes every stream's window
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
@@ -255,12 +257,12 @@ class Http2Connection(asyncio.Protocol):
     @property
     def available(self) -> bool:
         """Whether a new stream may start here now: open, not going away, and below the server's
-        MAX_CONCURRENT_STREAMS (h2 counts the streams still open)."""
-        if self.goaway or self.transport is None or self.transport.is_closing():
+        MAX_CONCURRENT_STREAMS once known (h2 counts the streams still open)."""
+        if self.goaway or not self.settled.done() or self.transport is None or self.transport.is_closing():
             return False
         state = self._h2
-        limit = state.remote_settings.max_concurrent_streams if self._peer_settings else ASSUMED_PEER_STREAMS
-        return state.open_outbound_streams < limit and state.highest_outbound_stream_id < LAST_CLIENT_STREAM_ID - 2
+        return state.open_outbound_streams < state.remote_settings.max_concurrent_streams \
+            and state.highest_outbound_stream_id < LAST_CLIENT_STREAM_ID - 2
 
     @property
     def reusable(self) -> bool:
@@ -382,6 +384,10 @@ class Http2Connection(asyncio.Protocol):
         if not stream.head_done and stream.reads_at_open == self._reads and self._opened > 1:
             return NotProcessed("the upstream closed an idle connection as the request went out")
         return httpx.ReadError("the upstream closed the connection")
+
+    def _settle(self) -> None:
+        if not self.settled.done():
+            self.settled.set_result(None)
 
     def _abort(self, error: httpx.TransportError) -> None:
         for stream in self._streams.values():
