@@ -534,3 +534,11 @@ async def test_a_closed_port_is_a_connect_error(ca: trustme.CA) -> None:
     async with h2_client(ca) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"https://127.0.0.1:{free_port()}/")
+
+
+async def test_a_server_that_never_sends_its_settings_fails_the_request_instead_of_hanging(
+        ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http2, "SETTINGS_TIMEOUT_SECONDS", 0.1)
+    async with ScriptedServer(ca, answer_ok, settings_delay=0.3) as server, h2_client(ca) as client:
+        with pytest.raises(httpx.RemoteProtocolError, match="SETTINGS"):
+            await client.get(server.url + "/")

@@ -41,6 +41,7 @@ from .http1 import DirectBody, NotProcessed, PoolKey
 STREAM_WINDOW = 1 << 21  # unread bytes a stream may hold; 2 MiB per 100 ms round trip = 20 MB/s
 CONNECTION_WINDOW = 1 << 30  # never binds: the stream windows bound memory
 KEEPALIVE_EXPIRY_SECONDS = 60.0
+SETTINGS_TIMEOUT_SECONDS = 10.0  # a server's preface is its SETTINGS: none by then, no HTTP/2 there
 LAST_CLIENT_STREAM_ID = 2**31 - 1
 # Hop-by-hop fields have no meaning in HTTP/2 (RFC 9113 §8.2.2); Host becomes :authority.
 _NOT_SENT = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
@@ -161,7 +162,10 @@ class Http2Connection(asyncio.Protocol):
         self._reads = self._opened = 0
         # Done at the server's first SETTINGS (or the end): until then its stream limit is unknown,
         # so only the request that opened the connection uses it.
-        self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.settled: asyncio.Future[None] = loop.create_future()
+        self._no_settings = loop.call_later(SETTINGS_TIMEOUT_SECONDS, self._abort, httpx.RemoteProtocolError(
+            f"the upstream sent no HTTP/2 SETTINGS in {SETTINGS_TIMEOUT_SECONDS:g} s"))
 
     # --- asyncio.Protocol --------------------------------------------------------------------
 
@@ -387,6 +391,7 @@ class Http2Connection(asyncio.Protocol):
 
     def _settle(self) -> None:
         if not self.settled.done():
+            self._no_settings.cancel()
             self.settled.set_result(None)
 
     def _abort(self, error: httpx.TransportError) -> None:
