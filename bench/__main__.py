@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="multiply every level's request count")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     p.add_argument("--no-install", action="store_true", help="never apt-get install nginx")
+    p.add_argument("--dev-venv", action="store_true",
+                   help="run cliproxy from .venv (with the test extras) instead of a user-like install")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results directory")
     p.add_argument("--profile-server", metavar="DIALECT",
                    help="instead of the table: py-spy profile of cliproxy under burst load in DIALECT")
@@ -67,6 +69,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
         delta_count=args.deltas or plan.delta_count,
         pin=plan.pin and not args.no_pin,
         install=plan.install and not args.no_install,
+        product_install=plan.product_install and not args.dev_venv,
     )
     return scaled(plan, args.scale) if args.scale != 1.0 else plan
 

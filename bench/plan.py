@@ -45,6 +45,9 @@ class Plan:
     pin: bool
     install: bool
     warmup: int
+    # cliproxy as a user installs it (``pip install .`` in its own venv, no test or dev extras),
+    # not the development venv: what it loads, and so its memory, is what users get.
+    product_install: bool = False
 
     def runs(self) -> list[Run]:
         runs: list[Run] = []
@@ -68,6 +71,7 @@ FULL = Plan(
     pin=True,
     install=True,
     warmup=20,
+    product_install=True,
 )
 
 SMOKE = Plan(

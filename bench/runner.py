@@ -111,7 +111,7 @@ class Runner:
                 self.outcome.notes.append(note)
             return await start_nginx(binary, self.fake.port, self.workdir, self.plan.pin)
         if target == "cliproxy":
-            return await start_cliproxy(self.fake.port, self.workdir, self.plan.pin)
+            return await start_cliproxy(self.fake.port, self.workdir, self.plan.pin, self.plan.product_install)
         raise TargetError(f"unknown target {target}")
 
     async def _probe_and_warm(self) -> None:

@@ -215,6 +215,9 @@ async def start_nginx(binary: str, fake_port: int, workdir: Path, pin: bool) -> 
 # --- cliproxy: the server under test -----------------------------------------------------------
 
 
+PRODUCT_VENV = REPO / "bench" / ".product-venv"
+
+
 def cliproxy_binary() -> str | None:
     local = REPO / ".venv" / "bin" / "cliproxy"
     if local.exists():
@@ -222,9 +225,25 @@ def cliproxy_binary() -> str | None:
     return shutil.which("cliproxy")
 
 
-async def start_cliproxy(fake_port: int, workdir: Path, pin: bool) -> Server:
+def product_binary() -> str:
+    """``cliproxy`` installed from this checkout the way a user installs it, in a venv of its own
+    (bench/.product-venv): the runtime dependencies only, so no test extra (cryptography, the
+    SDKs) is there to be imported. The checkout is reinstalled on every run."""
+    python = PRODUCT_VENV / "bin" / "python"
+    steps = [] if python.exists() else [[sys.executable, "-m", "venv", str(PRODUCT_VENV)]]
+    steps.append([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(REPO)])
+    steps.append([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                  "--force-reinstall", "--no-deps", str(REPO)])
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            raise TargetError(f"installing cliproxy for the benchmark failed: {done.stderr.strip()[-500:]}")
+    return str(PRODUCT_VENV / "bin" / "cliproxy")
+
+
+async def start_cliproxy(fake_port: int, workdir: Path, pin: bool, product: bool = False) -> Server:
     """``cliproxy serve`` against the fake, with one account file and a config for benchmarking."""
-    binary = cliproxy_binary()
+    binary = product_binary() if product else cliproxy_binary()
     if binary is None:
         raise TargetError("the cliproxy command is not installed (run `make install`)")
     auth_dir = workdir / "auth"
