@@ -183,7 +183,9 @@ def markdown(outcome: Outcome, plan: Plan, command: str) -> str:
         "",
         f"Machine: {box['cores']} × {box['cpu']}, Linux {box['kernel']}, Python {box['python']}; {pin}. "
         f"{plan.delta_count} text deltas per stream; {plan.reps} repetition(s), medians (min–max).",
-        f"Versions: {', '.join(f'{k} {v}' for k, v in outcome.versions.items()) or '—'}.",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in outcome.versions.items()) or '—'}"
+        + ("; cliproxy from a user-like install (bench/.product-venv)." if plan.product_install
+           else "; cliproxy from the development venv."),
         f"Command: `{command}`",
     ]
     parts += [f"- {note}" for note in outcome.notes]
