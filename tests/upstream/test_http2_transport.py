@@ -260,6 +260,7 @@ class Peer:
         self.index, self.writer = index, writer
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
         self.resets: dict[int, int] = {}  # stream id -> error code, as the client reset them
+        self.received = bytearray()  # every byte from the client, decrypted
 
     def flush(self) -> None:
         if not self.writer.is_closing():
@@ -325,6 +326,7 @@ class ScriptedServer:
         paths: dict[int, str] = {}
         try:
             while data := await reader.read(65536):
+                peer.received += data
                 for event in peer.h2.receive_data(data):
                     self._on_event(peer, event, paths)
                 peer.flush()
@@ -542,3 +544,17 @@ async def test_a_server_that_never_sends_its_settings_fails_the_request_instead_
     async with ScriptedServer(ca, answer_ok, settings_delay=0.3) as server, h2_client(ca) as client:
         with pytest.raises(httpx.RemoteProtocolError, match="SETTINGS"):
             await client.get(server.url + "/")
+
+
+async def test_a_long_bearer_token_goes_out_whole_and_without_huffman_coding(ca: trustme.CA) -> None:
+    token = "eyJ" + random.Random(9).randbytes(1500).hex()  # a ChatGPT access token is ~2 KB
+    transport = h2_transport(ca)
+    async with ScriptedServer(ca, answer_ok) as server:
+        for _ in range(2):
+            reply = await transport.post(server.url + "/r", {"authorization": f"Bearer {token}"}, b"{}",
+                                         TIMEOUT.as_dict())
+            await reply.aclose()
+        await transport.aclose()
+    assert [headers[b"authorization"] for _, _, headers in server.requests] == [f"Bearer {token}".encode()] * 2
+    # Huffman coding it is pure Python (~0.5 ms a request); never-indexed, it goes whole each time.
+    assert server.peers[0].received.count(token.encode()) == 2

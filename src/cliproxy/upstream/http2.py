@@ -32,8 +32,10 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
 import httpx
 from h2.errors import ErrorCodes
+from hpack import HeaderTuple
 from hyperframe.frame import Frame, GoAwayFrame
 
 from .http1 import DirectBody, NotProcessed, PoolKey
@@ -54,6 +56,8 @@ _SETTINGS = {
     h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 16,
 }
 Fields = list[tuple[bytes, bytes]]
+_Headers = Iterable[HeaderTuple | tuple[bytes | str, bytes | str] | tuple[bytes | str, bytes | str, bool | None]] \
+    | dict[bytes | str, bytes | str]  # what hpack's Encoder.encode takes
 
 
 def request_fields(method: bytes, authority: bytes, target: bytes,
@@ -70,6 +74,15 @@ def request_fields(method: bytes, authority: bytes, target: bytes,
             raise httpx.LocalProtocolError("a header value contains a line break or NUL")
         fields.append((name, value))
     return fields
+
+
+class _PlainEncoder(hpack.Encoder):
+    """HPACK without Huffman coding. hpack codes Huffman in Python at ~0.25 µs a byte, and h2
+    sends ``authorization`` never-indexed, so whole on every request: a ChatGPT access token
+    (~2 KB) cost ~0.5 ms of CPU per request, to save a quarter of its bytes."""
+
+    def encode(self, headers: _Headers, huffman: bool = True) -> bytes:
+        return super().encode(headers, huffman=False)
 
 
 class _H2State(h2.connection.H2Connection):
@@ -157,6 +170,7 @@ class Http2Connection(asyncio.Protocol):
         self.goaway = False
         self.idle_since = time.monotonic()
         self._h2 = _H2State(_CONFIG)
+        self._h2.encoder = _PlainEncoder()
         self._streams: dict[int, _Stream] = {}
         self._blocked: list[_Stream] = []  # senders waiting for flow-control window
         self._reads = self._opened = 0
