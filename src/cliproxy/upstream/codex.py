@@ -1,7 +1,8 @@
 """The Codex backend request: URL, headers, body rules, the SSE stream in, failures classified.
 
 One ``CodexUpstream`` lives as long as the server; it keeps one pooled httpx client per egress
-(proxy URL): direct HTTP/1.1 on our own llhttp transport, httpx's own for proxies and HTTP/2.
+(proxy URL): direct connections on our own transport (HTTP/1.1 on llhttp, HTTP/2 on h2),
+httpx's own through a proxy.
 It knows nothing about dialects or accounts' state: it sends what it is given with the
 credential it is given and reports what happened.
 """
@@ -23,7 +24,7 @@ from ..credentials import Credential
 from ..dialects.blob import looks_like_codex_blob
 from ..errors import Outcome, ProxyError
 from .classify import classify_http_error
-from .http1 import Http1Body, Http1Transport
+from .http1 import DirectBody, Http1Transport
 from .sse_reader import read_batches
 
 DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
@@ -161,7 +162,7 @@ class UpstreamStream:
 def _body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     """The body as the network delivered it. Our transport's stream is read as is; through httpx's
     client, the raw chunks unless a content coding needs its decoder."""
-    if isinstance(response.stream, Http1Body):
+    if isinstance(response.stream, DirectBody):
         return aiter(response.stream)
     if response.headers.get("content-encoding", "identity").lower() in ("identity", ""):
         return response.aiter_raw()
@@ -174,13 +175,10 @@ class _Egress:
 
     client: httpx.AsyncClient
     direct: Http1Transport | None
-    http2: bool
     timeout: dict[str, float | None]
 
     def transport_for(self, url: str) -> Http1Transport | None:
-        """Our transport when it serves ``url``: plain http, or any when HTTP/2 is off."""
-        if self.direct is None or (self.http2 and not url.startswith("http://")):
-            return None
+        """Our transport when the way out is direct (HTTP/1.1, or HTTP/2 where TLS picks it)."""
         return self.direct
 
 
@@ -221,20 +219,19 @@ class CodexUpstream:
             timeout=timeout,
             proxy=None if direct or not proxy else proxy,
             trust_env=not direct and not proxy,
-            transport=None if up.http2 else fast,
-            mounts={"http://": fast} if fast is not None and up.http2 else None,
+            transport=fast,
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=up.max_idle_connections,
                                 keepalive_expiry=60),
         )
-        return _Egress(client, fast, up.http2, timeout.as_dict())
+        return _Egress(client, fast, timeout.as_dict())
 
     def _fast_transport(self, proxy: str, direct: bool) -> Http1Transport | None:
-        """Our llhttp transport (upstream/http1.py says why) for direct HTTP/1.1: every direct
-        request when ``upstream.http2`` is off, else the plain ``http://`` ones (no HTTP/2 offered
-        there). Through a proxy, from the config or the environment, httpx's own transport."""
+        """Our transport (upstream/http1.py and http2.py say why) for every direct connection:
+        HTTP/1.1, or HTTP/2 where a TLS server picks it and ``upstream.http2`` is on. Through a
+        proxy, from the config or the environment, httpx's own transport."""
         if (proxy and not direct) or (not proxy and _environment_proxies()):
             return None
-        return Http1Transport(self._config.upstream.max_idle_connections)
+        return Http1Transport(self._config.upstream.max_idle_connections, http2=self._config.upstream.http2)
 
     @asynccontextmanager
     async def stream(self, credential: Credential, body: dict[str, Any],
