@@ -13,7 +13,7 @@ import pytest
 
 from cliproxy.config import parse_config
 from cliproxy.upstream.codex import CodexUpstream
-from cliproxy.upstream.http1 import Http1Transport
+from cliproxy.upstream.direct import DirectTransport
 from tests.fakes.raw_http import RawConnection, RawServer, answer_all, response
 from tests.fakes.serving import free_port
 
@@ -22,7 +22,7 @@ HEAD_CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
 def client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=Http1Transport(), timeout=TIMEOUT)
+    return httpx.AsyncClient(transport=DirectTransport(), timeout=TIMEOUT)
 
 
 # --- keep-alive and reuse ---------------------------------------------------------------------
@@ -439,7 +439,7 @@ async def test_stray_bytes_on_an_idle_connection_never_answer_the_next_request()
 
 async def test_post_sends_the_proxys_own_request_as_built() -> None:
     async with RawServer(answer_all) as server:
-        transport = Http1Transport()
+        transport = DirectTransport()
         body = orjson.dumps({"model": "gpt-5.4", "input": "é \"q\""})
         headers = {"content-type": "application/json", "session_id": "s-1", "x-codex-turn": "t"}
         for _ in range(2):
@@ -460,5 +460,5 @@ async def test_post_sends_the_proxys_own_request_as_built() -> None:
 async def test_post_refuses_a_header_value_with_a_line_break(value: str) -> None:
     async with RawServer(answer_all) as server:
         with pytest.raises(httpx.LocalProtocolError):
-            await Http1Transport().post(server.url + "/", {"session_id": value}, b"{}", TIMEOUT.as_dict())
+            await DirectTransport().post(server.url + "/", {"session_id": value}, b"{}", TIMEOUT.as_dict())
     assert server.requests == []

@@ -1,4 +1,4 @@
-"""Our HTTP/2 upstream transport (``Http1Transport(http2=True)`` → ``http2.py``) against real TLS
+"""Our HTTP/2 upstream transport (``DirectTransport(http2=True)`` → ``http2.py``) against real TLS
 servers on 127.0.0.1: hypercorn serving small Starlette apps, and a server scripted with h2's own
 server side for what hypercorn does not do on cue (reset one stream, cut a connection, GOAWAY)."""
 
@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cliproxy.upstream import http2
-from cliproxy.upstream.http1 import Http1Transport
+from cliproxy.upstream.direct import DirectTransport
 from cliproxy.upstream.http2 import STREAM_WINDOW, Http2Body
 from tests.fakes import codex_events
 from tests.fakes.codex_backend import FakeCodex
@@ -52,8 +52,8 @@ def client_context(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-def h2_transport(ca: trustme.CA) -> Http1Transport:
-    return Http1Transport(ssl_context=client_context(ca), http2=True)
+def h2_transport(ca: trustme.CA) -> DirectTransport:
+    return DirectTransport(ssl_context=client_context(ca), http2=True)
 
 
 @asynccontextmanager

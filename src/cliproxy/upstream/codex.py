@@ -24,7 +24,8 @@ from ..credentials import Credential
 from ..dialects.blob import looks_like_codex_blob
 from ..errors import Outcome, ProxyError
 from .classify import classify_http_error
-from .http1 import DirectBody, Http1Transport
+from .direct import DirectTransport
+from .direct_body import DirectBody
 from .sse_reader import read_batches
 
 DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
@@ -174,10 +175,10 @@ class _Egress:
     """The way out through one proxy (or none): httpx's client, and our transport when direct."""
 
     client: httpx.AsyncClient
-    direct: Http1Transport | None
+    direct: DirectTransport | None
     timeout: dict[str, float | None]
 
-    def transport_for(self, url: str) -> Http1Transport | None:
+    def transport_for(self, url: str) -> DirectTransport | None:
         """Our transport when the way out is direct (HTTP/1.1, or HTTP/2 where TLS picks it)."""
         return self.direct
 
@@ -225,13 +226,13 @@ class CodexUpstream:
         )
         return _Egress(client, fast, timeout.as_dict())
 
-    def _fast_transport(self, proxy: str, direct: bool) -> Http1Transport | None:
-        """Our transport (upstream/http1.py and http2.py say why) for every direct connection:
+    def _fast_transport(self, proxy: str, direct: bool) -> DirectTransport | None:
+        """Our transport (upstream/direct.py, http1.py and http2.py say why) for every direct connection:
         HTTP/1.1, or HTTP/2 where a TLS server picks it and ``upstream.http2`` is on. Through a
         proxy, from the config or the environment, httpx's own transport."""
         if (proxy and not direct) or (not proxy and _environment_proxies()):
             return None
-        return Http1Transport(self._config.upstream.max_idle_connections, http2=self._config.upstream.http2)
+        return DirectTransport(self._config.upstream.max_idle_connections, http2=self._config.upstream.http2)
 
     @asynccontextmanager
     async def stream(self, credential: Credential, body: dict[str, Any],

@@ -38,11 +38,10 @@ from h2.errors import ErrorCodes
 from hpack import HeaderTuple
 from hyperframe.frame import Frame, GoAwayFrame
 
-from .http1 import DirectBody, NotProcessed, PoolKey
+from .direct_body import KEEPALIVE_EXPIRY_SECONDS, DirectBody, NotProcessed, PoolKey
 
 STREAM_WINDOW = 1 << 21  # unread bytes a stream may hold; 2 MiB per 100 ms round trip = 20 MB/s
 CONNECTION_WINDOW = 1 << 30  # never binds: the stream windows bound memory
-KEEPALIVE_EXPIRY_SECONDS = 60.0
 SETTINGS_TIMEOUT_SECONDS = 10.0  # a server's preface is its SETTINGS: none by then, no HTTP/2 there
 LAST_CLIENT_STREAM_ID = 2**31 - 1
 # Hop-by-hop fields have no meaning in HTTP/2 (RFC 9113 §8.2.2); Host becomes :authority.
