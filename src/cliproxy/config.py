@@ -116,10 +116,10 @@ class Upstream(_Section):
 
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     read_timeout_seconds: float = Field(default=600.0, gt=0)
-    http2: bool = True
-    # Idle HTTP/1.1 connections kept per egress. httpcore scans every pooled connection on each
-    # request, so a big idle pool after a burst costs CPU on every later request (bench: 19 → 31 µs
-    # per event with 50 idle); HTTP/2 upstreams multiplex on one connection and never get near it.
+    http2: bool = True  # offered to TLS servers by ALPN; plain http is always HTTP/1.1
+    # Idle HTTP/1.1 connections kept per egress. Through a proxy (httpx's own transport) every
+    # pooled connection is scanned on each request, so a big idle pool costs CPU there (bench:
+    # 19 -> 31 us per event with 50 idle); HTTP/2 upstreams multiplex on one connection.
     max_idle_connections: int = Field(default=16, ge=1)
 
 
