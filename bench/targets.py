@@ -241,8 +241,11 @@ def product_binary() -> str:
     return str(PRODUCT_VENV / "bin" / "cliproxy")
 
 
-async def start_cliproxy(fake_port: int, workdir: Path, pin: bool, product: bool = False) -> Server:
-    """``cliproxy serve`` against the fake, with one account file and a config for benchmarking."""
+async def start_cliproxy(fake_port: int, workdir: Path, pin: bool, product: bool = False, *,
+                         upstream: str = "", config_extra: str = "", env_extra: dict[str, str] | None = None,
+                         ) -> Server:
+    """``cliproxy serve`` against the fake, with one account file and a config for benchmarking.
+    ``upstream``: another base URL in front of the fake (``bench.tls``: nginx with TLS)."""
     binary = product_binary() if product else cliproxy_binary()
     if binary is None:
         raise TargetError("the cliproxy command is not installed (run `make install`)")
@@ -250,13 +253,14 @@ async def start_cliproxy(fake_port: int, workdir: Path, pin: bool, product: bool
     auth_dir.mkdir(parents=True, exist_ok=True)
     (auth_dir / "codex-bench@example.com.json").write_bytes(orjson.dumps(ACCOUNT))
     config = workdir / "config.yaml"
-    config.write_text(CLIPROXY_CONFIG)
+    config.write_text(CLIPROXY_CONFIG + config_extra)
     port = free_port()
     env = {
         **os.environ,
-        "CLIPROXY_CODEX_BASE_URL": f"http://{HOST}:{fake_port}/backend-api/codex",
+        "CLIPROXY_CODEX_BASE_URL": (upstream or f"http://{HOST}:{fake_port}") + "/backend-api/codex",
         "CLIPROXY_AUTH_DIR": str(auth_dir),
         "CLIPROXY_CONFIG": str(config),
+        **(env_extra or {}),
     }
     cmd = [*pinned(SERVER_CORE, pin), binary, "serve", "--port", str(port)]
     server = _launch("cliproxy", cmd, workdir, env)

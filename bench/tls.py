@@ -1,0 +1,155 @@
+"""``python -m bench.tls``: cliproxy's CPU per upstream event when the upstream speaks TLS.
+
+chatgpt.com is reached over TLS, with HTTP/2 when offered (the default, proxy.md §3.1); the main
+benchmark's fake speaks plain HTTP/1.1. Here nginx (TLS, HTTP/2 by ALPN, certificates from
+trustme) fronts the same fake, and cliproxy is measured three ways: plain http, TLS with
+``upstream.http2: false`` (HTTP/1.1) and TLS with the default (HTTP/2). Chat stream, 200 deltas,
+200 requests at concurrency 1 and 10, every response checked; servers pinned as in the main run.
+Needs nginx and the test extras (trustme); prints one markdown table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+import trustme
+
+from .codex_stream import events_per_stream
+from .loadgen import post_json, run_level
+from .targets import (
+    HOST,
+    LOAD_CORE,
+    SERVER_CORE,
+    Server,
+    _launch,
+    ensure_nginx,
+    free_port,
+    pin_self,
+    pinned,
+    start_cliproxy,
+    start_fake,
+)
+from .wire import WIRES
+
+REQUESTS, DELTAS = 200, 200
+_NGINX_TLS = """\
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream fake {{ server 127.0.0.1:{fake}; keepalive 256; }}
+    server {{
+        listen 127.0.0.1:{port} ssl http2;
+        ssl_certificate {dir}/cert.pem;
+        ssl_certificate_key {dir}/key.pem;
+        keepalive_requests 1000000;
+        http2_max_concurrent_streams 1000;
+        location / {{
+            proxy_pass http://fake;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_request_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+def _certificates(directory: Path) -> Path:
+    """A throwaway CA and a certificate for 127.0.0.1; returns the CA file cliproxy trusts."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(directory / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(directory / "key.pem"))
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    return directory / "ca.pem"
+
+
+async def _tls_front(binary: str, fake_port: int, directory: Path) -> Server:
+    port = free_port()
+    conf = directory / "nginx.conf"
+    conf.write_text(_NGINX_TLS.format(dir=directory, fake=fake_port, port=port))
+    server = _launch("nginx-tls", [*pinned(LOAD_CORE, True), binary, "-p", str(directory), "-c", str(conf),
+                                   "-e", str(directory / "error.log")], directory)
+    server.port = port
+    for _ in range(50):  # nginx answers TLS only: wait for its port, not for an HTTP answer
+        try:
+            _, writer = await asyncio.open_connection(HOST, port)
+            writer.close()
+            return server
+        except OSError:
+            await asyncio.sleep(0.1)
+    server.stop()
+    raise SystemExit("nginx with TLS did not start (see its error.log)")
+
+
+async def _measure(label: str, server: Server) -> list[str]:
+    assert server.meter is not None
+    await run_level(HOST, server.port, WIRES["chat"], requests=50, concurrency=10, delta_count=DELTAS)
+    rows = []
+    for concurrency in (1, 10):
+        before = server.meter.cpu()
+        level = await run_level(HOST, server.port, WIRES["chat"], requests=REQUESTS, concurrency=concurrency,
+                                delta_count=DELTAS)
+        per_event = (server.meter.cpu() - before) / (REQUESTS * events_per_stream(DELTAS)) * 1e6
+        good = sum(result.ok for result in level.results)
+        rows.append(f"| {label} | {concurrency} | {per_event:.1f} | {good}/{REQUESTS} |")
+    return rows
+
+
+async def _run(directory: Path) -> list[str]:
+    binary, note = ensure_nginx(install=True)
+    if binary is None:
+        raise SystemExit(note)
+    ca_file = _certificates(directory)
+    fake = start_fake(True)
+    pin_self(True)
+    front = None
+    rows: list[str] = []
+    try:
+        body = orjson.dumps({"delta_count": DELTAS, "first_delay": 0.0, "inter_delay": 0.0})
+        await post_json(HOST, fake.port, "/_bench/profile", body)
+        front = await _tls_front(binary, fake.port, directory)
+        tls = f"https://{HOST}:{front.port}"
+        for label, upstream, http2 in (("plain http, HTTP/1.1", "", True), ("TLS, HTTP/1.1", tls, False),
+                                       ("TLS, HTTP/2 (default)", tls, True)):
+            workdir = directory / label.split(",")[0].replace(" ", "-") / str(http2)
+            workdir.mkdir(parents=True)
+            server = await start_cliproxy(fake.port, workdir, True, product=True, upstream=upstream,
+                                          config_extra=f"upstream:\n  http2: {str(http2).lower()}\n",
+                                          env_extra={"SSL_CERT_FILE": str(ca_file)})
+            try:
+                rows += await _measure(label, server)
+            finally:
+                server.stop()
+    finally:
+        if front is not None:
+            front.stop()
+        fake.stop()
+    return rows
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="cliproxy-tls-") as directory:
+        rows = asyncio.run(_run(Path(directory)))
+    header = ["| upstream | concurrency | CPU per upstream event (µs) | responses matching |", "|---|---|---|---|"]
+    sys.stdout.write("\n".join([*header, *rows]) + f"\n\nServers pinned to core {SERVER_CORE}, nginx, fake "
+                     f"and load to core {LOAD_CORE}; Chat stream, {DELTAS} deltas, {REQUESTS} requests per row.\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
