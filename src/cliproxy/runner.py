@@ -38,6 +38,7 @@ from .pool import Pool
 from .shortage import Exhausted
 from .upstream.classify import classify_stream_error, disconnected
 from .upstream.codex import CodexUpstream, build_headers, prepare_body
+from .wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -89,34 +90,27 @@ class _Sink(Protocol):
 
 
 class _Channel:
-    """Frames from the pump to the client side; ``get`` waits at most ``timeout`` seconds.
+    """Frames from the pump to the client side; ``get`` waits at most ``timeout`` seconds."""
 
-    The wait is one future and one timer handle, not ``asyncio.timeout``: it runs once per
-    network read, and the context manager's bookkeeping showed in the profile."""
-
-    __slots__ = ("_chunks", "_closed", "_error", "_waiter")
+    __slots__ = ("_chunks", "_closed", "_error", "_wakeup")
 
     def __init__(self) -> None:
         self._chunks: list[bytes] = []
-        self._waiter: asyncio.Future[bool] | None = None
+        self._wakeup = Wakeup()
         self._closed = False
         self._error: ProxyError | None = None
 
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(True)
-
     def put(self, data: bytes) -> None:
         self._chunks.append(data)
-        self._wake()
+        self._wakeup.wake()
 
     def close(self, error: ProxyError | None = None) -> None:
         self._closed, self._error = True, error
-        self._wake()
+        self._wakeup.wake()
 
     async def get(self, timeout: float | None) -> bytes | None:
         """Buffered frames joined; ``b""`` after ``timeout`` of silence; None once closed cleanly."""
-        if not self._chunks and not self._closed and not await self._wait(timeout):
+        if not self._chunks and not self._closed and not await self._wakeup.wait(timeout):
             return b""
         if self._chunks:
             data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
@@ -125,24 +119,6 @@ class _Channel:
         if self._error is not None:
             raise self._error
         return None
-
-    async def _wait(self, timeout: float | None) -> bool:
-        """True when woken by ``put``/``close``, False when ``timeout`` passed first."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
-        self._waiter = waiter
-        timer = None if timeout is None else loop.call_later(timeout, _resolve, waiter, False)
-        try:
-            return await waiter
-        finally:
-            self._waiter = None
-            if timer is not None:
-                timer.cancel()
-
-
-def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
-    if not waiter.done():
-        waiter.set_result(value)
 
 
 class _StreamSink:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import httpx
 import orjson
@@ -253,8 +253,9 @@ async def test_a_server_that_never_answers_raises_read_timeout() -> None:
         assert time.monotonic() - started < 5
 
 
-async def test_a_body_that_stalls_raises_read_timeout_and_the_connection_is_dropped() -> None:
-    closed_by_client: list[bool] = []
+def _hello_then_hold(closed_by_client: list[bool]) -> Callable[[RawConnection], Awaitable[None]]:
+    """First connection: one body chunk, then silence until the client closes it (recorded);
+    later connections answer ``next``."""
 
     async def handler(connection: RawConnection) -> None:
         if connection.index > 1:
@@ -262,6 +263,13 @@ async def test_a_body_that_stalls_raises_read_timeout_and_the_connection_is_drop
         await connection.read_request()
         await connection.send(HEAD_CHUNKED + b"5\r\nhello\r\n")
         closed_by_client.append(await connection.at_eof())
+
+    return handler
+
+
+async def test_a_body_that_stalls_raises_read_timeout_and_the_connection_is_dropped() -> None:
+    closed_by_client: list[bool] = []
+    handler = _hello_then_hold(closed_by_client)
 
     async with RawServer(handler) as server, client() as http:
         async with http.stream("GET", server.url + "/", timeout=httpx.Timeout(5, read=0.3)) as reply:
@@ -275,13 +283,7 @@ async def test_a_body_that_stalls_raises_read_timeout_and_the_connection_is_drop
 
 async def test_a_reader_that_stops_early_closes_the_connection() -> None:
     closed_by_client: list[bool] = []
-
-    async def handler(connection: RawConnection) -> None:
-        if connection.index > 1:
-            return await answer_all(connection, b"next")
-        await connection.read_request()
-        await connection.send(HEAD_CHUNKED + b"5\r\nhello\r\n")
-        closed_by_client.append(await connection.at_eof())
+    handler = _hello_then_hold(closed_by_client)
 
     async with RawServer(handler) as server, client() as http:
         async with http.stream("GET", server.url + "/") as reply:

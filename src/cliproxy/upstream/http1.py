@@ -16,6 +16,7 @@ from typing import Protocol, cast
 import httptools
 import httpx
 
+from ..wakeup import Wakeup
 from .direct_body import DirectBody, PoolKey
 
 PAUSE_AT_BYTES = 1 << 20  # an unread body this big pauses reading from the socket
@@ -48,7 +49,7 @@ class Http1Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._buffered = 0
         self._paused = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._wakeup = Wakeup()
 
     # --- asyncio.Protocol --------------------------------------------------------------------
 
@@ -142,14 +143,8 @@ class Http1Connection(asyncio.Protocol):
         """Until the parser has something new; ``httpx.ReadTimeout`` after ``timeout`` seconds."""
         if self.error is not None:
             raise self.error
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._waiter
-        except TimeoutError:
-            raise httpx.ReadTimeout(f"no data from the upstream for {timeout:g} s") from None
-        finally:
-            self._waiter = None
+        if not await self._wakeup.wait(timeout):
+            raise httpx.ReadTimeout(f"no data from the upstream for {timeout:g} s")
         if self.error is not None:
             raise self.error
 
@@ -158,8 +153,7 @@ class Http1Connection(asyncio.Protocol):
             self.transport.close()
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._wakeup.wake()
 
     def _fail(self, error: httpx.TransportError) -> None:
         if self.error is None:

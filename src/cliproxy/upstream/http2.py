@@ -38,6 +38,7 @@ from h2.errors import ErrorCodes
 from hpack import HeaderTuple
 from hyperframe.frame import Frame, GoAwayFrame
 
+from ..wakeup import Wakeup
 from .direct_body import KEEPALIVE_EXPIRY_SECONDS, DirectBody, NotProcessed, PoolKey
 
 STREAM_WINDOW = 1 << 21  # unread bytes a stream may hold; 2 MiB per 100 ms round trip = 20 MB/s
@@ -100,7 +101,7 @@ class _Stream:
     and the flow-controlled bytes not yet acknowledged to the server."""
 
     __slots__ = ("chunks", "complete", "connection", "error", "head_done", "headers", "id", "reads_at_open",
-                 "sent_all", "status", "unacked", "waiter")
+                 "sent_all", "status", "unacked", "wakeup")
 
     def __init__(self, connection: Http2Connection, stream_id: int, reads: int) -> None:
         self.connection, self.id, self.reads_at_open = connection, stream_id, reads
@@ -109,7 +110,7 @@ class _Stream:
         self.chunks: list[bytes] = []
         self.head_done = self.complete = self.sent_all = False
         self.error: httpx.TransportError | None = None
-        self.waiter: asyncio.Future[None] | None = None
+        self.wakeup = Wakeup()
 
     def has_body(self) -> bool:
         return bool(self.chunks)
@@ -122,21 +123,13 @@ class _Stream:
         """Until something happens on this stream; ``timeout_error`` after ``timeout`` seconds."""
         if self.error is not None:
             raise self.error
-        self.waiter = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout):
-                await self.waiter
-        except TimeoutError:
-            raise timeout_error(f"nothing from the upstream for {timeout:g} s") from None
-        finally:
-            self.waiter = None
+        if not await self.wakeup.wait(timeout):
+            raise timeout_error(f"nothing from the upstream for {timeout:g} s")
         if self.error is not None:
             raise self.error
 
     def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.wakeup.wake()
 
     def fail(self, error: httpx.TransportError) -> None:
         if self.error is None:
