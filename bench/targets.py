@@ -132,7 +132,7 @@ async def wait_ready(server: Server, path: str, timeout: float = 30.0) -> None:
     raise TargetError(f"{server.name} did not answer {path} within {timeout:.0f} s")
 
 
-def _launch(name: str, cmd: list[str], workdir: Path, env: dict[str, str] | None = None) -> Server:
+def launch(name: str, cmd: list[str], workdir: Path, env: dict[str, str] | None = None) -> Server:
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -141,7 +141,7 @@ def _launch(name: str, cmd: list[str], workdir: Path, env: dict[str, str] | None
 
 # --- nginx: the pass-through limit -----------------------------------------------------------
 
-_NGINX_CONF = """\
+NGINX_CONF = """\
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -158,7 +158,8 @@ http {{
     keepalive_requests 1000000;
     upstream fake {{ server 127.0.0.1:{fake}; keepalive 256; keepalive_requests 1000000; }}
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{listen_options};
+        {server_options}
         location / {{
             proxy_pass http://fake;
             proxy_http_version 1.1;
@@ -199,10 +200,11 @@ async def start_nginx(binary: str, fake_port: int, workdir: Path, pin: bool) -> 
     port = free_port()
     user = "user root;" if os.geteuid() == 0 else ""
     conf = conf_dir / "nginx.conf"
-    conf.write_text(_NGINX_CONF.format(dir=conf_dir, fake=fake_port, port=port, user=user))
+    conf.write_text(NGINX_CONF.format(dir=conf_dir, fake=fake_port, port=port, user=user, listen_options="",
+                                     server_options=""))
     cmd = [*pinned(SERVER_CORE, pin), binary, "-p", str(conf_dir), "-c", str(conf),
            "-e", str(conf_dir / "error.log")]
-    server = _launch("nginx", cmd, workdir)
+    server = launch("nginx", cmd, workdir)
     server.port = port
     await wait_ready(server, "/_bench/stats")
     await asyncio.sleep(0.2)  # the worker forks after the master answers; meter both
@@ -263,7 +265,7 @@ async def start_cliproxy(fake_port: int, workdir: Path, pin: bool, product: bool
         **(env_extra or {}),
     }
     cmd = [*pinned(SERVER_CORE, pin), binary, "serve", "--port", str(port)]
-    server = _launch("cliproxy", cmd, workdir, env)
+    server = launch("cliproxy", cmd, workdir, env)
     server.port = port
     await wait_ready(server, "/healthz")
     server.meter = TreeMeter(server.proc.pid if server.proc else 0)

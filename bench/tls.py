@@ -23,11 +23,12 @@ from .loadgen import post_json, run_level
 from .targets import (
     HOST,
     LOAD_CORE,
+    NGINX_CONF,
     SERVER_CORE,
     Server,
-    _launch,
     ensure_nginx,
     free_port,
+    launch,
     pin_self,
     pinned,
     start_cliproxy,
@@ -36,36 +37,10 @@ from .targets import (
 from .wire import WIRES
 
 REQUESTS, DELTAS = 200, 200
-_NGINX_TLS = """\
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    upstream fake {{ server 127.0.0.1:{fake}; keepalive 256; }}
-    server {{
-        listen 127.0.0.1:{port} ssl http2;
-        ssl_certificate {dir}/cert.pem;
-        ssl_certificate_key {dir}/key.pem;
-        keepalive_requests 1000000;
-        http2_max_concurrent_streams 1000;
-        location / {{
-            proxy_pass http://fake;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-            proxy_request_buffering off;
-        }}
-    }}
-}}
-"""
+# The main run's nginx, listening with TLS and offering HTTP/2.
+_TLS_LISTEN = " ssl http2"
+_TLS_SERVER = ("ssl_certificate {dir}/cert.pem; ssl_certificate_key {dir}/key.pem; "
+               "http2_max_concurrent_streams 1000;")
 
 
 def _certificates(directory: Path) -> Path:
@@ -81,8 +56,10 @@ def _certificates(directory: Path) -> Path:
 async def _tls_front(binary: str, fake_port: int, directory: Path) -> Server:
     port = free_port()
     conf = directory / "nginx.conf"
-    conf.write_text(_NGINX_TLS.format(dir=directory, fake=fake_port, port=port))
-    server = _launch("nginx-tls", [*pinned(LOAD_CORE, True), binary, "-p", str(directory), "-c", str(conf),
+    server_options = _TLS_SERVER.format(dir=directory)
+    conf.write_text(NGINX_CONF.format(dir=directory, fake=fake_port, port=port, user="",
+                                      listen_options=_TLS_LISTEN, server_options=server_options))
+    server = launch("nginx-tls", [*pinned(LOAD_CORE, True), binary, "-p", str(directory), "-c", str(conf),
                                    "-e", str(directory / "error.log")], directory)
     server.port = port
     for _ in range(50):  # nginx answers TLS only: wait for its port, not for an HTTP answer
