@@ -175,12 +175,8 @@ class _Egress:
     """The way out through one proxy (or none): httpx's client, and our transport when direct."""
 
     client: httpx.AsyncClient
-    direct: DirectTransport | None
+    direct: DirectTransport | None  # our transport, for every request when the way out is direct
     timeout: dict[str, float | None]
-
-    def transport_for(self, url: str) -> DirectTransport | None:
-        """Our transport when the way out is direct (HTTP/1.1, or HTTP/2 where TLS picks it)."""
-        return self.direct
 
 
 class CodexUpstream:
@@ -253,7 +249,7 @@ class CodexUpstream:
         the client's auth, redirect and cookie steps cost ~10 % of a short stream's CPU (profile)
         and none applies to an API call with its own bearer."""
         egress = self._egress(credential.proxy_url)
-        transport = egress.transport_for(url)
+        transport = egress.direct
         try:
             if transport is not None:
                 return await transport.post(url, headers, content, egress.timeout)
@@ -277,9 +273,7 @@ class CodexUpstream:
 
     async def aclose(self) -> None:
         for egress in self._egresses.values():
-            await egress.client.aclose()
-            if egress.direct is not None:
-                await egress.direct.aclose()
+            await egress.client.aclose()  # its transport is ours when direct: closed with it
         self._egresses.clear()
 
 
