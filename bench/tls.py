@@ -5,12 +5,15 @@ benchmark's fake speaks plain HTTP/1.1. Here nginx (TLS, HTTP/2 by ALPN, certifi
 trustme) fronts the same fake, and cliproxy is measured three ways: plain http, TLS with
 ``upstream.http2: false`` (HTTP/1.1) and TLS with the default (HTTP/2). Chat stream, 200 deltas,
 200 requests at concurrency 1 and 10, every response checked; servers pinned as in the main run.
+TTFT is absolute (client → cliproxy → nginx → fake and back), so rows compare with each other.
 Needs nginx and the test extras (trustme); prints one markdown table.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -83,7 +86,8 @@ async def _measure(label: str, server: Server) -> list[str]:
                                 delta_count=DELTAS)
         per_event = (server.meter.cpu() - before) / (REQUESTS * events_per_stream(DELTAS)) * 1e6
         good = sum(result.ok for result in level.results)
-        rows.append(f"| {label} | {concurrency} | {per_event:.1f} | {good}/{REQUESTS} |")
+        ttft = statistics.median(result.ttft for result in level.results if result.ok) * 1e3 if good else math.nan
+        rows.append(f"| {label} | {concurrency} | {per_event:.1f} | {ttft:.2f} | {good}/{REQUESTS} |")
     return rows
 
 
@@ -122,7 +126,8 @@ async def _run(directory: Path) -> list[str]:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cliproxy-tls-") as directory:
         rows = asyncio.run(_run(Path(directory)))
-    header = ["| upstream | concurrency | CPU per upstream event (µs) | responses matching |", "|---|---|---|---|"]
+    header = ["| upstream | concurrency | CPU per upstream event (µs) | TTFT p50 (ms) | responses matching |",
+              "|---|---|---|---|---|"]
     sys.stdout.write("\n".join([*header, *rows]) + f"\n\nServers pinned to core {SERVER_CORE}, nginx, fake "
                      f"and load to core {LOAD_CORE}; Chat stream, {DELTAS} deltas, {REQUESTS} requests per row.\n")
     return 0
