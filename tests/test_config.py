@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cliproxy.config import ConfigError, config_path, load_config, parse_config
+from cliproxy.config import Config, ConfigError, config_path, load_config, parse_config, to_document, updated
 
 CPA_EXAMPLE = """
 host: ""
@@ -29,6 +29,10 @@ codex-api-key:
 oauth-model-alias:
   codex: [{name: gpt-5.4, alias: g54, fork: true}]
 """
+CPA_EXAMPLE_DATA = {"port": 8317, "api-keys": ["k1"], "routing": {"strategy": "fill-first"},
+                    "codex-api-key": [{"api-key": "sk-up", "base-url": "https://relay.example/v1",
+                                       "models": [{"name": "gpt-5.4", "alias": "fast"}]}],
+                    "oauth-model-alias": {"codex": [{"name": "gpt-5.4", "alias": "g54", "fork": True}]}}
 
 
 def test_cpa_config_loads_and_foreign_keys_warn_once(tmp_path: Path) -> None:
@@ -74,5 +78,35 @@ def test_invalid_value_names_key_path() -> None:
 
 def test_config_is_immutable() -> None:
     config = parse_config({})
-    with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError for frozen models
+    with pytest.raises(Exception):  # noqa: B017 - a frozen struct raises AttributeError
         config.port = 1  # type: ignore[misc]
+
+
+def test_yaml_values_convert_laxly() -> None:
+    config = parse_config({"port": "9000", "debug": "on", "api-keys": None,
+                           "streaming": {"keepalive-seconds": 5}, "routing": {"prefer-earlier-reset": False}})
+    assert config.port == 9000 and config.debug is True and config.api_keys == ()
+    assert config.streaming.keepalive_seconds == 5.0 and config.routing.prefer_earlier_reset == "off"
+
+
+def test_nested_unknown_keys_are_warned_with_their_path(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("colour: red\nrouting:\n  strategy: fill-first\n  speed: 3\n")
+    config, warnings = load_config(path, environ={})
+    assert config.routing.strategy == "fill-first"
+    assert warnings == ["ignoring unknown config keys: colour, routing.speed"]
+
+
+def test_negative_and_mistyped_values_are_refused_with_the_reason() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"request-retry": -1, "upstream": {"http2": "maybe"}})
+    text = str(err.value)
+    assert "request-retry: Expected `int` >= 0" in text and "upstream.http2: Expected `bool`" in text
+
+
+def test_document_round_trips_and_code_construction_normalises() -> None:
+    config = parse_config(CPA_EXAMPLE_DATA)
+    assert parse_config(to_document(config)) == config
+    built = Config(api_keys=(" a ", "a", ""), codex_base_url="http://x/")
+    assert built.api_keys == ("a",) and built.codex_base_url == "http://x"
+    assert updated(config, port=1).port == 1 and config.port == 8317

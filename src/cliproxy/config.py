@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import msgspec
+import msgspec.inspect
+import msgspec.json
+from msgspec import Meta, field
 
 DEFAULT_CODEX_BASE_URL = "https://chatgpt.com/backend-api/codex"
 DEFAULT_OAUTH_ISSUER = "https://auth.openai.com"
@@ -49,25 +53,25 @@ FOREIGN_KEYS = frozenset(
 )
 
 
-def _kebab(name: str) -> str:
-    return name.replace("_", "-")
+NonNegInt = Annotated[int, Meta(ge=0)]
+NonNegFloat = Annotated[float, Meta(ge=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
 
 
-class _Section(BaseModel):
-    """Base of every config section: kebab-case keys, frozen, unknown keys kept for the warning."""
+class _Section(msgspec.Struct, rename="kebab", frozen=True, kw_only=True):
+    """Base of every config section: kebab-case keys in the file, Python names in code, frozen.
 
-    model_config = ConfigDict(
-        alias_generator=_kebab, populate_by_name=True, frozen=True, extra="allow"
-    )
+    Unknown keys are ignored when decoding; ``unknown_keys`` finds them in the raw mapping to warn.
+    """
 
 
-class TLS(_Section):
+class TLS(_Section, frozen=True):
     enable: bool = False
     cert: str = ""
     key: str = ""
 
 
-class RemoteManagement(_Section):
+class RemoteManagement(_Section, frozen=True):
     allow_remote: bool = False
     secret_key: str = ""
     disable_control_panel: bool = False
@@ -76,7 +80,7 @@ class RemoteManagement(_Section):
 PreferReset = Literal["off", "short", "long"]
 
 
-class Routing(_Section):
+class Routing(_Section, frozen=True):
     strategy: str = "round-robin"
     session_affinity: bool = True
     session_affinity_ttl: str = "1h"
@@ -84,19 +88,13 @@ class Routing(_Section):
     # resets soonest: their remaining quota is lost at the reset anyway (quota.md §6).
     prefer_earlier_reset: PreferReset = "off"
 
-    @field_validator("prefer_earlier_reset", mode="before")
-    @classmethod
-    def _off_as_false(cls, value: Any) -> Any:
-        """YAML 1.1 readers turn ``off`` into ``false``; both mean off."""
-        return "off" if value is False or value is None else value
 
-
-class Quota(_Section):
+class Quota(_Section, frozen=True):
     """Where quota data comes from and what clients are shown of it (quota.md §6)."""
 
     # Seconds between ``GET …/wham/usage`` reads per OAuth account; 0 = never (headers and
     # events still feed the windows).
-    poll_interval: float = Field(default=0.0, ge=0)
+    poll_interval: NonNegFloat = 0.0
     # ``pool``: all accounts as one; ``routed``: the account the caller's session is bound to;
     # ``passthrough``: the caller's own request, relayed to the ChatGPT backend.
     client_view: Literal["pool", "routed", "passthrough"] = "pool"
@@ -106,84 +104,84 @@ class Quota(_Section):
     usage_url: str = ""
 
 
-class Streaming(_Section):
-    keepalive_seconds: float = Field(default=15.0, ge=0)
-    bootstrap_retries: int = Field(default=0, ge=0)
+class Streaming(_Section, frozen=True):
+    keepalive_seconds: NonNegFloat = 15.0
+    bootstrap_retries: NonNegInt = 0
 
 
-class Upstream(_Section):
+class Upstream(_Section, frozen=True):
     """Timeouts toward the Codex backend. No read timeout shorter than a long reasoning silence."""
 
-    connect_timeout_seconds: float = Field(default=10.0, gt=0)
-    read_timeout_seconds: float = Field(default=600.0, gt=0)
+    connect_timeout_seconds: PositiveFloat = 10.0
+    read_timeout_seconds: PositiveFloat = 600.0
     http2: bool = True  # offered to TLS servers by ALPN; plain http is always HTTP/1.1
     # Idle HTTP/1.1 connections kept per egress. Through a proxy (httpx's own transport) every
     # pooled connection is scanned on each request, so a big idle pool costs CPU there (bench:
     # 19 -> 31 us per event with 50 idle); HTTP/2 upstreams multiplex on one connection.
-    max_idle_connections: int = Field(default=16, ge=1)
+    max_idle_connections: Annotated[int, Meta(ge=1)] = 16
 
 
-class CodexModel(_Section):
+class CodexModel(_Section, frozen=True):
     name: str
     alias: str = ""
 
 
-class CodexApiKey(_Section):
+class CodexApiKey(_Section, frozen=True):
     api_key: str
     base_url: str = ""
     prefix: str = ""
     priority: int = 0
     proxy_url: str = ""
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     models: tuple[CodexModel, ...] = ()
     excluded_models: tuple[str, ...] = ()
     disable_cooling: bool = False
     websockets: bool = False
 
 
-class ModelAlias(_Section):
+class ModelAlias(_Section, frozen=True):
     name: str
     alias: str
     fork: bool = False
 
 
-class HeaderDefaults(_Section):
+class HeaderDefaults(_Section, frozen=True):
     user_agent: str = ""
     beta_features: str = ""
 
 
-class CodexOptions(_Section):
+class CodexOptions(_Section, frozen=True):
     identity_confuse: bool = False
 
 
-class Models(_Section):
+class Models(_Section, frozen=True):
     """Live model discovery from the backend's catalogue (``GET {base}/models``)."""
 
     discovery: bool = True
     client_version: str = DEFAULT_CODEX_CLIENT_VERSION
-    cache_ttl_seconds: float = Field(default=3600.0, ge=0)
+    cache_ttl_seconds: NonNegFloat = 3600.0
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     """The whole configuration; one instance is one immutable snapshot of the file."""
 
     host: str = "127.0.0.1"
-    port: int = Field(default=8317, ge=0, le=65535)
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8317
     tls: TLS = TLS()
     auth_dir: str = "~/.cli-proxy-api"
     api_keys: tuple[str, ...] = ()
     remote_management: RemoteManagement = RemoteManagement()
     debug: bool = False
     logging_to_file: bool = False
-    error_logs_max_files: int = Field(default=10, ge=0)
+    error_logs_max_files: NonNegInt = 10
     request_log: bool = False
     usage_statistics_enabled: bool = True
     proxy_url: str = ""
     force_model_prefix: bool = False
     passthrough_headers: bool = False
-    request_retry: int = Field(default=0, ge=0)
-    max_retry_credentials: int = Field(default=0, ge=0)
-    max_retry_interval: int = Field(default=0, ge=0)
+    request_retry: NonNegInt = 0
+    max_retry_credentials: NonNegInt = 0
+    max_retry_interval: NonNegInt = 0
     disable_cooling: bool = False
     disable_image_generation: bool | str = False
     routing: Routing = Routing()
@@ -191,11 +189,11 @@ class Config(_Section):
     codex: CodexOptions = CodexOptions()
     codex_header_defaults: HeaderDefaults = HeaderDefaults()
     codex_api_key: tuple[CodexApiKey, ...] = ()
-    oauth_model_alias: dict[str, tuple[ModelAlias, ...]] = Field(default_factory=dict)
-    oauth_excluded_models: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    oauth_model_alias: dict[str, tuple[ModelAlias, ...]] = field(default_factory=dict)
+    oauth_excluded_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
     streaming: Streaming = Streaming()
-    payload: dict[str, Any] = Field(default_factory=dict)
-    ampcode: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
+    ampcode: dict[str, Any] = field(default_factory=dict)
     # Our own keys.
     codex_base_url: str = DEFAULT_CODEX_BASE_URL
     oauth_issuer: str = DEFAULT_OAUTH_ISSUER
@@ -205,24 +203,13 @@ class Config(_Section):
     models: Models = Models()
     metrics_enabled: bool = False
 
-    @field_validator("api_keys", mode="before")
-    @classmethod
-    def _clean_keys(cls, value: Any) -> Any:
-        if value is None:
-            return ()
-        if isinstance(value, list | tuple):
-            seen: dict[str, None] = {}
-            for item in value:
-                key = str(item).strip()
-                if key:
-                    seen[key] = None
-            return tuple(seen)
-        return value
-
-    @field_validator("codex_base_url", "oauth_issuer")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def __post_init__(self) -> None:
+        """Normalise what every construction (file or code) must agree on: keys, URL ends."""
+        keys = dict.fromkeys(key.strip() for key in self.api_keys)
+        keys.pop("", None)
+        msgspec.structs.force_setattr(self, "api_keys", tuple(keys))
+        for name in ("codex_base_url", "oauth_issuer"):
+            msgspec.structs.force_setattr(self, name, getattr(self, name).rstrip("/"))
 
     @property
     def auth_path(self) -> Path:
@@ -237,44 +224,106 @@ class Config(_Section):
         return tuple(entry for entry in self.codex_api_key if entry.base_url and entry.api_key)
 
 
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+
 class ConfigError(Exception):
     """A config file that cannot be used; the message names the key and the problem."""
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        else:
-            parts.append(("." if parts else "") + part)
-    return "".join(parts)
+# Words YAML 1.1 (and pydantic's lax mode, which this config used to accept) read as booleans; our
+# YAML 1.2 reader leaves them strings, so they are turned into booleans where a field is a bool.
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "y": True, "t": True, "1": True,
+               "false": False, "no": False, "off": False, "n": False, "f": False, "0": False}
 
 
-def _format_validation(error: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid configuration"]
-    for item in error.errors():
-        lines.append(f"  {_location(tuple(item['loc']))}: {item['msg']}")
-    return "\n".join(lines)
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _loosen(value: Any, info: msgspec.inspect.Type, path: str, unknown: list[str]) -> Any:
+    """Walk raw YAML data along the config's types: bool words become bools, unknown keys are noted."""
+    mi = msgspec.inspect
+    if isinstance(info, mi.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f.type for f in info.fields}
+        unknown.extend(_join(path, str(key)) for key in value if key not in fields)
+        return {key: _loosen(item, fields[key], _join(path, str(key)), unknown) if key in fields else item
+                for key, item in value.items()}
+    if isinstance(info, mi.VarTupleType | mi.ListType) and isinstance(value, list):
+        return [_loosen(item, info.item_type, f"{path}[{i}]", unknown) for i, item in enumerate(value)]
+    if isinstance(info, mi.DictType) and isinstance(value, dict):
+        return {key: _loosen(item, info.value_type, _join(path, str(key)), unknown) for key, item in value.items()}
+    if isinstance(info, mi.BoolType) and isinstance(value, str):
+        return _BOOL_WORDS.get(value.strip().lower(), value)
+    return value
+
+
+@cache
+def _config_type() -> msgspec.inspect.Type:
+    return msgspec.inspect.type_info(Config)
+
+
+def _prepare(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The raw mapping ready for ``msgspec.convert``, and the unknown key paths found on the way."""
+    data = {key: value for key, value in raw.items() if key not in FOREIGN_KEYS}
+    keys = data.get("api-keys")
+    if keys is None and "api-keys" in data:
+        data["api-keys"] = []
+    elif isinstance(keys, list | tuple):
+        data["api-keys"] = [str(item) for item in keys]
+    routing = data.get("routing")
+    if isinstance(routing, dict) and routing.get("prefer-earlier-reset", "") in (False, None):
+        # YAML 1.1 readers turn ``off`` into ``false``; both mean off.
+        data["routing"] = {**routing, "prefer-earlier-reset": "off"}
+    unknown: list[str] = []
+    return _loosen(data, _config_type(), "", unknown), unknown
+
+
+def _describe(error: msgspec.ValidationError) -> str:
+    """``Expected `int` <= 65535 - at `$.port``` → ``port: Expected `int` <= 65535``."""
+    message, _, where = str(error).partition(" - at `")
+    path = where.rstrip("`").removeprefix("$").removeprefix(".")
+    if message.startswith("Object missing required field `"):
+        path = _join(path, message.split("`")[1])
+        message = "Field required"
+    return f"{path or '(top level)'}: {message}"
+
+
+def _errors(data: dict[str, Any]) -> list[str]:
+    """One message per bad top-level key (msgspec stops at the first error; users want them all)."""
+    found: list[str] = []
+    for key, value in data.items():
+        try:
+            msgspec.convert({key: value}, Config, strict=False)
+        except msgspec.ValidationError as exc:
+            found.append(_describe(exc))
+    return found
 
 
 def unknown_keys(raw: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Split top-level keys we do not model into (foreign provider keys, truly unknown keys)."""
-    known = {_kebab(name) for name in Config.model_fields}
+    """Split keys we do not model into (foreign provider keys, unknown key paths, nested ones too)."""
     foreign = sorted(key for key in raw if key in FOREIGN_KEYS)
-    unknown = sorted(key for key in raw if key not in known and key not in FOREIGN_KEYS)
-    return foreign, unknown
+    return foreign, sorted(_prepare(raw)[1])
 
 
 def parse_config(raw: Mapping[str, Any] | None, source: str = "config") -> Config:
     """Validate a parsed YAML mapping; raise ConfigError naming the bad key."""
-    data = dict(raw or {})
-    for key in FOREIGN_KEYS:
-        data.pop(key, None)
+    data, _unknown = _prepare(raw or {})
     try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_validation(exc, source)) from None
+        return msgspec.convert(data, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        lines = _errors(data) or [_describe(exc)]
+        raise ConfigError("\n  ".join([f"{source}: invalid configuration", *lines])) from None
+
+
+def updated(section: _S, **changes: Any) -> _S:
+    """A copy of a config snapshot or section with some fields replaced (Python names)."""
+    return msgspec.structs.replace(section, **changes)
+
+
+def to_document(section: msgspec.Struct) -> Any:
+    """The config (or a section) as JSON data (lists, not tuples) with the file's kebab-case keys."""
+    return msgspec.json.decode(msgspec.json.encode(section))
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -306,7 +355,7 @@ def apply_env(config: Config, environ: Mapping[str, str]) -> Config:
         updates["oauth_issuer"] = issuer.rstrip("/")
     if auth_dir := environ.get("CLIPROXY_AUTH_DIR"):
         updates["auth_dir"] = auth_dir
-    return config.model_copy(update=updates) if updates else config
+    return updated(config, **updates) if updates else config
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
@@ -355,4 +404,6 @@ __all__ = [
     "load_config",
     "normalise_strategy",
     "parse_config",
+    "to_document",
+    "updated",
 ]

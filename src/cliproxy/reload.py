@@ -25,7 +25,7 @@ from typing import Any
 
 from . import config_edit
 from .auth.store import parse_record
-from .config import Config, ConfigError, apply_env, parse_config, unknown_keys
+from .config import Config, ConfigError, apply_env, parse_config, unknown_keys, updated
 from .credentials import Credential, credential_from_api_key, credential_from_record
 from .models import ModelInfo
 from .snapshot import Snapshot, SnapshotHolder
@@ -144,7 +144,7 @@ def _restart_only(old: Config, new: Config) -> Config:
             kept[field] = getattr(old, field)
             log.warning("config: `%s` changed; restart cliproxy to apply it (the rest of the change is "
                         "live)", key)
-    return new.model_copy(update=kept) if kept else new
+    return updated(new, **kept) if kept else new
 
 
 class Reloader:
@@ -313,8 +313,7 @@ class Reloader:
             return config
         self._config_digest = digest(written)
         log.info("management secret hashed (bcrypt) in %s", self.config_path)
-        section = config.remote_management.model_copy(update={"secret_key": hashed})
-        return config.model_copy(update={"remote_management": section})
+        return updated(config, remote_management=updated(config.remote_management, secret_key=hashed))
 
     async def write_config(self, text: str) -> Config:
         """Persist new config text (management API) and apply it through the same path.

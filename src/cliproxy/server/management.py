@@ -19,7 +19,7 @@ from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from .. import __version__, config_edit
-from ..config import ConfigError
+from ..config import ConfigError, to_document
 from ..usage import GROUPS, summary
 from . import management_files, management_login, management_logs, management_settings
 from .json import JSONResponse
@@ -42,7 +42,7 @@ DEFAULT_USAGE_DAYS = 30
 
 def _config_routes(ctx: ManagementContext) -> list[Route]:
     async def config_json(request: Request) -> Response:
-        return JSONResponse(mask_secrets(ctx.config.model_dump(by_alias=True, mode="json")))
+        return JSONResponse(mask_secrets(to_document(ctx.config)))
 
     async def config_yaml(request: Request) -> Response:
         if request.method == "GET":

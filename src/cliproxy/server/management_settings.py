@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import config_edit
-from ..config import Config
+from ..config import Config, to_document
 from .json import JSONResponse
 from .management_common import (
     BadBody,
@@ -224,7 +224,7 @@ def _delete_entry(entries: list[Any], request: Request) -> None:
 def _codex_key_routes(ctx: ManagementContext) -> list[Route]:
     async def handle(request: Request) -> Response:
         if request.method == "GET":
-            entries = [entry.model_dump(by_alias=True, mode="json") for entry in ctx.config.codex_api_key]
+            entries = [to_document(entry) for entry in ctx.config.codex_api_key]
             return JSONResponse({"codex-api-key": mask_secrets({"codex-api-key": entries})["codex-api-key"]})
         if request.method == "DELETE":
             return await edit_config(ctx, lambda doc: _delete_entry(_list(doc, "codex-api-key"), request))
@@ -278,7 +278,7 @@ def _channel_routes(ctx: ManagementContext, key: str, list_names: tuple[str, ...
 
     async def handle(request: Request) -> Response:
         if request.method == "GET":
-            dumped = ctx.config.model_dump(by_alias=True, mode="json").get(key, {})
+            dumped = to_document(ctx.config).get(key, {})
             return JSONResponse({key: dumped})
         if request.method == "DELETE":
             return await edit_config(ctx, lambda doc: delete(doc, request))
