@@ -6,34 +6,26 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from . import __version__
-from .cli_config import load_cli_config
+from .cli_config import Group, config_option, load_cli_config
 from .config import Config
 from .logs import REDACTOR, setup_logging
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="A local OpenAI / Anthropic API server backed by your ChatGPT (Codex) accounts.")
 
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"cliproxy {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Show the version and exit.")] = False) -> None:
+@click.group(cls=Group, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+             help="A local OpenAI / Anthropic API server backed by your ChatGPT (Codex) accounts.")
+@click.version_option(__version__, "--version", prog_name="cliproxy", message="%(prog)s %(version)s",
+                      help="Show the version and exit.")
+def app() -> None:
     """cliproxy: log in once, then point Claude Code, Codex CLI, Cursor or the SDKs at it."""
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
+def fail(message: str, code: int = 2) -> click.exceptions.Exit:
+    click.secho(f"error: {message}", fg="red", err=True)
+    return click.exceptions.Exit(code)
 
 
 def _home(path: Path) -> str:
@@ -70,11 +62,10 @@ def _banner(config: Config, path: Path, host: str, port: int, accounts: int) -> 
 
 
 @app.command()
-def serve(
-    config: Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).")] = None,
-    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8317).")] = None,
-) -> None:
+@config_option
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8317).")
+def serve(config: str | None, host: str | None, port: int | None) -> None:
     """Run the API server."""
     import uvicorn
 
@@ -94,7 +85,7 @@ def serve(
     REDACTOR.register([*loaded.api_keys, *(c.access_token for c in snapshot.credentials),
                        *(c.refresh_token for c in snapshot.credentials)])
     services = build_services(snapshot, bind_host, config_path=path)
-    typer.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
+    click.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
     sys.stdout.flush()
     uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
                 loop="auto", http="auto", server_header=False,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
+import click
 import httpx
 import orjson
-import typer
 
-from .cli_config import load_cli_config
+from .cli_config import Command, config_option, load_cli_config
 from .config import Config
 from .credentials import load_credentials
 from .pool import Pool
@@ -116,11 +116,11 @@ def render(snapshot: dict[str, Any], source: str) -> Table:
     return table
 
 
-def status(
-    config: Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).")] = None,
-    url: Annotated[str | None, typer.Option(help="The server's URL, when not the config's host and port.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+@click.command("status", cls=Command)
+@config_option
+@click.option("--url", default=None, help="The server's URL, when not the config's host and port.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(config: str | None, url: str | None, as_json: bool) -> None:
     """Show the account pool: state, quota windows, requests and errors per account."""
     loaded = _config(config)
     snapshot = from_server(loaded, url)
@@ -139,9 +139,9 @@ def status(
     out().print(render(snapshot, source))
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``status`` to the main CLI app."""
-    app.command("status")(status)
+def register(app: click.Group) -> None:
+    """Add ``status`` to the main CLI group."""
+    app.add_command(status)
 
 
 __all__ = ["register", "render", "status"]

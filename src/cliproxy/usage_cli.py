@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
+import click
 import orjson
-import typer
 
+from .cli_config import Command, config_option
 from .config import ConfigError, config_path
 from .usage import GROUPS, summary, usage_path
 
@@ -51,25 +52,25 @@ def _table(group: str, rows: list[dict[str, Any]], totals: dict[str, Any]) -> Ta
     return table
 
 
-def usage(
-    config: Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).")] = None,
-    days: Annotated[float, typer.Option(help="How many days back to include.")] = 7,
-    by: Annotated[str, typer.Option(help="Groupings, comma-separated: day, account, model, key, dialect.")]
-    = "day,account,model",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-) -> None:
+@click.command("usage", cls=Command)
+@config_option
+@click.option("--days", type=float, default=7, show_default=True, help="How many days back to include.")
+@click.option("--by", default="day,account,model", show_default=True,
+              help="Groupings, comma-separated: day, account, model, key, dialect.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def usage(config: str | None, days: float, by: str, as_json: bool) -> None:
     """Show token usage and latency recorded by the server."""
     groups = [g.strip() for g in by.split(",") if g.strip()]
     if unknown := [g for g in groups if g not in GROUPS]:
-        raise typer.BadParameter(f"unknown grouping {', '.join(unknown)}; use: {', '.join(GROUPS)}")
+        raise click.BadParameter(f"unknown grouping {', '.join(unknown)}; use: {', '.join(GROUPS)}")
     try:
         path = usage_path(config_path(config, os.environ))
     except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc)) from None
     until = time.time() + 1
     result = summary(path, until - days * 86400, until, groups)
     if as_json:
-        typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         return
     from rich.console import Console
 
@@ -82,8 +83,9 @@ def usage(
         out.print(_table(group, result[f"by_{group}"], result["totals"]))
 
 
-def register(app: typer.Typer) -> None:
-    app.command("usage")(usage)
+def register(app: click.Group) -> None:
+    """Add ``usage`` to the main CLI group."""
+    app.add_command(usage)
 
 
 __all__ = ["register", "usage"]

@@ -1,5 +1,5 @@
 """The account commands: ``login`` as a real subprocess (the test plays the browser or approves the
-device code), ``accounts`` and ``import-codex`` through typer's runner."""
+device code), ``accounts`` and ``import-codex`` through click's runner."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import click
 import httpx
 import orjson
 import pytest
-import typer
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from cliproxy.auth import commands
 from cliproxy.auth.store import FileStore
@@ -33,8 +33,7 @@ def cli() -> list[str]:
     through ``python -m cliproxy.auth.commands``."""
     from cliproxy import cli as main_cli
 
-    names = {command.name for command in main_cli.app.registered_commands}
-    module = "cliproxy" if "login" in names else "cliproxy.auth.commands"
+    module = "cliproxy" if "login" in main_cli.app.commands else "cliproxy.auth.commands"
     return [sys.executable, "-m", module]
 
 
@@ -152,7 +151,7 @@ def test_login_on_a_busy_port_exits_13(spawn: Any, issuer: FakeIssuer, accounts_
 def run(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
     """Invoke the commands in-process (logging set-up left to pytest)."""
     monkeypatch.setattr(commands, "setup_logging", lambda debug: None)
-    app = typer.Typer()
+    app = click.Group()
     commands.register(app)
     runner = CliRunner()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from cliproxy.cli import app as cli_app
 from tests.fakes import codex_events as ev

@@ -1,6 +1,6 @@
 """The account commands of the CLI: ``login``, ``import-codex`` and ``accounts``.
 
-``register(app)`` adds them to the main typer app (cli.py). Commands are thin: they load the
+``register(app)`` adds them to the main click group (cli.py). Commands are thin: they load the
 config, run a flow from ``login``/``refresh``/``accounts`` and print the outcome; all logic lives
 in those modules. Exit codes: 0 ok, 1 failed, 2 bad config, 13 callback port busy, 130 interrupted.
 """
@@ -18,13 +18,13 @@ import time
 import webbrowser
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import click
 import httpx
 import orjson
-import typer
 
-from ..cli_config import load_cli_config
+from ..cli_config import Command, Group, config_option, load_cli_config
 from ..config import Config
 from ..credentials import credential_from_record
 from ..logs import setup_logging
@@ -52,8 +52,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+name_argument = click.argument("name")  # help in the command's own docstring: click arguments take none
 
 
 # ---- shared plumbing ----------------------------------------------------------------------------
@@ -74,12 +74,12 @@ def _run(coroutine: Awaitable[T]) -> T:
         return asyncio.run(runner())
     except KeyboardInterrupt:
         err().print("Interrupted.")
-        raise typer.Exit(130) from None
+        raise click.exceptions.Exit(130) from None
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> click.exceptions.Exit:
     err().print(message, markup=False)
-    return typer.Exit(code)
+    return click.exceptions.Exit(code)
 
 
 # ---- the terminal side of a login -------------------------------------------------------------
@@ -192,7 +192,7 @@ def _report_saved(saved: SavedAccount, wanted_api_key: bool) -> None:
     out().print("Run `cliproxy serve` to use it, or `cliproxy accounts` to see all accounts.")
 
 
-def _login_failed(exc: AuthError) -> typer.Exit:
+def _login_failed(exc: AuthError) -> click.exceptions.Exit:
     detail = str(exc)
     message = f"Login failed: {exc.friendly}"
     if detail and detail not in message:
@@ -203,24 +203,22 @@ def _login_failed(exc: AuthError) -> typer.Exit:
 
 # ---- login ------------------------------------------------------------------------------------
 
-def login(
-    no_browser: Annotated[bool, typer.Option(
-        "--no-browser", help="Do not open a browser: print the URL and accept the pasted redirect URL "
-        "(SSH, containers).")] = False,
-    device: Annotated[bool, typer.Option("--device", help="Sign in with a code on another device "
-                                         "instead of a local browser.")] = False,
-    callback_port: Annotated[int, typer.Option(help="Port the local callback server listens on.")]
-    = DEFAULT_CALLBACK_PORT,
-    redirect_port: Annotated[int, typer.Option(help="Port named in the redirect URI (keep 1455 unless "
-                                               "a tunnel maps it).")] = DEFAULT_CALLBACK_PORT,
-    callback_host: Annotated[str, typer.Option(help="Address the callback server binds (0.0.0.0 in "
-                                               "containers).")] = "127.0.0.1",
-    fallback_port: Annotated[bool, typer.Option("--fallback-port", help="If port 1455 is busy, use 1457 "
-                                                "(as Codex CLI does).")] = False,
-    exchange_api_key: Annotated[bool, typer.Option("--exchange-api-key", help="Also obtain an OpenAI "
-                                                   "Platform API key (optional, billed per use).")] = False,
-    config: ConfigOption = None,
-) -> None:
+@click.command("login", cls=Command)
+@click.option("--no-browser", is_flag=True, help="Do not open a browser: print the URL and accept the pasted "
+              "redirect URL (SSH, containers).")
+@click.option("--device", is_flag=True, help="Sign in with a code on another device instead of a local browser.")
+@click.option("--callback-port", type=int, default=DEFAULT_CALLBACK_PORT, show_default=True,
+              help="Port the local callback server listens on.")
+@click.option("--redirect-port", type=int, default=DEFAULT_CALLBACK_PORT, show_default=True,
+              help="Port named in the redirect URI (keep 1455 unless a tunnel maps it).")
+@click.option("--callback-host", default="127.0.0.1", show_default=True,
+              help="Address the callback server binds (0.0.0.0 in containers).")
+@click.option("--fallback-port", is_flag=True, help="If port 1455 is busy, use 1457 (as Codex CLI does).")
+@click.option("--exchange-api-key", is_flag=True,
+              help="Also obtain an OpenAI Platform API key (optional, billed per use).")
+@config_option
+def login(no_browser: bool, device: bool, callback_port: int, redirect_port: int, callback_host: str,
+          fallback_port: bool, exchange_api_key: bool, config: str | None) -> None:
     """Sign in to a ChatGPT account and save it for the proxy."""
     loaded = _config(config)
     ui = ConsoleUI(out())
@@ -252,12 +250,14 @@ SHARING_WARNING = (
 )
 
 
-def import_codex(
-    path: Annotated[Path | None, typer.Argument(help="Codex auth file (default $CODEX_HOME/auth.json, "
-                                                "else ~/.codex/auth.json).")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Import the ChatGPT login of Codex CLI (auth.json)."""
+@click.command("import-codex", cls=Command)
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@config_option
+def import_codex(path: Path | None, config: str | None) -> None:
+    """Import the ChatGPT login of Codex CLI (auth.json).
+
+    PATH is the Codex auth file (default $CODEX_HOME/auth.json, else ~/.codex/auth.json).
+    """
     loaded = _config(config)
     source = path or default_codex_auth_path()
     try:
@@ -273,10 +273,6 @@ def import_codex(
 
 
 # ---- accounts ---------------------------------------------------------------------------------
-
-accounts_app = typer.Typer(help="List and manage the signed-in accounts.", invoke_without_command=True,
-                           no_args_is_help=False)
-
 
 def _table(accounts: list[AccountSummary], now: float) -> Table:
     from rich import box
@@ -302,7 +298,7 @@ def _list(explicit_config: str | None, as_json: bool) -> None:
     now = time.time()
     accounts = list_accounts(FileStore(loaded.auth_path), now)
     if as_json:
-        typer.echo(orjson.dumps([a.as_json() for a in accounts], option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps([a.as_json() for a in accounts], option=orjson.OPT_INDENT_2).decode())
         return
     if not accounts:
         out().print(f"No accounts in {loaded.auth_path}. Run `cliproxy login` (or `cliproxy login --device`) "
@@ -316,20 +312,23 @@ def _list(explicit_config: str | None, as_json: bool) -> None:
     out().print(f"Account files: {loaded.auth_path}", markup=False)
 
 
-@accounts_app.callback()
-def accounts(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
+@click.group("accounts", cls=Group, invoke_without_command=True,
+             help="List and manage the signed-in accounts.")
+@json_option
+@config_option
+@click.pass_context
+def accounts(ctx: click.Context, as_json: bool, config: str | None) -> None:
     """List and manage the signed-in accounts (alone: the same as `accounts list`)."""
     if ctx.invoked_subcommand is None:
         _list(config, as_json)
 
 
-@accounts_app.command("list")
-def list_command(as_json: JsonOption = False, config: ConfigOption = None) -> None:
+@accounts.command("list")
+@json_option
+@config_option
+def list_command(as_json: bool, config: str | None) -> None:
     """Show every account: email, plan, status, expiry, last refresh, last error."""
     _list(config, as_json)
-
-
-NameArgument = Annotated[str, typer.Argument(help="File name, email or label of the account.")]
 
 
 def _locate(loaded: Config, name: str) -> tuple[FileStore, str]:
@@ -351,16 +350,26 @@ def _edit(loaded: Config, name: str, change: Callable[[dict[str, Any]], None]) -
     return found, record
 
 
-@accounts_app.command("disable")
-def disable(name: NameArgument, config: ConfigOption = None) -> None:
-    """Stop using an account (it is still refreshed, so it works when enabled again)."""
+@accounts.command("disable")
+@name_argument
+@config_option
+def disable(name: str, config: str | None) -> None:
+    """Stop using an account (it is still refreshed, so it works when enabled again).
+
+    NAME is the file name, email or label of the account.
+    """
     found, record = _edit(_config(config), name, lambda record: record.update(disabled=True))
     out().print(f"Disabled {record.get('email') or found}.", markup=False)
 
 
-@accounts_app.command("enable")
-def enable(name: NameArgument, config: ConfigOption = None) -> None:
-    """Use an account again; also clears a 'needs login' mark so the next refresh is attempted."""
+@accounts.command("enable")
+@name_argument
+@config_option
+def enable(name: str, config: str | None) -> None:
+    """Use an account again; also clears a 'needs login' mark so the next refresh is attempted.
+
+    NAME is the file name, email or label of the account.
+    """
     def change(record: dict[str, Any]) -> None:
         record["disabled"] = False
         record.pop("auth_error", None)
@@ -369,11 +378,15 @@ def enable(name: NameArgument, config: ConfigOption = None) -> None:
     out().print(f"Enabled {record.get('email') or found}.", markup=False)
 
 
-@accounts_app.command("remove")
-def remove(name: NameArgument, no_revoke: Annotated[bool, typer.Option(
-        "--no-revoke", help="Do not revoke the token at the issuer.")] = False,
-        config: ConfigOption = None) -> None:
-    """Delete an account file, revoking its token first (best effort)."""
+@accounts.command("remove")
+@name_argument
+@click.option("--no-revoke", is_flag=True, help="Do not revoke the token at the issuer.")
+@config_option
+def remove(name: str, no_revoke: bool, config: str | None) -> None:
+    """Delete an account file, revoking its token first (best effort).
+
+    NAME is the file name, email or label of the account.
+    """
     loaded = _config(config)
     store, found = _locate(loaded, name)
 
@@ -392,9 +405,14 @@ def remove(name: NameArgument, no_revoke: Annotated[bool, typer.Option(
     out().print(f"Removed {record.get('email') or found} ({found}).{note}", markup=False)
 
 
-@accounts_app.command("refresh")
-def refresh(name: NameArgument, config: ConfigOption = None) -> None:
-    """Refresh an account's token now."""
+@accounts.command("refresh")
+@name_argument
+@config_option
+def refresh(name: str, config: str | None) -> None:
+    """Refresh an account's token now.
+
+    NAME is the file name, email or label of the account.
+    """
     loaded = _config(config)
     store, found = _locate(loaded, name)
     record = store.read(found)
@@ -419,16 +437,15 @@ def refresh(name: NameArgument, config: ConfigOption = None) -> None:
 
 # ---- wiring -----------------------------------------------------------------------------------
 
-def register(app: typer.Typer) -> None:
-    """Add ``login``, ``import-codex`` and ``accounts`` to the main CLI app."""
-    app.command("login")(login)
-    app.command("import-codex")(import_codex)
-    app.add_typer(accounts_app, name="accounts")
+def register(app: click.Group) -> None:
+    """Add ``login``, ``import-codex`` and ``accounts`` to the main CLI group."""
+    for command in (login, import_codex, accounts):
+        app.add_command(command)
 
 
-def standalone_app() -> typer.Typer:
+def standalone_app() -> click.Group:
     """These commands alone (``python -m cliproxy.auth.commands``), for tests before cli.py wires them."""
-    app = typer.Typer(add_completion=False, no_args_is_help=True)
+    app = Group(no_args_is_help=True)
     register(app)
     return app
 
