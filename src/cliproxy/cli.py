@@ -88,7 +88,7 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
     click.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
     sys.stdout.flush()
     uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
-                loop="auto", http="auto", server_header=False,
+                loop="auto", http="auto", ws="none", server_header=False,
                 ssl_certfile=loaded.tls.cert if loaded.tls.enable else None,
                 ssl_keyfile=loaded.tls.key if loaded.tls.enable else None)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.fakes.codex_backend import FakeCodex
 from tests.fakes.serving import free_port
+from tests.serve_process import serve
 
 
 def run_cli(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -78,3 +81,22 @@ def test_broken_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
 def test_version(tmp_path: Path) -> None:
     result = run_cli("--version", home=tmp_path)
     assert result.returncode == 0 and result.stdout.startswith("cliproxy ")
+
+
+def test_serve_answers_a_websocket_upgrade_426_without_a_websocket_library(tmp_path: Path, fake: FakeCodex) -> None:
+    """``cliproxy serve`` loads no WebSocket library (uvicorn ws="none"): the upgrade arrives as a
+    plain request, is refused with Codex CLI's fallback status, and uvicorn's warnings about the
+    missing library stay out of the log."""
+    with serve(tmp_path, fake.url + "/backend-api/codex", "api-keys: [k1]\n") as server:  # type: ignore[attr-defined]
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         b"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer k1\r\n\r\n")
+            answer = sock.recv(65536)
+        assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"426"
+        assert b"websocket_not_supported" in answer
+        assert httpx.get(server.url + "/healthz").status_code == 200  # and it goes on serving
+        server.stop()
+        log = server.log()
+    assert "WebSocket library" not in log and "Unsupported upgrade" not in log

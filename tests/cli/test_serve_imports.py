@@ -2,7 +2,9 @@
 
 Each of these was once imported by every server and stayed resident for its whole life: rich and
 pygments (httpx's own CLI, our consoles), sqlite3 with usage statistics off, typer (the CLI's
-former framework, which imports pydantic to build its commands), and the management API until used.
+former framework, which imports pydantic to build its commands), pydantic (the config is on
+msgspec now), a WebSocket library (uvicorn's, only ever used to refuse WebSockets), and the
+management API until used.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from tests.helpers import write_account
 
 # bcrypt is not listed: cryptography, which PyJWT loads when it is installed (the test extras
 # install it), imports bcrypt itself.
-NOT_LOADED = ("rich", "pygments", "sqlite3", "typer")
+NOT_LOADED = ("rich", "pygments", "sqlite3", "typer", "pydantic", "websockets", "wsproto")
 NOT_YET_USED = ("cliproxy.server.management",)  # the login flows come with the CLI's commands
 
 # The server as the console script runs it, plus a SIGUSR1 handler that writes sys.modules out.

@@ -57,6 +57,8 @@ class Gate:
             if scope["type"] == "websocket":
                 await self._refuse_websocket(scope, receive, send)
                 return
+            if headers.get("upgrade", "").lower() == "websocket":  # served without a WebSocket library
+                raise _websocket_refused()
             origin = headers.get("origin")
             allowed_origin = origin if origin and origin in config.cors_allow_origins else None
             if scope["method"] == "OPTIONS":
@@ -96,8 +98,7 @@ class Gate:
     async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Codex CLI falls back to HTTP at once on 426 instead of retrying for seconds."""
         await receive()
-        err = ProxyError(426, "WebSocket transport is not supported by this server; use HTTP streaming.",
-                         code="websocket_not_supported")
+        err = _websocket_refused()
         if "websocket.http.response" in scope.get("extensions", {}):
             body = orjson.dumps(BODY_BY_FAMILY["openai"](err))
             await send({"type": "websocket.http.response.start", "status": 426,
@@ -141,3 +142,12 @@ async def _send_error(send: Send, err: ProxyError, path: str, scope_type: str) -
     prefix = "websocket.http.response" if scope_type == "websocket" else "http.response"
     await send({"type": f"{prefix}.start", "status": err.status, "headers": headers})
     await send({"type": f"{prefix}.body", "body": body})
+
+
+def _websocket_refused() -> ProxyError:
+    """Codex CLI falls back to HTTP streaming at once on 426 instead of retrying for seconds.
+    ``cliproxy serve`` runs uvicorn without a WebSocket library (it would only be loaded to say
+    no: 1.5 MiB resident), so the upgrade arrives as a plain request; under a server that has
+    one, it arrives as a ``websocket`` scope. Both get this answer."""
+    return ProxyError(426, "WebSocket transport is not supported by this server; use HTTP streaming.",
+                      code="websocket_not_supported")
