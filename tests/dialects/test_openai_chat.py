@@ -24,6 +24,11 @@ from cliproxy.dialects.openai_chat import (
 from cliproxy.errors import ProxyError
 
 VECTORS = Path("/work/shared/vectors")
+# An assistant turn's two parallel calls, as a Chat client sends them back in its history.
+WEATHER_CALLS = [
+    {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
+    {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}},
+]
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -363,18 +368,7 @@ def test_round_trip_history_scenario_28_request_side() -> None:
             "role": "assistant",
             "content": "",
             "reasoning_content": "ignored",
-            "tool_calls": [
-                {
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
-                },
-                {
-                    "id": "call_2",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'},
-                },
-            ],
+            "tool_calls": copy.deepcopy(WEATHER_CALLS),
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         {"role": "tool", "tool_call_id": "call_2", "content": "rainy"},
@@ -581,18 +575,7 @@ def test_responses_body_is_converted_to_chat() -> None:
         {
             "role": "assistant",
             "content": None,
-            "tool_calls": [
-                {
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
-                },
-                {
-                    "id": "call_2",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'},
-                },
-            ],
+            "tool_calls": WEATHER_CALLS,
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         {"role": "tool", "tool_call_id": "call_2", "content": "rainy"},
