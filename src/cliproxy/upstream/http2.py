@@ -342,8 +342,8 @@ class Http2Connection(asyncio.Protocol):
         stream_id = state.get_next_available_stream_id()
         try:
             state.send_headers(stream_id, fields, end_stream=end_stream)
-        except h2.exceptions.ProtocolError as exc:
-            raise httpx.LocalProtocolError(f"cannot send the request over HTTP/2: {exc}") from None
+        except h2.exceptions.ProtocolError as exc:  # its text may quote a header: never repeated
+            raise httpx.LocalProtocolError(f"cannot send the request over HTTP/2 ({type(exc).__name__})") from None
         stream = self._streams[stream_id] = _Stream(self, stream_id, self._reads)
         stream.sent_all = end_stream
         self._opened += 1
