@@ -21,9 +21,9 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from cliproxy.credentials import Credential
+from cliproxy.auth.credentials import Credential
 from cliproxy.errors import Outcome, ProxyError
-from cliproxy.pool import Pool
+from cliproxy.pool.core import Pool
 
 MODEL = "gpt-5.4"
 HEADERS = {"x-codex-primary-used-percent": "12.5", "x-codex-primary-window-minutes": "300",

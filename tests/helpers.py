@@ -12,10 +12,10 @@ from typing import Any
 
 import jwt
 
-from cliproxy.config import parse_config
+from cliproxy.config.schema import parse_config
+from cliproxy.config.snapshot import Snapshot
 from cliproxy.server.app import build_app, build_services
 from cliproxy.server.services import Services
-from cliproxy.snapshot import Snapshot
 from tests.fakes.serving import serve_in_thread
 
 

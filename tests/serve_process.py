@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from cliproxy.config import load_config
+from cliproxy.config.schema import load_config
+from cliproxy.config.snapshot import Snapshot
 from cliproxy.server.app import build_app, build_services
-from cliproxy.snapshot import Snapshot
 from tests.fakes.serving import free_port, serve_in_thread
 from tests.helpers import Proxy
 

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from cliproxy.config import Config, ConfigError, config_path, load_config, parse_config, to_document, updated
+from cliproxy.config.schema import (
+    Config,
+    ConfigError,
+    config_path,
+    load_config,
+    parse_config,
+    to_document,
+    updated,
+)
 
 CPA_EXAMPLE = """
 host: ""

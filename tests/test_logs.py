@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from cliproxy.logs import MASK, RedactingFilter
+from cliproxy.observe.logs import MASK, RedactingFilter
 from tests.helpers import access_token
 
 

@@ -6,10 +6,8 @@ from typing import Any
 
 import pytest
 
-from cliproxy.config import CodexModel, parse_config
-from cliproxy.credentials import Credential
-from cliproxy.errors import ProxyError
-from cliproxy.models import (
+from cliproxy.auth.credentials import Credential
+from cliproxy.config.models import (
     ModelInfo,
     ModelRegistry,
     ResolvedModel,
@@ -22,6 +20,8 @@ from cliproxy.models import (
     openai_model_list,
     split_suffix,
 )
+from cliproxy.config.schema import CodexModel, parse_config
+from cliproxy.errors import ProxyError
 
 
 def oauth(cred_id: str = "a.json", plan: str = "plus", **fields: Any) -> Credential:

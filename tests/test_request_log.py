@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from cliproxy.request_log import RequestLogEntry, redact_value, render
+from cliproxy.observe.request_log import RequestLogEntry, redact_value, render
 from tests.fakes.codex_backend import FakeCodex, Reply
 from tests.helpers import access_token, write_account
 from tests.serve_process import run_configured

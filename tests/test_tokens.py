@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cliproxy import tokens
+from cliproxy.dialects import tokens
 
 
 def test_known_o200k_counts() -> None:
@@ -30,9 +30,9 @@ def test_texts_past_the_tiktoken_style_limits_are_counted() -> None:
 
 def test_tokenizer_is_loaded_lazily_not_at_import() -> None:
     code = (
-        "import sys, cliproxy.tokens, cliproxy.dialects.anthropic\n"
+        "import sys, cliproxy.dialects.tokens, cliproxy.dialects.anthropic\n"
         "assert not any(m.startswith('bpe_openai') for m in sys.modules), sorted(sys.modules)\n"
-        "assert cliproxy.tokens.count_text('hello world') == 2\n"
+        "assert cliproxy.dialects.tokens.count_text('hello world') == 2\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

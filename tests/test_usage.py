@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cliproxy.usage import UsageRecord, UsageWriter, connect, prune, read_records, summary, usage_path
+from cliproxy.observe.usage import UsageRecord, UsageWriter, connect, prune, read_records, summary, usage_path
 from tests.fakes.codex_backend import FakeCodex
 from tests.fakes.codex_events import USAGE
 from tests.helpers import write_account

@@ -29,16 +29,16 @@ from typing import Any, Protocol
 
 import orjson
 
-from .config import Config
-from .credentials import Credential
-from .dialects.base import Dialect, StreamTranslator, TranslatedRequest
-from .dialects.output import TERMINAL_TYPES, OutputCollector
-from .errors import Outcome, ProxyError
-from .pool import Pool
-from .shortage import Exhausted
-from .upstream.classify import classify_stream_error, disconnected
-from .upstream.codex import CodexUpstream, build_headers, prepare_body
-from .wakeup import Wakeup
+from cliproxy.auth.credentials import Credential
+from cliproxy.config.schema import Config
+from cliproxy.dialects.base import Dialect, StreamTranslator, TranslatedRequest
+from cliproxy.errors import Outcome, ProxyError
+from cliproxy.pool.core import Pool
+from cliproxy.pool.shortage import Exhausted
+from cliproxy.responses.output import TERMINAL_TYPES, OutputCollector
+from cliproxy.upstream.classify import classify_stream_error, disconnected
+from cliproxy.upstream.codex import CodexUpstream, build_headers, prepare_body
+from cliproxy.upstream.transport.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import pytest
 from cliproxy.auth.oauth import TokenBundle
 from cliproxy.auth.record import record_from_tokens
 from cliproxy.auth.store import FileStore
-from cliproxy.config import Config, parse_config
+from cliproxy.config.schema import Config, parse_config
 from tests.fakes.issuer import FakeIssuer, Identity, running_issuer
 
 

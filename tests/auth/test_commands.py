@@ -21,8 +21,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from cliproxy.auth import commands
 from cliproxy.auth.store import FileStore
+from cliproxy.cli import accounts as commands
 from tests.auth.conftest import seed_account
 from tests.fakes.issuer import FakeIssuer, Identity, Scripted, unsigned_jwt
 from tests.fakes.serving import free_port
@@ -30,10 +30,10 @@ from tests.fakes.serving import free_port
 
 def cli() -> list[str]:
     """``python -m cliproxy`` once cli.py registers these commands; until then the same commands
-    through ``python -m cliproxy.auth.commands``."""
-    from cliproxy import cli as main_cli
+    through ``python -m cliproxy.cli.accounts``."""
+    from cliproxy.cli import main as main_cli
 
-    module = "cliproxy" if "login" in main_cli.app.commands else "cliproxy.auth.commands"
+    module = "cliproxy" if "login" in main_cli.app.commands else "cliproxy.cli.accounts"
     return [sys.executable, "-m", module]
 
 

@@ -13,7 +13,7 @@ from cliproxy.auth.device import DeviceCode, parse_interval, poll_device_token, 
 from cliproxy.auth.errors import AuthenticationError, DeviceFlowError
 from cliproxy.auth.login import LoginContext, SavedAccount, run_device_login
 from cliproxy.auth.oauth import Endpoints
-from cliproxy.config import Config
+from cliproxy.config.schema import Config
 from tests.auth.conftest import FakeUI
 from tests.fakes.issuer import CLIENT_ID, FakeIssuer, Scripted
 

@@ -19,7 +19,7 @@ from cliproxy.auth.login import BrowserOptions, LoginContext, SavedAccount, run_
 from cliproxy.auth.pkce import challenge_for
 from cliproxy.auth.record import parse_time
 from cliproxy.auth.store import FileStore
-from cliproxy.config import Config
+from cliproxy.config.schema import Config
 from tests.auth.conftest import FakeUI, seed_account
 from tests.fakes.issuer import CLIENT_ID, FakeIssuer, Identity, Scripted
 from tests.fakes.serving import free_port

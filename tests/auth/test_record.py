@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cliproxy.auth.credentials import credential_from_record
 from cliproxy.auth.errors import AccountInfoError, RefreshError
 from cliproxy.auth.oauth import TokenBundle
 from cliproxy.auth.record import (
@@ -25,7 +26,6 @@ from cliproxy.auth.record import (
     record_from_tokens,
     refresh_interval_of,
 )
-from cliproxy.credentials import credential_from_record
 from tests.fakes.issuer import AUTH_CLAIM, PROFILE_CLAIM, unsigned_jwt
 
 NOW = 1_780_000_000.0

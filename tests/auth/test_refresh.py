@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cliproxy.auth.credentials import Credential, credential_from_record, load_account_files
 from cliproxy.auth.record import format_time, parse_time
 from cliproxy.auth.refresh import (
     MAX_LEAD,
@@ -26,8 +27,7 @@ from cliproxy.auth.refresh import (
     due_time,
 )
 from cliproxy.auth.store import FileStore, atomic_write, encode_record
-from cliproxy.config import Config
-from cliproxy.credentials import Credential, credential_from_record, load_account_files
+from cliproxy.config.schema import Config
 from cliproxy.errors import Outcome
 from tests.auth.conftest import seed_account
 from tests.fakes.issuer import FakeIssuer, Scripted, unsigned_jwt
@@ -401,8 +401,8 @@ RACER = textwrap.dedent("""
     from pathlib import Path
     from cliproxy.auth.refresh import Refresher
     from cliproxy.auth.store import FileStore
-    from cliproxy.config import parse_config
-    from cliproxy.credentials import credential_from_record
+    from cliproxy.config.schema import parse_config
+    from cliproxy.auth.credentials import credential_from_record
 
     config = parse_config({"auth-dir": sys.argv[1], "oauth-issuer": sys.argv[2]})
     store = FileStore(config.auth_path)

@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cliproxy.auth.credentials import load_account_files
 from cliproxy.auth.store import FileStore, StoreError
-from cliproxy.credentials import load_account_files
 
 RECORD = {"type": "codex", "email": "u@example.com", "refresh_token": "rt_1", "priority": 1}
 

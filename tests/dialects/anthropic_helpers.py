@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from cliproxy.dialects.anthropic_stream import AnthropicStream
+from cliproxy.dialects.anthropic.stream import AnthropicStream
 from cliproxy.dialects.base import TranslatedRequest
 
 VECTORS = Path(os.environ.get("CLIPROXY_VECTORS", "/work/shared/vectors"))

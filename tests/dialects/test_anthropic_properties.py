@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cliproxy.dialects.anthropic import DIALECT
-from cliproxy.dialects.anthropic_stream import AnthropicStream
+from cliproxy.dialects.anthropic.stream import AnthropicStream
+from cliproxy.dialects.tokens import count_codex_body_tokens
 from cliproxy.errors import Outcome, ProxyError
-from cliproxy.tokens import count_codex_body_tokens
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

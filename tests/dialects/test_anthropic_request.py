@@ -10,7 +10,7 @@ import pytest
 from anthropic_helpers import BLOB, dig, make_blob, vector
 
 from cliproxy.dialects.anthropic import DIALECT
-from cliproxy.dialects.anthropic_history import NO_RESULT
+from cliproxy.dialects.anthropic.history import NO_RESULT
 from cliproxy.errors import ProxyError
 
 

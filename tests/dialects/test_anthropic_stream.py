@@ -8,7 +8,7 @@ import orjson
 from anthropic_helpers import BLOB, REASON, REASONING, TEXT, TOOL, parse_sse, request, run_stream, vector
 
 from cliproxy.dialects.anthropic import DIALECT
-from cliproxy.dialects.anthropic_stream import PING, AnthropicStream
+from cliproxy.dialects.anthropic.stream import PING, AnthropicStream
 from cliproxy.errors import Outcome, ProxyError
 
 

@@ -7,7 +7,7 @@ import base64
 import pytest
 from anthropic_helpers import make_blob
 
-from cliproxy.dialects.blob import looks_like_codex_blob
+from cliproxy.responses.blob import looks_like_codex_blob
 
 
 def fernet(payload: bytes, version: int = 0x80) -> str:

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cliproxy.dialects.gemini import DIALECT, GeminiStream, render_response, translate_request
-from cliproxy.dialects.output import OutputCollector
+from cliproxy.dialects.tokens import count_codex_body_tokens
 from cliproxy.errors import ProxyError
-from cliproxy.tokens import count_codex_body_tokens
+from cliproxy.responses.output import OutputCollector
 from tests.fakes import codex_events as ev
 
 VECTORS = Path("/work/shared/vectors")

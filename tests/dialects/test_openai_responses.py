@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cliproxy.dialects import openai_responses
-from cliproxy.dialects.output import OutputCollector
 from cliproxy.errors import ProxyError
+from cliproxy.responses.output import OutputCollector
 from tests.fakes import codex_events as ev
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors"

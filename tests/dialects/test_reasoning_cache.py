@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from anthropic_helpers import BLOB, make_blob
 
-from cliproxy.dialects.reasoning_cache import ReasoningReplayCache, replay
+from cliproxy.dialects.anthropic.reasoning_cache import ReasoningReplayCache, replay
 
 REASONING = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": BLOB}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cliproxy.config import parse_config
-from cliproxy.server.management_guard import BAN_SECONDS, Denied, Guard
+from cliproxy.config.schema import parse_config
+from cliproxy.server.management.guard import BAN_SECONDS, Denied, Guard
 from tests.fakes.codex_backend import FakeCodex
 from tests.management.conftest import SECRET, Managed
 from tests.serve_process import run_configured

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from cliproxy.errors import Outcome, openai_error_body
-from cliproxy.pool import Pool
-from cliproxy.shortage import Exhausted
+from cliproxy.pool.core import Pool
+from cliproxy.pool.shortage import Exhausted
 from cliproxy.upstream.classify import classify_http_error
 from tests.pool.helpers import MODEL, Clock, cred, failure
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cliproxy.errors import Outcome
-from cliproxy.pool import Pool
-from cliproxy.shortage import Exhausted
+from cliproxy.pool.core import Pool
+from cliproxy.pool.shortage import Exhausted
 from tests.pool.helpers import Clock, cred, failure
 
 MODELS = ("gpt-5.4", "gpt-5.5")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cliproxy.quota import (
+from cliproxy.pool.quota import (
     LONG,
     SHORT,
     AccountQuota,

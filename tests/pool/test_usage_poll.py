@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from cliproxy.config import ConfigError, parse_config
+from cliproxy.config.schema import ConfigError, parse_config
 from cliproxy.errors import Outcome
-from cliproxy.pool import Pool
-from cliproxy.quota import LONG, SHORT, parse_usage
-from cliproxy.quota_poll import QuotaPoller, chatgpt_backend_base, usage_url
+from cliproxy.pool.core import Pool
+from cliproxy.pool.poller import QuotaPoller, chatgpt_backend_base, usage_url
+from cliproxy.pool.quota import LONG, SHORT, parse_usage
 from cliproxy.upstream.codex import CodexUpstream
 from tests.fakes.codex_backend import FakeCodex, Reply, usage_body
 from tests.pool.helpers import MODEL, Clock, cred, failure

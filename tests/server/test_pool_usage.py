@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from click.testing import CliRunner
 
-from cliproxy.cli import app as cli_app
+from cliproxy.cli.main import app as cli_app
 from tests.fakes import codex_events as ev
 from tests.fakes.codex_backend import FakeCodex, Reply
 from tests.helpers import Proxy, run_proxy

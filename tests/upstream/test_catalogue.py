@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from cliproxy.config import CodexModel, parse_config
-from cliproxy.credentials import Credential
-from cliproxy.models import ModelRegistry
+from cliproxy.auth.credentials import Credential
+from cliproxy.config.models import ModelRegistry
+from cliproxy.config.schema import CodexModel, parse_config
 from cliproxy.upstream.catalogue import CatalogueCache, discover
 
 TOKEN = "tok-SENTINEL-123"

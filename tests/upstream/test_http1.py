@@ -11,9 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from cliproxy.config import parse_config
+from cliproxy.config.schema import parse_config
 from cliproxy.upstream.codex import CodexUpstream
-from cliproxy.upstream.direct import DirectTransport
+from cliproxy.upstream.transport.direct import DirectTransport
 from tests.fakes.raw_http import RawConnection, RawServer, answer_all, response
 from tests.fakes.serving import free_port
 

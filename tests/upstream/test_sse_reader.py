@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cliproxy.errors import ProxyError
-from cliproxy.upstream.sse_reader import read_batches
+from cliproxy.responses.reader import read_batches
 from tests.fakes import codex_events as ev
 
 

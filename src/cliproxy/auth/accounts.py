@@ -11,9 +11,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from .claims import read_claims
-from .record import API_KEY_FIELD, auth_error_code, auth_error_message, expiry_of, last_refresh_of
-from .store import CredentialStore
+from cliproxy.auth.claims import read_claims
+from cliproxy.auth.record import (
+    API_KEY_FIELD,
+    auth_error_code,
+    auth_error_message,
+    expiry_of,
+    last_refresh_of,
+)
+from cliproxy.auth.store import CredentialStore
 
 
 def mask(value: str, keep: int = 4) -> str:

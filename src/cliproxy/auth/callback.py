@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import AuthenticationError, AuthError, CallbackInputError, OAuthError
+from cliproxy.auth.errors import AuthenticationError, AuthError, CallbackInputError, OAuthError
 
 log = logging.getLogger(__name__)
 

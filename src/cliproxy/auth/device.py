@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import orjson
 
-from .errors import DeviceFlowError, redact
-from .oauth import CLIENT_ID, REQUEST_TIMEOUT, Endpoints
+from cliproxy.auth.errors import DeviceFlowError, redact
+from cliproxy.auth.oauth import CLIENT_ID, REQUEST_TIMEOUT, Endpoints
 
 DEVICE_TIMEOUT = 15 * 60.0
 DEFAULT_INTERVAL = 5.0

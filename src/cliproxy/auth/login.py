@@ -20,12 +20,11 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from ..config import Config
-from .callback import CallbackServer, check_pasted, parse_callback_input
-from .claims import read_claims
-from .device import DEVICE_TIMEOUT, Sleep, poll_device_token, request_device_code
-from .errors import AuthenticationError, AuthError
-from .oauth import (
+from cliproxy.auth.callback import CallbackServer, check_pasted, parse_callback_input
+from cliproxy.auth.claims import read_claims
+from cliproxy.auth.device import DEVICE_TIMEOUT, Sleep, poll_device_token, request_device_code
+from cliproxy.auth.errors import AuthenticationError, AuthError
+from cliproxy.auth.oauth import (
     DEFAULT_CALLBACK_PORT,
     FALLBACK_CALLBACK_PORT,
     Endpoints,
@@ -35,8 +34,8 @@ from .oauth import (
     exchange_code,
     redirect_uri_for,
 )
-from .pkce import PkcePair, generate_state
-from .record import (
+from cliproxy.auth.pkce import PkcePair, generate_state
+from cliproxy.auth.record import (
     API_KEY_FIELD,
     ImportRefused,
     account_filename,
@@ -44,7 +43,8 @@ from .record import (
     record_from_codex_auth,
     record_from_tokens,
 )
-from .store import CredentialStore, FileStore
+from cliproxy.auth.store import CredentialStore, FileStore
+from cliproxy.config.schema import Config
 
 CALLBACK_TIMEOUT = 300.0  # CPA waits 5 minutes for the browser
 PASTE_PROMPT_DELAY = 15.0

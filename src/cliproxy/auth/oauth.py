@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
-from .errors import AuthenticationError, RefreshError, redact
+from cliproxy.auth.errors import AuthenticationError, RefreshError, redact
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from .claims import read_claims
-from .errors import AccountInfoError, RefreshError
-from .oauth import TokenBundle
+from cliproxy.auth.claims import read_claims
+from cliproxy.auth.errors import AccountInfoError, RefreshError
+from cliproxy.auth.oauth import TokenBundle
 
 # Keys a re-login replaces rather than carries over (auth.md §1.9, later upstream's list).
 TOKEN_KEYS = frozenset({

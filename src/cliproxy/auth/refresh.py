@@ -26,12 +26,10 @@ from typing import Any
 
 import httpx
 
-from ..config import Config
-from ..credentials import Credential, credential_from_record
-from ..errors import Outcome, ProxyError
-from .errors import RefreshError
-from .oauth import REQUEST_TIMEOUT, Endpoints, TokenBundle, refresh_tokens
-from .record import (
+from cliproxy.auth.credentials import Credential, credential_from_record
+from cliproxy.auth.errors import RefreshError
+from cliproxy.auth.oauth import REQUEST_TIMEOUT, Endpoints, TokenBundle, refresh_tokens
+from cliproxy.auth.record import (
     apply_refresh,
     auth_error_message,
     expiry_of,
@@ -39,7 +37,9 @@ from .record import (
     mark_auth_error,
     refresh_interval_of,
 )
-from .store import CredentialStore, FileStore, StoreError
+from cliproxy.auth.store import CredentialStore, FileStore, StoreError
+from cliproxy.config.schema import Config
+from cliproxy.errors import Outcome, ProxyError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import ProxyError
+from cliproxy.errors import ProxyError
 
 JSON = dict[str, Any]
 

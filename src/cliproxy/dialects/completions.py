@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from ..errors import bad_request, openai_error_body
-from . import openai_chat
-from .base import JSON, Dialect, TranslatedRequest
+from cliproxy.dialects import openai_chat
+from cliproxy.dialects.base import JSON, Dialect, TranslatedRequest
+from cliproxy.errors import bad_request, openai_error_body
 
 __all__ = [
     "COMPLETIONS_DIALECT",

@@ -11,9 +11,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from .. import sse
-from ..errors import ProxyError, bad_request, openai_error_body, openai_type_and_code
-from .base import JSON, Dialect, TranslatedRequest
+from cliproxy.dialects.base import JSON, Dialect, TranslatedRequest
+from cliproxy.errors import ProxyError, bad_request, openai_error_body, openai_type_and_code
+from cliproxy.responses import sse
 
 REMOVED_FIELDS = (
     "max_output_tokens",

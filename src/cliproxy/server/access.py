@@ -5,8 +5,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping, Sequence
 
-from ..auth.claims import AUTH_CLAIM, decode_jwt
-from ..errors import ProxyError
+from cliproxy.auth.claims import AUTH_CLAIM, decode_jwt
+from cliproxy.errors import ProxyError
 
 PROTECTED_PREFIXES = ("/v1/", "/v1beta/", "/backend-api/", "/api/", "/metrics")
 # Codex CLI's quota routes (quota.md §6): signed in with ChatGPT, it sends its own ChatGPT token.

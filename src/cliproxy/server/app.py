@@ -12,24 +12,24 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from ..auth.refresh import Refresher, RefreshScheduler
-from ..config import Config
-from ..credentials import Credential
-from ..logs import REDACTOR
-from ..pool import Pool
-from ..pool_store import FilePoolStore, keep, state_dir
-from ..quota_poll import QuotaPoller
-from ..runner import Runner
-from ..snapshot import Snapshot, SnapshotHolder
-from ..upstream.codex import CodexUpstream
-from .backend_route import BACKEND_ROUTES
-from .discovery import ModelDiscovery
-from .gate import Gate
-from .operations import Operations
-from .routes import ROUTES, not_found
-from .services import Services
-from .status_route import STATUS_ROUTES, remove_server_file, write_server_file
-from .usage_route import USAGE_ROUTES
+from cliproxy.auth.credentials import Credential
+from cliproxy.auth.refresh import Refresher, RefreshScheduler
+from cliproxy.config.schema import Config
+from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.observe.logs import REDACTOR
+from cliproxy.pool.core import Pool
+from cliproxy.pool.poller import QuotaPoller
+from cliproxy.pool.store import FilePoolStore, keep, state_dir
+from cliproxy.runner import Runner
+from cliproxy.server.backend_route import BACKEND_ROUTES
+from cliproxy.server.discovery import ModelDiscovery
+from cliproxy.server.gate import Gate
+from cliproxy.server.operations import Operations
+from cliproxy.server.routes import ROUTES, not_found
+from cliproxy.server.services import Services
+from cliproxy.server.status_route import STATUS_ROUTES, remove_server_file, write_server_file
+from cliproxy.server.usage_route import USAGE_ROUTES
+from cliproxy.upstream.codex import CodexUpstream
 
 log = logging.getLogger(__name__)
 

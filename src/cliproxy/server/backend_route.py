@@ -23,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..errors import ProxyError
-from ..quota_poll import chatgpt_backend_base
-from .access import is_chatgpt_bearer, is_relayed_path
-from .errors import error_response_for_path, route_not_found
-from .services import Services
+from cliproxy.errors import ProxyError
+from cliproxy.pool.poller import chatgpt_backend_base
+from cliproxy.server.access import is_chatgpt_bearer, is_relayed_path
+from cliproxy.server.errors import error_response_for_path, route_not_found
+from cliproxy.server.services import Services
 
 PREFIX = "/backend-api"
 # Per-connection headers (RFC 9110 §7.6.1), plus what httpx sets itself for the new request.

@@ -10,7 +10,7 @@ import orjson
 import zstandard
 from starlette.requests import Request
 
-from ..errors import ProxyError, bad_request
+from cliproxy.errors import ProxyError, bad_request
 
 MAX_DECOMPRESSED = 256 * 1024 * 1024
 

@@ -10,10 +10,10 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from ..models import ModelInfo, ModelRegistry
-from ..snapshot import Snapshot, SnapshotHolder
-from ..upstream.catalogue import CatalogueCache, discover
-from ..upstream.codex import CodexUpstream
+from cliproxy.config.models import ModelInfo, ModelRegistry
+from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.upstream.catalogue import CatalogueCache, discover
+from cliproxy.upstream.codex import CodexUpstream
 
 log = logging.getLogger(__name__)
 MIN_INTERVAL = 60.0

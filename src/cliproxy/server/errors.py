@@ -7,8 +7,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from ..errors import ProxyError, anthropic_error_body, google_error_body, openai_error_body
-from .json import JSONResponse
+from cliproxy.errors import ProxyError, anthropic_error_body, google_error_body, openai_error_body
+from cliproxy.server.json import JSONResponse
 
 ErrorBody = Callable[[ProxyError], dict[str, Any]]
 

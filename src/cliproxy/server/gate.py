@@ -14,10 +14,16 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..config import Config
-from ..errors import ProxyError
-from .access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer, is_relayed_path, is_usage_path
-from .errors import BODY_BY_FAMILY, family_for_path
+from cliproxy.config.schema import Config
+from cliproxy.errors import ProxyError
+from cliproxy.server.access import (
+    PROTECTED_PREFIXES,
+    check_access,
+    is_chatgpt_bearer,
+    is_relayed_path,
+    is_usage_path,
+)
+from cliproxy.server.errors import BODY_BY_FAMILY, family_for_path
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"

@@ -17,13 +17,13 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from ..errors import ProxyError
-from ..metrics import Metrics
-from ..request_log import RequestLogEntry, RequestLogger
-from ..runner import Call
-from ..snapshot import SnapshotHolder
-from ..usage import UsageRecord, UsageWriter, token_counts
-from .access import mask_key
+from cliproxy.config.snapshot import SnapshotHolder
+from cliproxy.errors import ProxyError
+from cliproxy.observe.metrics import Metrics
+from cliproxy.observe.request_log import RequestLogEntry, RequestLogger
+from cliproxy.observe.usage import UsageRecord, UsageWriter, token_counts
+from cliproxy.runner import Call
+from cliproxy.server.access import mask_key
 
 CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection"
 

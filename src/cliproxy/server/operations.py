@@ -19,22 +19,22 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from ..auth.store import FileStore
-from ..config import Config
-from ..logs import REDACTOR
-from ..metrics import CONTENT_TYPE, Metrics
-from ..reload import Reloader
-from ..request_log import LOG_DIR, RequestLogger
-from ..snapshot import Snapshot, SnapshotHolder
-from ..usage import UsageWriter, usage_path
-from .management_logs import LogBuffer
-from .observe import Observer
+from cliproxy.auth.store import FileStore
+from cliproxy.config.reload import Reloader
+from cliproxy.config.schema import Config
+from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.observe.logs import REDACTOR
+from cliproxy.observe.metrics import CONTENT_TYPE, Metrics
+from cliproxy.observe.request_log import LOG_DIR, RequestLogger
+from cliproxy.observe.usage import UsageWriter, usage_path
+from cliproxy.server.management.logs import LogBuffer
+from cliproxy.server.observe import Observer
 
 if TYPE_CHECKING:
-    from .management import ManagementApp
-    from .management_common import ManagementContext
-    from .management_login import Logins
-    from .services import Services
+    from cliproxy.server.management.app import ManagementApp
+    from cliproxy.server.management.common import ManagementContext
+    from cliproxy.server.management.login import Logins
+    from cliproxy.server.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Operations:
 
     def wire(self, services: Services) -> None:
         """Create what needs the whole service set: the reloader, and what the management API needs."""
-        from .management_common import ManagementContext
+        from cliproxy.server.management.common import ManagementContext
 
         self._services = services
         if self.config_path is None:
@@ -91,7 +91,7 @@ class Operations:
     @property
     def logins(self) -> Logins | None:
         if self._logins is None and self._context is not None:
-            from .management_login import Logins
+            from cliproxy.server.management.login import Logins
 
             self._logins = Logins(self._context)
         return self._logins
@@ -100,7 +100,7 @@ class Operations:
     def management(self) -> ManagementApp | None:
         logins = self.logins
         if self._management is None and self._context is not None and logins is not None:
-            from .management import ManagementApp
+            from cliproxy.server.management.app import ManagementApp
 
             self._management = ManagementApp(self._context, logins, self.log_buffer)
         return self._management
@@ -130,7 +130,7 @@ class Operations:
             log.exception("model discovery for new accounts failed; they use the bundled model list")
 
     def _account_states(self) -> dict[str, int]:
-        from .management_files import account_states
+        from cliproxy.server.management.files import account_states
 
         if self._services is None:
             return {}
@@ -178,7 +178,7 @@ class Operations:
         return await logins.callback(request)
 
     async def _metrics(self, request: Request) -> Response:
-        from .routes import not_found
+        from cliproxy.server.routes import not_found
 
         services = self._services
         if services is None or not services.holder.current.config.metrics_enabled:

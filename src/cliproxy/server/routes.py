@@ -10,11 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..affinity import session_id
-from ..dialects import anthropic, completions, gemini, openai_chat, openai_responses
-from ..dialects.base import Dialect, TranslatedRequest
-from ..errors import ProxyError, anthropic_error_body, bad_request, google_error_body, openai_error_body
-from ..models import (
+from cliproxy.config.models import (
     ResolvedModel,
     anthropic_model_list,
     apply_reasoning,
@@ -23,15 +19,25 @@ from ..models import (
     gemini_model_list,
     openai_model_list,
 )
-from ..pool import no_accounts
-from ..runner import Call
-from ..tokens import count_anthropic_tokens, count_codex_body_tokens
-from .body import read_json
-from .errors import error_response, route_not_found
-from .event_stream import EventStream
-from .json import JSONResponse
-from .observe import Trace
-from .services import Services
+from cliproxy.dialects import anthropic, completions, gemini, openai_chat, openai_responses
+from cliproxy.dialects.base import Dialect, TranslatedRequest
+from cliproxy.dialects.tokens import count_anthropic_tokens, count_codex_body_tokens
+from cliproxy.errors import (
+    ProxyError,
+    anthropic_error_body,
+    bad_request,
+    google_error_body,
+    openai_error_body,
+)
+from cliproxy.pool.affinity import session_id
+from cliproxy.pool.core import no_accounts
+from cliproxy.runner import Call
+from cliproxy.server.body import read_json
+from cliproxy.server.errors import error_response, route_not_found
+from cliproxy.server.event_stream import EventStream
+from cliproxy.server.json import JSONResponse
+from cliproxy.server.observe import Trace
+from cliproxy.server.services import Services
 
 SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
 

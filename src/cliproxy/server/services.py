@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..auth.refresh import Refresher, RefreshScheduler
-from ..dialects.reasoning_cache import ReasoningReplayCache
-from ..runner import Runner
-from ..snapshot import SnapshotHolder
-from ..upstream.codex import CodexUpstream
-from .discovery import ModelDiscovery
+from cliproxy.auth.refresh import Refresher, RefreshScheduler
+from cliproxy.config.snapshot import SnapshotHolder
+from cliproxy.dialects.anthropic.reasoning_cache import ReasoningReplayCache
+from cliproxy.runner import Runner
+from cliproxy.server.discovery import ModelDiscovery
+from cliproxy.upstream.codex import CodexUpstream
 
 if TYPE_CHECKING:
-    from ..quota_poll import QuotaPoller
-    from .operations import Operations
+    from cliproxy.pool.poller import QuotaPoller
+    from cliproxy.server.operations import Operations
 
 
 @dataclass

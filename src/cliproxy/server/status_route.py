@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth.store import atomic_write
-from ..errors import ProxyError, openai_error_body
-from ..pool_store import ensure_private_dir
-from .errors import error_response
-from .gate import is_loopback
-from .json import JSONResponse
-from .services import Services
+from cliproxy.auth.store import atomic_write
+from cliproxy.errors import ProxyError, openai_error_body
+from cliproxy.pool.store import ensure_private_dir
+from cliproxy.server.errors import error_response
+from cliproxy.server.gate import is_loopback
+from cliproxy.server.json import JSONResponse
+from cliproxy.server.services import Services
 
 SERVER_FILE = "server.json"
 TOKEN_HEADER = "x-cliproxy-local-token"

@@ -28,16 +28,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..affinity import SESSION_HEADERS
-from ..credentials import Credential
-from ..errors import ProxyError, openai_error_body
-from ..quota_poll import ON_DEMAND_WAIT, STALE_AFTER, usage_url
-from .access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer
-from .backend_route import relay
-from .errors import error_response
-from .gate import is_loopback
-from .json import JSONResponse
-from .services import Services
+from cliproxy.auth.credentials import Credential
+from cliproxy.errors import ProxyError, openai_error_body
+from cliproxy.pool.affinity import SESSION_HEADERS
+from cliproxy.pool.poller import ON_DEMAND_WAIT, STALE_AFTER, usage_url
+from cliproxy.server.access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer
+from cliproxy.server.backend_route import relay
+from cliproxy.server.errors import error_response
+from cliproxy.server.gate import is_loopback
+from cliproxy.server.json import JSONResponse
+from cliproxy.server.services import Services
 
 SUFFIXES = ("/wham/usage", "/api/codex/usage")
 ACCOUNTS_CHECK = "/wham/accounts/check"

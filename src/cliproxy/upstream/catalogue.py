@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import orjson
 
-from ..config import Config
-from ..credentials import Credential
-from ..models import DEFAULT_MAX_COMPLETION_TOKENS, Catalogue, ModelInfo, bundled_catalogue
+from cliproxy.auth.credentials import Credential
+from cliproxy.config.models import DEFAULT_MAX_COMPLETION_TOKENS, Catalogue, ModelInfo, bundled_catalogue
+from cliproxy.config.schema import Config
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import Outcome, ProxyError
+from cliproxy.errors import Outcome, ProxyError
 
 MAX_RAW_MESSAGE = 500  # a non-JSON error page is quoted, not relayed whole
 _CAPACITY = ("selected model is at capacity", "model is at capacity. please try a different model")

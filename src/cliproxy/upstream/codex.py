@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 import orjson
 
-from ..config import Config
-from ..credentials import Credential
-from ..dialects.blob import looks_like_codex_blob
-from ..errors import Outcome, ProxyError
-from .classify import classify_http_error
-from .direct import DirectTransport
-from .direct_body import DirectBody
-from .sse_reader import read_batches
+from cliproxy.auth.credentials import Credential
+from cliproxy.config.schema import Config
+from cliproxy.errors import Outcome, ProxyError
+from cliproxy.responses.blob import looks_like_codex_blob
+from cliproxy.responses.reader import read_batches
+from cliproxy.upstream.classify import classify_http_error
+from cliproxy.upstream.transport.body import DirectBody
+from cliproxy.upstream.transport.direct import DirectTransport
 
 DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
 DEFAULT_ORIGINATOR = "codex-tui"

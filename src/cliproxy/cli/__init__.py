@@ -1,0 +1,1 @@
+"""The ``cliproxy`` command: every subcommand, its options and its terminal output."""

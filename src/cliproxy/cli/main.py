@@ -1,0 +1,112 @@
+"""The ``cliproxy`` command: serve, plus the account commands registered by ``auth.commands``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from cliproxy import __version__
+from cliproxy.cli.options import Group, config_option, load_cli_config
+from cliproxy.config.schema import Config
+from cliproxy.observe.logs import REDACTOR, setup_logging
+
+
+@click.group(cls=Group, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+             help="A local OpenAI / Anthropic API server backed by your ChatGPT (Codex) accounts.")
+@click.version_option(__version__, "--version", prog_name="cliproxy", message="%(prog)s %(version)s",
+                      help="Show the version and exit.")
+def app() -> None:
+    """cliproxy: log in once, then point Claude Code, Codex CLI, Cursor or the SDKs at it."""
+
+
+def fail(message: str, code: int = 2) -> click.exceptions.Exit:
+    click.secho(f"error: {message}", fg="red", err=True)
+    return click.exceptions.Exit(code)
+
+
+def _home(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home):] if text.startswith(home + os.sep) else text
+
+
+def _self_command() -> str:
+    """How to call this program again: ``cliproxy`` when that is on PATH, else the path used."""
+    invoked = Path(sys.argv[0])
+    on_path = shutil.which("cliproxy")
+    if on_path and invoked.name == "cliproxy" and Path(on_path).resolve() == invoked.resolve():
+        return "cliproxy"
+    return str(invoked) if invoked.name == "cliproxy" else "cliproxy"
+
+
+def _banner(config: Config, path: Path, host: str, port: int, accounts: int) -> str:
+    scheme = "https" if config.tls.enable else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{shown_host}:{port}"
+    lines = [
+        f"cliproxy {__version__} listening on {url}",
+        f"  config:   {_home(path)}" + ("" if path.exists() else " (not found: built-in defaults)"),
+        f"  accounts: {_home(config.auth_path)} ({accounts} found)",
+        f"  clients:  OpenAI base URL {url}/v1 · Anthropic base URL {url}",
+    ]
+    if accounts == 0:
+        me = _self_command()
+        lines.append(f"  next:     no account yet: run `{me} login` (or `{me} login --device`)")
+    if not config.api_keys:
+        lines.append("  access:   open to local clients (no api-keys set)")
+    return "\n".join(lines)
+
+
+@app.command()
+@config_option
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8317).")
+def serve(config: str | None, host: str | None, port: int | None) -> None:
+    """Run the API server."""
+    import uvicorn
+
+    from cliproxy.config.snapshot import Snapshot
+    from cliproxy.server.app import build_app, build_services
+    from cliproxy.server.gate import is_loopback
+
+    loaded, path = load_cli_config(config)
+    bind_host = host or loaded.host
+    bind_port = loaded.port if port is None else port
+    if not is_loopback(bind_host) and not loaded.api_keys:
+        raise fail(f"refusing to listen on {bind_host!r} without client API keys: anyone who can reach "
+                   "this port could spend your ChatGPT quota. Set `api-keys` in the config, or bind "
+                   "127.0.0.1.")
+    setup_logging(loaded.debug)
+    snapshot = Snapshot.build(loaded)
+    REDACTOR.register([*loaded.api_keys, *(c.access_token for c in snapshot.credentials),
+                       *(c.refresh_token for c in snapshot.credentials)])
+    services = build_services(snapshot, bind_host, config_path=path)
+    click.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
+    sys.stdout.flush()
+    uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
+                loop="auto", http="auto", ws="none", server_header=False,
+                ssl_certfile=loaded.tls.cert if loaded.tls.enable else None,
+                ssl_keyfile=loaded.tls.key if loaded.tls.enable else None)
+
+
+def _register_commands() -> None:
+    from cliproxy.cli import accounts as auth_commands
+
+    auth_commands.register(app)
+    from cliproxy.cli import usage as usage_cli
+
+    usage_cli.register(app)
+    from cliproxy.cli import status as status_command
+
+    status_command.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,230 @@
+"""Codex SSE events → Gemini ``streamGenerateContent`` chunks (proxy.md §4.7.1).
+
+Each chunk is one ``GenerateContentResponse`` framed as ``data: <json>\\n\\n``. A finished
+function call is held back and sent right before the next chunk (so its ``finishReason:"STOP"``
+lands just before the usage chunk, as CPA does).
+
+Divergences (recommended in §4.7.1): the final chunk carries ``finishReason`` (``STOP``, or
+``MAX_TOKENS``/``SAFETY`` for an incomplete response) and ``thoughtsTokenCount``; a held-back call
+still pending at the end is sent by ``finish`` instead of being lost.
+
+Keepalive and errors are shaped for the ``google-genai`` SDK, which parses every non-``data:``
+line as JSON: an SSE comment (``: keep-alive``) or an ``event: error`` line would make it raise
+``UnknownApiResponseError``. So the keepalive is a bare blank line (a no-op in SSE) and a
+mid-stream failure is one ``data: {"error":{…}}`` chunk (§5.2's "Gemini: an error chunk"), which the
+SDK raises as ``APIError`` with the right code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.errors import ProxyError, google_error_body
+
+KEEPALIVE = b"\n"
+_DATA = b"data: "
+_END = b"\n\n"
+
+
+def rfc3339(timestamp: object) -> str | None:
+    if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def usage_metadata(usage: object) -> JSON:
+    """Codex ``usage`` → Gemini ``usageMetadata`` (candidates = output tokens, as CPA reports)."""
+    meta: JSON = {"trafficType": "PROVISIONED_THROUGHPUT"}
+    if not isinstance(usage, dict):
+        return meta
+    prompt, output = usage.get("input_tokens"), usage.get("output_tokens")
+    prompt = prompt if isinstance(prompt, int) else 0
+    output = output if isinstance(output, int) else 0
+    meta.update(promptTokenCount=prompt, candidatesTokenCount=output, totalTokenCount=prompt + output)
+    details = usage.get("output_tokens_details")
+    thoughts = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    if isinstance(thoughts, int) and thoughts:
+        meta["thoughtsTokenCount"] = thoughts
+    cached = usage.get("input_tokens_details")
+    cached = cached.get("cached_tokens") if isinstance(cached, dict) else None
+    if isinstance(cached, int) and cached:
+        meta["cachedContentTokenCount"] = cached
+    return meta
+
+
+def finish_reason(response: object) -> str:
+    """``STOP``, or for an incomplete response ``SAFETY`` (content filter) / ``MAX_TOKENS``."""
+    if not isinstance(response, dict) or response.get("status") != "incomplete":
+        return "STOP"
+    details = response.get("incomplete_details")
+    reason = details.get("reason") if isinstance(details, dict) else None
+    return "SAFETY" if reason == "content_filter" else "MAX_TOKENS"
+
+
+def function_call_part(item: JSON, names: dict[str, str]) -> JSON:
+    """A Codex ``function_call`` item as a Gemini ``functionCall`` part, client name restored."""
+    name = item.get("name")
+    name = names.get(name, name) if isinstance(name, str) else ""
+    try:
+        args = orjson.loads(item.get("arguments") or "{}")
+    except (orjson.JSONDecodeError, TypeError):
+        args = {}
+    return {"functionCall": {"name": name, "args": args if isinstance(args, dict) else {}}}
+
+
+def image_part(data: str, output_format: object) -> JSON:
+    mime = f"image/{output_format}" if isinstance(output_format, str) and output_format else "image/png"
+    return {"inlineData": {"data": data, "mimeType": mime}}
+
+
+class GeminiStream:
+    """One client stream's state; ``feed`` is the per-event hot path."""
+
+    __slots__ = ("_create_time", "_done", "_held", "_images", "_model", "_names", "_response_id", "_text_seen")
+
+    def __init__(self, req: TranslatedRequest) -> None:
+        self._model = req.model
+        self._names = req.tool_names
+        self._response_id = ""
+        self._create_time: str | None = None
+        self._held = b""
+        self._text_seen = False
+        self._images: set[str] = set()
+        self._done = False
+
+    @property
+    def keepalive(self) -> bytes:
+        return KEEPALIVE
+
+    def feed(self, event: JSON, raw: bytes) -> bytes:
+        kind = event.get("type")
+        handler = _HANDLERS.get(kind) if kind.__class__ is str else None
+        if handler is None or self._done:
+            return b""
+        return handler(self, event)
+
+    def finish(self) -> bytes:
+        """A function call still held back goes out now rather than being lost."""
+        held, self._held = self._held, b""
+        return held
+
+    def fail(self, error: ProxyError) -> bytes:
+        """Exactly one error chunk; later calls render nothing."""
+        if self._done:
+            return b""
+        self._done = True
+        self._held = b""
+        return _DATA + orjson.dumps(google_error_body(error)) + _END
+
+    # --- chunks --------------------------------------------------------------------------------
+
+    def _chunk(self, parts: list[JSON], **candidate: Any) -> JSON:
+        chunk: JSON = {"candidates": [{"content": {"role": "model", "parts": parts}, **candidate}],
+                       "usageMetadata": {"trafficType": "PROVISIONED_THROUGHPUT"},
+                       "modelVersion": self._model}
+        if self._create_time is not None:
+            chunk["createTime"] = self._create_time
+        if self._response_id:
+            chunk["responseId"] = self._response_id
+        return chunk
+
+    def _emit(self, chunk: JSON) -> bytes:
+        held, self._held = self._held, b""
+        return held + _DATA + orjson.dumps(chunk) + _END
+
+    def _parts(self, parts: list[JSON]) -> bytes:
+        return self._emit(self._chunk(parts)) if parts else b""
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    def _created(self, event: JSON) -> bytes:
+        response = event.get("response")
+        if isinstance(response, dict):
+            if isinstance(response.get("id"), str):
+                self._response_id = response["id"]
+            if isinstance(response.get("model"), str) and response["model"]:
+                self._model = response["model"]
+            self._create_time = rfc3339(response.get("created_at"))
+        return self._emit(self._chunk([]))
+
+    def _reasoning_delta(self, event: JSON) -> bytes:
+        delta = event.get("delta")
+        return self._parts([{"thought": True, "text": delta}]) if isinstance(delta, str) and delta else b""
+
+    def _text_delta(self, event: JSON) -> bytes:
+        delta = event.get("delta")
+        if not isinstance(delta, str) or not delta:
+            return b""
+        self._text_seen = True
+        return self._parts([{"text": delta}])
+
+    def _item_done(self, event: JSON) -> bytes:
+        item = event.get("item")
+        if not isinstance(item, dict):
+            return b""
+        handler = _ITEM_HANDLERS.get(str(item.get("type")))
+        return handler(self, item) if handler is not None else b""
+
+    def _message_done(self, item: JSON) -> bytes:
+        if self._text_seen:
+            self._text_seen = False
+            return b""
+        content = item.get("content")
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "output_text"] \
+            if isinstance(content, list) else []
+        return self._parts([{"text": text} for text in texts if isinstance(text, str) and text])
+
+    def _function_call_done(self, item: JSON) -> bytes:
+        """Held back; a call already held (parallel calls) goes out now."""
+        chunk = self._chunk([function_call_part(item, self._names)], finishReason="STOP")
+        out, self._held = self._held, _DATA + orjson.dumps(chunk) + _END
+        return out
+
+    def _image(self, data: object, output_format: object) -> bytes:
+        if not isinstance(data, str) or not data or data in self._images:
+            return b""
+        self._images.add(data)
+        return self._parts([image_part(data, output_format)])
+
+    def _partial_image(self, event: JSON) -> bytes:
+        return self._image(event.get("partial_image_b64"), event.get("output_format"))
+
+    def _image_done(self, item: JSON) -> bytes:
+        return self._image(item.get("result"), item.get("output_format"))
+
+    def _completed(self, event: JSON) -> bytes:
+        response = event.get("response")
+        chunk = self._chunk([], finishReason=finish_reason(response))
+        chunk["usageMetadata"] = usage_metadata(response.get("usage") if isinstance(response, dict) else None)
+        out = self._emit(chunk)
+        self._done = True
+        return out
+
+
+_HANDLERS: dict[str, Callable[[GeminiStream, JSON], bytes]] = {
+    "response.created": GeminiStream._created,
+    "response.reasoning_summary_text.delta": GeminiStream._reasoning_delta,
+    "response.output_text.delta": GeminiStream._text_delta,
+    "response.output_item.done": GeminiStream._item_done,
+    "response.image_generation_call.partial_image": GeminiStream._partial_image,
+    "response.completed": GeminiStream._completed,
+    "response.incomplete": GeminiStream._completed,
+}
+
+_ITEM_HANDLERS: dict[str, Callable[[GeminiStream, JSON], bytes]] = {
+    "message": GeminiStream._message_done,
+    "function_call": GeminiStream._function_call_done,
+    "image_generation_call": GeminiStream._image_done,
+}
+
+
+def stream_translator(req: TranslatedRequest) -> GeminiStream:
+    return GeminiStream(req)

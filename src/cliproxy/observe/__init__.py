@@ -1,0 +1,1 @@
+"""What the proxy tells its operator: logs, metrics, request logs and usage history."""

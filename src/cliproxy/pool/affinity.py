@@ -1,0 +1,140 @@
+"""Session affinity: one conversation stays on one account, because the prompt cache lives there.
+
+The backend caches a conversation's prefix per account; a turn served by another account pays
+for the whole prompt again and answers slower. So a session id (proxy.md §6.2) is bound to the
+account that served it, for ``routing.session-affinity-ttl`` after its last use, in a bounded
+LRU table. The pool decides when a binding moves (the account cools down) and when it is kept
+(a transient error: the turn goes elsewhere, the next one comes back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from cliproxy.dialects.base import TranslatedRequest
+
+DEFAULT_TTL = 3600.0
+MAX_ENTRIES = 50_000
+# Client headers that name a conversation, first match wins (proxy.md §6.2).
+SESSION_HEADERS = ("x-session-id", "session-id", "session_id", "x-amp-thread-id", "conversation_id",
+                   "x-client-request-id")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str | float | int, default: float = DEFAULT_TTL) -> float:
+    """``"1h"``, ``"30m"``, ``"1h30m"``, ``"90s"``, ``"3600"`` → seconds (Go-style durations of CPA)."""
+    if isinstance(text, int | float):
+        return float(text)
+    raw = text.strip().lower()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(raw)
+    if not parts or "".join(n + u for n, u in parts) != raw:
+        return default
+    return sum(float(number) * _UNIT[unit] for number, unit in parts)
+
+
+def _first_message_hash(body: Mapping[str, Any]) -> str | None:
+    """A conversation's first user message (with the instructions) names it when nothing else does."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return None
+    first = next((item for item in items if isinstance(item, dict) and item.get("role") == "user"), None)
+    if first is None:
+        return None
+    digest = hashlib.blake2b(orjson.dumps([body.get("instructions") or "", first.get("content")],
+                                          option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+    return "first:" + digest
+
+
+def session_id(headers: Mapping[str, str], request: TranslatedRequest) -> str | None:
+    """The session a request belongs to: the dialect's own id (Claude Code session, Responses
+    ``prompt_cache_key``), the client's ``prompt_cache_key``, a session header, the body's
+    ``conversation_id``, else a hash of the first user message.
+
+    Call it before a route adds a derived prompt-cache key (Chat's per-client-key one): that one is
+    shared by all of a client's conversations and would pin them all to one account.
+    """
+    if request.session_id:
+        return request.session_id
+    body = request.body
+    key = body.get("prompt_cache_key")
+    if isinstance(key, str) and key:
+        return key
+    for name in SESSION_HEADERS:
+        value = headers.get(name)
+        if value:
+            return f"{name}:{value}"
+    conversation = body.get("conversation_id")
+    if isinstance(conversation, str) and conversation:
+        return "conversation:" + conversation
+    return _first_message_hash(body)
+
+
+class Affinity:
+    """(session, model) → credential id, expiring ``ttl`` seconds after last use, at most ``limit``."""
+
+    def __init__(self, ttl: float = DEFAULT_TTL, limit: int = MAX_ENTRIES) -> None:
+        self.ttl, self.limit = ttl, limit
+        self._table: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def get(self, session: str, model: str, now: float) -> str | None:
+        entry = self._table.get((session, model))
+        if entry is None:
+            return None
+        if entry[1] <= now:
+            del self._table[(session, model)]
+            return None
+        return entry[0]
+
+    def latest(self, session: str, now: float) -> str | None:
+        """The account ``session`` was last bound to, for any model. Walks the table from the most
+        recent end: meant for the rare usage route (``routed`` view), never for the request path."""
+        for (sid, _model), (cid, expires) in reversed(self._table.items()):
+            if sid == session and expires > now:
+                return cid
+        return None
+
+    def bind(self, session: str, model: str, credential_id: str, now: float) -> None:
+        """Bind or refresh; the least recently used entries go first when the table is full."""
+        key = (session, model)
+        self._table[key] = (credential_id, now + self.ttl)
+        self._table.move_to_end(key)
+        while len(self._table) > self.limit:
+            self._table.popitem(last=False)
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        """Entries are in last-use order, so expired ones sit at the front."""
+        table = self._table
+        while table:
+            first = next(iter(table.values()))
+            if first[1] > now:
+                return
+            table.popitem(last=False)
+
+    def forget(self, credential_ids: set[str]) -> None:
+        """Accounts that left the pool take their bindings with them."""
+        for key in [k for k, (cid, _) in self._table.items() if cid in credential_ids]:
+            del self._table[key]
+
+    def counts(self) -> dict[str, int]:
+        """Sessions bound per account (for status listings)."""
+        out: dict[str, int] = {}
+        for cid, _ in self._table.values():
+            out[cid] = out.get(cid, 0) + 1
+        return out

@@ -1,0 +1,1 @@
+"""The management API (``/v0/management``): accounts, settings, logins, logs and usage."""

@@ -1,0 +1,145 @@
+"""The management API under ``/v0/management`` (proxy.md §7.2–7.3), as one ASGI app.
+
+Every call passes the guard first (secret set, loopback or ``allow-remote``, not banned, right key);
+without a secret every path is 404, as if the API did not exist. Then a plain Starlette router
+dispatches to the endpoint modules: settings, account files, logs, login. This module adds the
+whole-config endpoints and the usage aggregates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+from starlette.types import Message, Receive, Scope, Send
+
+from cliproxy import __version__
+from cliproxy.config import edit as config_edit
+from cliproxy.config.schema import ConfigError, to_document
+from cliproxy.observe.usage import GROUPS, summary
+from cliproxy.server.json import JSONResponse
+from cliproxy.server.management import (
+    files as management_files,
+)
+from cliproxy.server.management import (
+    login as management_login,
+)
+from cliproxy.server.management import (
+    logs as management_logs,
+)
+from cliproxy.server.management import (
+    settings as management_settings,
+)
+from cliproxy.server.management.common import (
+    BadBody,
+    ManagementContext,
+    endpoint,
+    error,
+    mask_document,
+    mask_secrets,
+    restore_masked,
+    save_text,
+)
+from cliproxy.server.management.guard import Denied, Guard
+
+VERSION_HEADERS = [(b"x-cpa-version", __version__.encode()), (b"x-cpa-commit", b"unknown"),
+                   (b"x-cpa-build-date", b"unknown")]
+DEFAULT_USAGE_DAYS = 30
+
+
+def _config_routes(ctx: ManagementContext) -> list[Route]:
+    async def config_json(request: Request) -> Response:
+        return JSONResponse(mask_secrets(to_document(ctx.config)))
+
+    async def config_yaml(request: Request) -> Response:
+        if request.method == "GET":
+            text = ctx.reloader.config_text()
+            try:
+                doc = config_edit.load_document(text)
+            except ConfigError as exc:
+                return error(str(exc), 409)
+            mask_document(doc)
+            return Response(config_edit.dump_document(doc, like=text), media_type="application/yaml")
+        try:
+            text = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadBody("the config must be UTF-8 text") from None
+        try:
+            doc = config_edit.load_document(text, "uploaded config")
+            restore_masked(doc, config_edit.load_document(ctx.reloader.config_text()))
+        except ConfigError as exc:
+            raise BadBody(str(exc)) from None
+        return await save_text(ctx, config_edit.dump_document(doc, like=text))
+
+    return [Route("/config", endpoint(config_json), methods=["GET"]),
+            Route("/config.yaml", endpoint(config_yaml), methods=["GET", "PUT"])]
+
+
+def _usage_routes(ctx: ManagementContext) -> list[Route]:
+    async def usage(request: Request) -> Response:
+        query = request.query_params
+        try:
+            until = float(query.get("until") or time.time() + 1)
+            since = float(query["since"]) if query.get("since") else \
+                until - float(query.get("days") or DEFAULT_USAGE_DAYS) * 86400
+        except ValueError:
+            raise BadBody("since, until and days must be numbers") from None
+        groups = [g for g in query.get("group", "day,account,model,key").split(",") if g]
+        if any(g not in GROUPS for g in groups):
+            raise BadBody(f"group must be among: {', '.join(GROUPS)}")
+        if ctx.usage is None:
+            raise BadBody("usage history is not available on this server", 404)
+        await asyncio.to_thread(ctx.usage.flush, 5.0)
+        result = await asyncio.to_thread(summary, ctx.usage.path, since, until, groups)
+        return JSONResponse({"enabled": ctx.config.usage_statistics_enabled, **result})
+
+    return [Route("/usage", endpoint(usage), methods=["GET"])]
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    await JSONResponse({"error": "not found"}, status_code=404)(scope, receive, send)
+
+
+class ManagementApp:
+    """The guard in front of the management router."""
+
+    def __init__(self, ctx: ManagementContext, logins: management_login.Logins,
+                 log_buffer: management_logs.LogBuffer, guard: Guard | None = None) -> None:
+        self.ctx = ctx
+        self.guard = guard or Guard()
+        self.router = Router(routes=[
+            *_config_routes(ctx), *_usage_routes(ctx), *management_settings.routes(ctx),
+            *management_files.routes(ctx), *management_logs.routes(ctx, log_buffer),
+            *management_login.routes(logins),
+        ], default=_not_found)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        config = self.ctx.config
+        if scope["type"] != "http" or not self.guard.enabled(config):
+            await _not_found(scope, receive, send)
+            return
+        client = scope.get("client") or ("", 0)
+        try:
+            await self.guard.check(client[0], Headers(scope=scope), config)
+        except Denied as denied:
+            body = orjson.dumps({"error": denied.message})
+            await send({"type": "http.response.start", "status": denied.status,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode()), *VERSION_HEADERS]})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def send_with_version(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *VERSION_HEADERS]}
+            await send(message)
+
+        await self.router(scope, receive, send_with_version)
+
+
+__all__ = ["ManagementApp"]

@@ -1,0 +1,187 @@
+"""What every management endpoint shares: its context, JSON answers, and config-file edits.
+
+A write never touches the running snapshot directly: it edits the config file (comments kept),
+and the reloader validates it and swaps the snapshot through the same path as a user's save. What
+leaves the API is masked: keys, secrets and tokens appear only as ``abcd…wxyz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cliproxy.config import edit as config_edit
+from cliproxy.config.reload import Reloader
+from cliproxy.config.schema import Config, ConfigError
+from cliproxy.observe.request_log import RequestLogger
+from cliproxy.observe.usage import UsageWriter
+from cliproxy.server.access import mask_key
+from cliproxy.server.json import JSONResponse
+from cliproxy.server.services import Services
+
+# Config keys whose values are secrets (strings, or lists of strings), at any depth.
+SECRET_KEYS = frozenset({"api-keys", "api-key", "secret-key", "upstream-api-key", "password", "token",
+                         "access-token", "refresh-token"})
+SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "x-goog-api-key", "proxy-authorization"})
+
+
+class BadBody(Exception):
+    """The request body or query cannot be used; the message is what the client is told."""
+
+    def __init__(self, message: str = "invalid body", status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+@dataclass
+class ManagementContext:
+    services: Services
+    reloader: Reloader
+    usage: UsageWriter | None = None
+    request_log: RequestLogger | None = None
+    edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def config(self) -> Config:
+        return self.services.holder.current.config
+
+
+def ok(**extra: Any) -> Response:
+    return JSONResponse({"status": "ok", **extra})
+
+
+def error(message: str, status: int = 400) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def json_body(request: Request) -> Any:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise BadBody() from None
+
+
+def endpoint(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """Turn BadBody raised anywhere in a handler into ``{"error": ...}``."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+        except BadBody as exc:
+            return error(exc.message, exc.status)
+        return response
+
+    return wrapped
+
+
+# ---- masking ----------------------------------------------------------------------------------------
+
+def _mask_any(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_key(value) if value else value
+    if isinstance(value, list):
+        return [_mask_any(item) for item in value]
+    return mask_secrets(value)
+
+
+def mask_secrets(value: Any) -> Any:
+    """A copy of config-shaped data with every secret value masked (plain dicts and lists)."""
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if key in SECRET_KEYS:
+                out[key] = _mask_any(item)
+            elif key == "headers" and isinstance(item, dict):
+                out[key] = {k: mask_key(str(v)) if str(k).lower() in SECRET_HEADERS else v for k, v in item.items()}
+            else:
+                out[key] = mask_secrets(item)
+        return out
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    return value
+
+
+def _walk_secrets(node: Any, visit: Callable[[Any, Any, str], None]) -> None:
+    """Call ``visit(container, key_or_index, value)`` for every secret string in a document."""
+    if isinstance(node, dict):
+        for key in list(node):
+            item = node[key]
+            secret = key in SECRET_KEYS or (isinstance(key, str) and key.lower() in SECRET_HEADERS)
+            if secret and isinstance(item, str):
+                visit(node, key, item)
+            elif secret and isinstance(item, list):
+                for index, entry in enumerate(item):
+                    if isinstance(entry, str):
+                        visit(item, index, entry)
+                    else:
+                        _walk_secrets(entry, visit)
+            else:
+                _walk_secrets(item, visit)
+    elif isinstance(node, list):
+        for entry in node:
+            _walk_secrets(entry, visit)
+
+
+def mask_document(doc: Any) -> None:
+    """Mask the secrets of a round-trip document in place (for the YAML download)."""
+    def visit(container: Any, key: Any, value: str) -> None:
+        if value:
+            container[key] = mask_key(value)
+
+    _walk_secrets(doc, visit)
+
+
+def restore_masked(doc: Any, original: Any) -> None:
+    """Put back secrets the client sent in masked form, taken from the current file."""
+    known: dict[str, str] = {}
+
+    def collect(_container: Any, _key: Any, value: str) -> None:
+        if value:
+            known.setdefault(mask_key(value), value)
+
+    _walk_secrets(original, collect)
+
+    def visit(container: Any, key: Any, value: str) -> None:
+        if value in known:
+            container[key] = known[value]
+
+    _walk_secrets(doc, visit)
+
+
+def matches(candidate: str, value: str) -> bool:
+    """A client may name a secret by its value or by its masked form."""
+    return bool(candidate) and (candidate == value or candidate == mask_key(value))
+
+
+# ---- config edits -----------------------------------------------------------------------------------
+
+async def edit_config(ctx: ManagementContext, change: Callable[[Any], None]) -> Response:
+    """Read the file, apply ``change`` to its document, validate, write, reload; ``{"status":"ok"}``."""
+    async with ctx.edit_lock:
+        text = ctx.reloader.config_text()
+        try:
+            doc = config_edit.load_document(text)
+        except ConfigError as exc:
+            return error(f"the config file cannot be edited: {exc}", 409)
+        change(doc)
+        return await save_text(ctx, config_edit.dump_document(doc, like=text))
+
+
+async def save_text(ctx: ManagementContext, text: str) -> Response:
+    try:
+        await ctx.reloader.write_config(text)
+    except ConfigError as exc:
+        return error(str(exc))
+    except OSError as exc:
+        return error(f"could not write the config file: {exc.strerror}", 500)
+    return ok()
+
+
+__all__ = ["BadBody", "ManagementContext", "edit_config", "endpoint", "error", "json_body", "mask_document",
+           "mask_secrets", "matches", "ok", "restore_masked", "save_text"]

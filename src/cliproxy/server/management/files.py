@@ -1,0 +1,230 @@
+"""Management endpoints for account files (proxy.md §7.3 ``auth-files*``).
+
+Listings join what the file says (email, plan, expiry, a persisted login error) with what the pool
+knows (cooling until when and why, request counts). Tokens never leave: the listing has none and a
+download masks them. Writes take the account's lock, replace the file atomically, and then ask the
+reloader to re-read that one file, the same path a user's edit takes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cliproxy.auth.accounts import mask, summarise
+from cliproxy.auth.store import FileStore, StoreError
+from cliproxy.pool.core import Pool
+from cliproxy.server.json import JSONResponse
+from cliproxy.server.management.common import BadBody, ManagementContext, endpoint, json_body, ok
+
+MAX_UPLOAD = 1024 * 1024
+# Fields of an account file the API may edit (auth.md §5.1 user-editable keys).
+EDITABLE_FIELDS = frozenset({"label", "prefix", "proxy_url", "priority", "note", "headers", "excluded_models",
+                             "disable_cooling", "request_retry", "websockets", "weight"})
+SECRET_FIELDS = frozenset({"access_token", "refresh_token", "id_token", "OPENAI_API_KEY"})
+
+
+def pool_accounts(pool: Pool) -> dict[str, dict[str, Any]]:
+    """The pool's plain-data view of each account (never a token), by credential id."""
+    return {str(account["id"]): account for account in pool.snapshot().get("accounts", [])}
+
+
+def account_states(pool: Pool) -> dict[str, int]:
+    """Counts per pool state (available, cooling, quota, disabled, needs-login), for ``/metrics``."""
+    counts: dict[str, int] = {}
+    for account in pool_accounts(pool).values():
+        state = str(account.get("state") or "unknown")
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp).astimezone().isoformat(
+        timespec="seconds")
+
+
+def _masked_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: mask(str(value)) if key in SECRET_FIELDS and value else value for key, value in record.items()}
+
+
+class _Files:
+    def __init__(self, ctx: ManagementContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def store(self) -> FileStore:
+        return FileStore(self.ctx.config.auth_path)
+
+    def _name(self, request: Request, body: Any = None) -> str:
+        name = request.query_params.get("name") or (body.get("name") if isinstance(body, dict) else None)
+        if not isinstance(name, str) or not name:
+            raise BadBody("missing name")
+        try:
+            self.store.path(name)
+        except StoreError as exc:
+            raise BadBody(str(exc)) from None
+        return name
+
+    async def _reload(self, names: list[str] | None) -> None:
+        await self.ctx.reloader.reload(config=False, accounts=names, reason="management API")
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    async def listing(self, request: Request) -> Response:
+        services, now = self.ctx.services, time.time()
+        accounts = pool_accounts(services.runner.pool)
+        files = []
+        for name in self.store.names():
+            record = self.store.read(name)
+            if record is None:
+                continue
+            path = self.store.path(name)
+            item = {"name": name, "id": name, "type": "codex", "provider": "codex",
+                    **summarise(name, record, str(path), now).as_json(),
+                    "disabled": record.get("disabled") is True, "size": path.stat().st_size,
+                    "modtime": _iso(path.stat().st_mtime)}
+            item.pop("location", None)
+            if (view := accounts.get(name)) is not None:
+                item.update(pool_state=view.get("state"), next_retry_after=_iso(view.get("until")),
+                            cooling_reason=view.get("reason", ""), requests=view.get("requests", 0),
+                            errors=view.get("errors", 0), windows=view.get("windows", {}),
+                            next_refresh=_iso(services.scheduler.next_due(name)))
+            files.append(item)
+        return JSONResponse({"files": files})
+
+    async def models(self, request: Request) -> Response:
+        name = self._name(request)
+        snapshot = self.ctx.services.holder.current
+        if not any(c.id == name for c in snapshot.credentials):
+            raise BadBody("account not found", 404)
+        registry, served = snapshot.registry, []
+        for info in registry.models(include_hidden=True):
+            if any(c.id == name for c in registry.candidates(registry.resolve(info.id))):
+                served.append({"id": info.id, "display_name": info.display_name})
+        return JSONResponse({"models": served})
+
+    async def download(self, request: Request) -> Response:
+        name = self._name(request)
+        record = self.store.read(name)
+        if record is None:
+            raise BadBody("account not found", 404)
+        return Response(orjson.dumps(_masked_record(record), option=orjson.OPT_INDENT_2),
+                        media_type="application/json",
+                        headers={"content-disposition": f'attachment; filename="{name}"'})
+
+    # ---- writing ---------------------------------------------------------------------------------
+
+    async def upload(self, request: Request) -> Response:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            uploads = await self._multipart(request)
+        else:
+            body = await request.body()
+            uploads = [(self._name(request), body)]
+        saved = []
+        for name, data in uploads:
+            record = _account_record(data)
+            async with self.store.alock(name):
+                self.store.write(name, record)
+            saved.append(name)
+        await self._reload(saved)
+        return ok(files=saved)
+
+    async def _multipart(self, request: Request) -> list[tuple[str, bytes]]:
+        form = await request.form(max_files=32)
+        uploads = []
+        for _field, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                name = value.filename or ""
+                try:
+                    self.store.path(name)
+                except StoreError as exc:
+                    raise BadBody(str(exc)) from None
+                uploads.append((name, await value.read(MAX_UPLOAD + 1)))
+        if not uploads:
+            raise BadBody("no file in the upload")
+        return uploads
+
+    async def delete(self, request: Request) -> Response:
+        if request.query_params.get("all", "").lower() in ("true", "1"):
+            names = self.store.names()
+            for name in names:
+                self.store.remove(name)
+            await self._reload(None)
+            return ok(deleted=len(names))
+        name = self._name(request)
+        if not self.store.remove(name):
+            raise BadBody("account not found", 404)
+        await self._reload([name])
+        return ok(deleted=1)
+
+    async def _update(self, name: str, fields: Mapping[str, Any]) -> Response:
+        async with self.store.alock(name):
+            record = self.store.read(name)
+            if record is None:
+                raise BadBody("account not found", 404)
+            for key, value in fields.items():
+                if value is None:
+                    record.pop(key, None)
+                else:
+                    record[key] = value
+            self.store.write(name, record)
+        await self._reload([name])
+        return ok()
+
+    async def status(self, request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise BadBody()
+        name = self._name(request, body)
+        if not isinstance(body.get("disabled"), bool):
+            raise BadBody("disabled must be true or false")
+        return await self._update(name, {"disabled": body["disabled"]})
+
+    async def fields(self, request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise BadBody()
+        name = self._name(request, body)
+        fields = {k: v for k, v in body.items() if k != "name"}
+        unknown = sorted(set(fields) - EDITABLE_FIELDS)
+        if unknown or not fields:
+            raise BadBody("editable fields are: " + ", ".join(sorted(EDITABLE_FIELDS)))
+        return await self._update(name, fields)
+
+
+def _account_record(data: bytes) -> dict[str, Any]:
+    if len(data) > MAX_UPLOAD:
+        raise BadBody("account file too large")
+    try:
+        record = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise BadBody("not a JSON file") from None
+    if not isinstance(record, dict) or record.get("type") != "codex":
+        raise BadBody('not a codex account file (it needs "type": "codex")')
+    if not record.get("access_token") and not record.get("refresh_token"):
+        raise BadBody("the account file has no token")
+    return record
+
+
+def routes(ctx: ManagementContext) -> list[Route]:
+    files = _Files(ctx)
+    return [
+        Route("/auth-files", endpoint(files.listing), methods=["GET"]),
+        Route("/auth-files", endpoint(files.upload), methods=["POST"]),
+        Route("/auth-files", endpoint(files.delete), methods=["DELETE"]),
+        Route("/auth-files/models", endpoint(files.models), methods=["GET"]),
+        Route("/auth-files/download", endpoint(files.download), methods=["GET"]),
+        Route("/auth-files/status", endpoint(files.status), methods=["PATCH"]),
+        Route("/auth-files/fields", endpoint(files.fields), methods=["PATCH"]),
+    ]
+
+
+__all__ = ["account_states", "pool_accounts", "routes"]
