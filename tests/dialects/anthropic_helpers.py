@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import base64
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from cliproxy.dialects.anthropic.stream import AnthropicStream
 from cliproxy.dialects.base import TranslatedRequest
-
-VECTORS = Path(os.environ.get("CLIPROXY_VECTORS", "/work/shared/vectors"))
-
-
-def vector(name: str) -> dict[str, Any]:
-    return json.loads((VECTORS / name).read_text())
 
 
 def dig(doc: Any, path: str) -> Any:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from anthropic_helpers import BLOB, REASON, TOOL, request
-
 from cliproxy.dialects.anthropic import DIALECT
+from tests.dialects.anthropic_helpers import BLOB, REASON, TOOL, request
 
 
 def completed(events: list[dict[str, Any]]) -> dict[str, Any]:

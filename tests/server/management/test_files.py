@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.helpers import access_token, id_token
-from tests.management.conftest import Managed
+from tests.server.management.conftest import Managed
 
 
 def account_b(managed: Managed) -> dict[str, object]:
