@@ -9,7 +9,8 @@ from tests.dialects.anthropic_helpers import BLOB, REASON, TOOL, request
 
 
 def completed(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(e for e in events if e["type"] == "response.completed")["response"]
+    response: dict[str, Any] = next(e for e in events if e["type"] == "response.completed")["response"]
+    return response
 
 
 def test_reasoning_and_text_message() -> None:

@@ -285,7 +285,7 @@ def test_message_item_without_deltas_falls_back_to_its_text() -> None:
 
 
 def test_refusal_is_shown_as_text() -> None:
-    refusal = [
+    refusal: list[dict[str, Any]] = [
         {"type": "response.content_part.added", "part": {"type": "refusal", "refusal": ""}},
         {"type": "response.refusal.delta", "delta": "I can't help with that."},
         {"type": "response.content_part.done", "part": {"type": "refusal"}},
