@@ -67,7 +67,7 @@ NEVERS = (
           _outside_the_responses_format),
 )
 
-# Breaks on this branch today, each being mended elsewhere; strict, so a mended one fails until unmarked.
+# Known breaks, marked strict: once one is mended its test fails until its entry here is removed.
 KNOWN_BREAKS = {
     CREDENTIAL: "the Credential type has not moved out of cliproxy.auth.credentials yet",
     **{module: "the Gemini request imports budget_to_level from cliproxy.config.models"
