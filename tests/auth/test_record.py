@@ -79,7 +79,8 @@ def test_tokens_without_email_are_refused() -> None:
 
 def test_email_only_in_the_profile_claim_is_accepted() -> None:
     # §9 test 12 variant: our tolerant decoder (documented divergence)
-    token = id_token(email=None, **{PROFILE_CLAIM: {"email": "p@example.com"}})
+    claims: dict[str, Any] = {PROFILE_CLAIM: {"email": "p@example.com"}}
+    token = id_token(email=None, **claims)
     assert record_from_tokens(bundle(id_token=token), NOW)["email"] == "p@example.com"
 
 

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import base64
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from cliproxy.dialects.anthropic.stream import AnthropicStream
 from cliproxy.dialects.base import TranslatedRequest
-
-VECTORS = Path(os.environ.get("CLIPROXY_VECTORS", "/work/shared/vectors"))
-
-
-def vector(name: str) -> dict[str, Any]:
-    return json.loads((VECTORS / name).read_text())
 
 
 def dig(doc: Any, path: str) -> Any:
@@ -60,7 +51,7 @@ def run_stream(events: list[dict[str, Any]], req: TranslatedRequest | None = Non
 
 BLOB = make_blob()
 
-TEXT = [
+TEXT: list[dict[str, Any]] = [
     {"type": "response.created", "response": {"id": "resp_1", "model": "gpt-5.4", "created_at": 1700000000}},
     {"type": "response.in_progress", "response": {"id": "resp_1"}},
     {
@@ -111,7 +102,7 @@ TEXT = [
     },
 ]
 
-REASONING = [
+REASONING: list[dict[str, Any]] = [
     {
         "type": "response.output_item.added",
         "output_index": 0,
@@ -133,9 +124,9 @@ REASONING = [
     },
 ]
 
-REASON = [TEXT[0], *REASONING, *TEXT[1:]]
+REASON: list[dict[str, Any]] = [TEXT[0], *REASONING, *TEXT[1:]]
 
-TOOL = [
+TOOL: list[dict[str, Any]] = [
     {"type": "response.created", "response": {"id": "resp_2", "model": "gpt-5.4"}},
     {
         "type": "response.output_item.added",

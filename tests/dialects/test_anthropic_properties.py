@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from anthropic_helpers import BLOB, parse_sse, request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +12,7 @@ from cliproxy.dialects.anthropic import DIALECT
 from cliproxy.dialects.anthropic.stream import AnthropicStream
 from cliproxy.dialects.tokens import count_codex_body_tokens
 from cliproxy.errors import Outcome, ProxyError
+from tests.dialects.anthropic_helpers import BLOB, parse_sse, request
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

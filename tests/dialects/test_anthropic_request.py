@@ -7,11 +7,12 @@ import uuid
 from typing import Any
 
 import pytest
-from anthropic_helpers import BLOB, dig, make_blob, vector
 
 from cliproxy.dialects.anthropic import DIALECT
 from cliproxy.dialects.anthropic.history import NO_RESULT
 from cliproxy.errors import ProxyError
+from tests.dialects.anthropic_helpers import BLOB, dig, make_blob
+from tests.vectors import load_vector as vector
 
 
 def translate(body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from anthropic_helpers import BLOB, REASON, TOOL, request
-
 from cliproxy.dialects.anthropic import DIALECT
+from tests.dialects.anthropic_helpers import BLOB, REASON, TOOL, request
 
 
 def completed(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(e for e in events if e["type"] == "response.completed")["response"]
+    response: dict[str, Any] = next(e for e in events if e["type"] == "response.completed")["response"]
+    return response
 
 
 def test_reasoning_and_text_message() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from anthropic_helpers import BLOB, REASON, REASONING, TEXT, TOOL, parse_sse, request, run_stream, vector
 
 from cliproxy.dialects.anthropic import DIALECT
 from cliproxy.dialects.anthropic.stream import PING, AnthropicStream
 from cliproxy.errors import Outcome, ProxyError
+from tests.dialects.anthropic_helpers import BLOB, REASON, REASONING, TEXT, TOOL, parse_sse, request, run_stream
+from tests.vectors import load_vector as vector
 
 
 def names(events: list[tuple[str, Any]]) -> list[str]:
@@ -284,7 +285,7 @@ def test_message_item_without_deltas_falls_back_to_its_text() -> None:
 
 
 def test_refusal_is_shown_as_text() -> None:
-    refusal = [
+    refusal: list[dict[str, Any]] = [
         {"type": "response.content_part.added", "part": {"type": "refusal", "refusal": ""}},
         {"type": "response.refusal.delta", "delta": "I can't help with that."},
         {"type": "response.content_part.done", "part": {"type": "refusal"}},

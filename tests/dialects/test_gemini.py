@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,8 +15,8 @@ from cliproxy.dialects.tokens import count_codex_body_tokens
 from cliproxy.errors import ProxyError
 from cliproxy.responses.output import OutputCollector
 from tests.fakes import codex_events as ev
+from tests.vectors import load_vector
 
-VECTORS = Path("/work/shared/vectors")
 USER = [{"role": "user", "parts": [{"text": "hi"}]}]
 CALL_ID = re.compile(r"^call_[A-Za-z0-9]{24}$")
 
@@ -195,7 +193,7 @@ def test_held_call_is_not_lost_when_the_stream_ends_after_it() -> None:
 
 
 def test_output_item_done_fallback_vector() -> None:
-    case = json.loads((VECTORS / "codex_stream_to_gemini_output_item_done_fallback.json").read_text())
+    case = load_vector("codex_stream_to_gemini_output_item_done_fallback.json")
     chunks = run(case["input"]["upstream_data_lines"], {"model": case["input"]["model"]})
     texts = [c for c in chunks if c["candidates"][0]["content"]["parts"]]
     assert texts[0]["candidates"][0]["content"]["parts"][0]["text"] == "ok"

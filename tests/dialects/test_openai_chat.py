@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,8 +21,8 @@ from cliproxy.dialects.openai_chat import (
     translate_request,
 )
 from cliproxy.errors import ProxyError
+from tests.vectors import load_vector
 
-VECTORS = Path("/work/shared/vectors")
 # An assistant turn's two parallel calls, as a Chat client sends them back in its history.
 WEATHER_CALLS = [
     {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
@@ -71,13 +70,6 @@ def gjson(doc: Any, path: str) -> Any:
             return len(doc)
         doc = doc[int(key)] if isinstance(doc, list) else doc[key]
     return doc
-
-
-def load_vector(name: str) -> dict[str, Any]:
-    path = VECTORS / name
-    if not path.exists():
-        pytest.skip(f"vector {path} not available")
-    return dict(orjson.loads(path.read_bytes()))
 
 
 # ---- canned upstream streams of proxy.md §11 -------------------------------------------------

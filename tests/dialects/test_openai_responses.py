@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,8 +13,7 @@ from cliproxy.dialects import openai_responses
 from cliproxy.errors import ProxyError
 from cliproxy.responses.output import OutputCollector
 from tests.fakes import codex_events as ev
-
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors"
+from tests.vectors import load_vector
 
 
 def dotted(doc: Any, path: str) -> Any:
@@ -25,7 +23,7 @@ def dotted(doc: Any, path: str) -> Any:
 
 
 def test_web_search_preview_vector() -> None:
-    vector = json.loads((VECTORS / "responses_to_codex_web_search_preview.json").read_text())
+    vector = load_vector("responses_to_codex_web_search_preview.json")
     translated = openai_responses.translate_request(vector["input"]["body"], {})
     for path, expected in vector["expected"]["assert"].items():
         assert dotted(translated.body, path) == expected, path

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from anthropic_helpers import BLOB, make_blob
 
 from cliproxy.dialects.anthropic.reasoning_cache import ReasoningReplayCache, replay
+from tests.dialects.anthropic_helpers import BLOB, make_blob
 
 REASONING = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": BLOB}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-# Shaped like a Codex encrypted_content blob: a Fernet envelope (see dialects/blob.py).
+# Shaped like a Codex encrypted_content blob: a Fernet envelope (see responses/blob.py).
 BLOB = base64.urlsafe_b64encode(b"\x80" + bytes(8) + bytes(16) + bytes(range(32)) + bytes(32)).decode()
-USAGE = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 5,
-         "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 15}
+USAGE: dict[str, Any] = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 5,
+                        "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 15}
 
 
 def rate_limits(used: float = 12.5) -> dict[str, Any]:

@@ -4,28 +4,37 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, cast
 
 import anthropic
 import httpx
 import pytest
+from anthropic.types import ContentBlockParam, MessageParam, ToolParam, ToolResultBlockParam
+from pydantic import BaseModel
 
 from tests.fakes import codex_events as ev
 from tests.fakes.codex_backend import FakeCodex, Reply
 from tests.helpers import Proxy, run_proxy
 
 TOKEN = "tok-a"
-USER = [{"role": "user", "content": "hi"}]
+USER: list[MessageParam] = [{"role": "user", "content": "hi"}]
 CLAUDE_CODE_USER_ID = json.dumps({"device_id": "d" * 64, "account_uuid": "",
                                   "session_id": "ae050077-1111-2222-3333-444455556666"})
 
 
-def client(proxy: Proxy, **kwargs: object) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=proxy.url, api_key="sk-local-1", max_retries=0, **kwargs)  # type: ignore[arg-type]
+def client(proxy: Proxy, **kwargs: Any) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=proxy.url, api_key="sk-local-1", max_retries=0, **kwargs)
+
+
+def as_params(blocks: Iterable[BaseModel]) -> list[ContentBlockParam]:
+    """Response blocks sent back as history the way a client does it: their JSON, unchanged."""
+    return [cast("ContentBlockParam", block.model_dump()) for block in blocks]
 
 
 def test_text_stream(proxy: Proxy, fake: FakeCodex) -> None:
-    with client(proxy).messages.stream(model="gpt-5.4", max_tokens=100, messages=USER) as stream:  # type: ignore[arg-type]
+    with client(proxy).messages.stream(model="gpt-5.4", max_tokens=100, messages=USER) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == "Hello"
@@ -35,7 +44,7 @@ def test_text_stream(proxy: Proxy, fake: FakeCodex) -> None:
 
 
 def test_non_stream(proxy: Proxy, fake: FakeCodex) -> None:
-    message = client(proxy).messages.create(model="gpt-5.4", max_tokens=100, messages=USER,  # type: ignore[arg-type]
+    message = client(proxy).messages.create(model="gpt-5.4", max_tokens=100, messages=USER,
                                             system="be brief")
     assert message.content[0].type == "text" and message.content[0].text == "Hello"
     body = fake.inference_requests()[0].body
@@ -47,13 +56,13 @@ def test_non_stream(proxy: Proxy, fake: FakeCodex) -> None:
 def test_thinking_signature_round_trips_to_the_next_turn(proxy: Proxy, fake: FakeCodex) -> None:
     fake.script(TOKEN, Reply(events=ev.reason_stream()))
     sdk = client(proxy)
-    first = sdk.messages.create(model="gpt-5.4", max_tokens=2000, messages=USER,  # type: ignore[arg-type]
+    first = sdk.messages.create(model="gpt-5.4", max_tokens=2000, messages=USER,
                                 thinking={"type": "enabled", "budget_tokens": 1024})
     thinking = next(block for block in first.content if block.type == "thinking")
     assert thinking.thinking == "think" and thinking.signature == ev.BLOB
-    history = [*USER, {"role": "assistant", "content": [b.model_dump() for b in first.content]},
-               {"role": "user", "content": "and then?"}]
-    sdk.messages.create(model="gpt-5.4", max_tokens=2000, messages=history,  # type: ignore[arg-type]
+    history: list[MessageParam] = [*USER, {"role": "assistant", "content": as_params(first.content)},
+                                   {"role": "user", "content": "and then?"}]
+    sdk.messages.create(model="gpt-5.4", max_tokens=2000, messages=history,
                         thinking={"type": "enabled", "budget_tokens": 1024})
     second = fake.inference_requests()[1].body
     reasoning = [item for item in second["input"] if item.get("type") == "reasoning"]
@@ -63,18 +72,19 @@ def test_thinking_signature_round_trips_to_the_next_turn(proxy: Proxy, fake: Fak
 
 def test_parallel_tool_use_then_results(proxy: Proxy, fake: FakeCodex) -> None:
     fake.script(TOKEN, Reply(events=ev.tool_stream(calls=2)))
-    tools = [{"name": "get_weather", "description": "weather", "input_schema": {
+    tools: list[ToolParam] = [{"name": "get_weather", "description": "weather", "input_schema": {
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
     sdk = client(proxy)
-    with sdk.messages.stream(model="gpt-5.4", max_tokens=100, messages=USER, tools=tools) as stream:  # type: ignore[arg-type]
+    with sdk.messages.stream(model="gpt-5.4", max_tokens=100, messages=USER, tools=tools) as stream:
         first = stream.get_final_message()
     uses = [block for block in first.content if block.type == "tool_use"]
     assert first.stop_reason == "tool_use"
     assert [(u.id, u.input) for u in uses] == [("call_1", {"city": "Paris"}), ("call_2", {"city": "Tokyo"})]
-    results = [{"type": "tool_result", "tool_use_id": u.id, "content": f"sunny {n}"} for n, u in enumerate(uses)]
-    history = [*USER, {"role": "assistant", "content": [u.model_dump() for u in uses]},
-               {"role": "user", "content": results}]
-    sdk.messages.create(model="gpt-5.4", max_tokens=100, messages=history, tools=tools)  # type: ignore[arg-type]
+    results: list[ToolResultBlockParam] = [{"type": "tool_result", "tool_use_id": u.id, "content": f"sunny {n}"}
+                                           for n, u in enumerate(uses)]
+    history: list[MessageParam] = [*USER, {"role": "assistant", "content": as_params(uses)},
+                                   {"role": "user", "content": results}]
+    sdk.messages.create(model="gpt-5.4", max_tokens=100, messages=history, tools=tools)
     items = fake.inference_requests()[1].body["input"]
     pairs = [(item["type"], item["call_id"]) for item in items if "call_id" in item]
     assert pairs == [("function_call", "call_1"), ("function_call", "call_2"),
@@ -83,9 +93,10 @@ def test_parallel_tool_use_then_results(proxy: Proxy, fake: FakeCodex) -> None:
 
 def test_image_input(proxy: Proxy, fake: FakeCodex) -> None:
     data = base64.b64encode(b"\x89PNG fake").decode()
-    content = [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
-               {"type": "text", "text": "what is it?"}]
-    client(proxy).messages.create(model="gpt-5.4", max_tokens=10, messages=[{"role": "user", "content": content}])  # type: ignore[arg-type, misc]
+    content: list[ContentBlockParam] = [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
+        {"type": "text", "text": "what is it?"}]
+    client(proxy).messages.create(model="gpt-5.4", max_tokens=10, messages=[{"role": "user", "content": content}])
     parts = fake.inference_requests()[0].body["input"][0]["content"]
     assert {"type": "input_image", "image_url": f"data:image/png;base64,{data}"} in parts
 
@@ -113,7 +124,7 @@ def test_upstream_errors_become_anthropic_error_types(proxy: Proxy, fake: FakeCo
                                                       exception: type[Exception]) -> None:
     fake.script(TOKEN, reply)
     with pytest.raises(exception) as err:
-        client(proxy).messages.create(model="gpt-5.4", max_tokens=10, messages=USER)  # type: ignore[arg-type]
+        client(proxy).messages.create(model="gpt-5.4", max_tokens=10, messages=USER)
     body = err.value.body  # type: ignore[attr-defined]
     assert body["type"] == "error" and body["error"]["type"] == error_type
 
@@ -121,10 +132,10 @@ def test_upstream_errors_become_anthropic_error_types(proxy: Proxy, fake: FakeCo
 def test_unauthorized_client_and_unknown_claude_model(proxy: Proxy) -> None:
     with pytest.raises(anthropic.AuthenticationError) as auth:
         anthropic.Anthropic(base_url=proxy.url, api_key="wrong", max_retries=0).messages.create(
-            model="gpt-5.4", max_tokens=10, messages=USER)  # type: ignore[arg-type]
+            model="gpt-5.4", max_tokens=10, messages=USER)
     assert auth.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
     with pytest.raises(anthropic.NotFoundError) as missing:
-        client(proxy).messages.create(model="claude-opus-5-5", max_tokens=10, messages=USER)  # type: ignore[arg-type]
+        client(proxy).messages.create(model="claude-opus-5-5", max_tokens=10, messages=USER)
     assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
     assert "ANTHROPIC_DEFAULT_OPUS_MODEL" in missing.value.message
 
@@ -145,7 +156,7 @@ def test_stream_error_in_band_after_content(proxy: Proxy, fake: FakeCodex) -> No
     events = [*ev.preamble(), *ev.message_events(["partial"])[:3], failed]
     fake.script(TOKEN, Reply(events=events))
     with pytest.raises(anthropic.APIStatusError) as err, \
-            client(proxy).messages.stream(model="gpt-5.4", max_tokens=10, messages=USER) as stream:  # type: ignore[arg-type]
+            client(proxy).messages.stream(model="gpt-5.4", max_tokens=10, messages=USER) as stream:
         list(stream.text_stream)
     assert "blocked" in str(err.value)
 
@@ -154,7 +165,7 @@ def test_keepalive_pings_survive_a_long_silence(fake: FakeCodex, auth_dir: Path)
     fake.default = Reply(first_delay=3.0)
     with run_proxy(auth_dir, fake.url + "/backend-api/codex", streaming={"keepalive-seconds": 0.5}) as proxy:  # type: ignore[attr-defined]
         sdk = client(proxy, timeout=1.5)  # a read stalling 1.5 s would fail the turn
-        with sdk.messages.stream(model="gpt-5.4", max_tokens=10, messages=USER) as stream:  # type: ignore[arg-type]
+        with sdk.messages.stream(model="gpt-5.4", max_tokens=10, messages=USER) as stream:
             final = stream.get_final_message()
         with httpx.stream("POST", proxy.v1 + "/messages", timeout=httpx.Timeout(10, read=1.5),
                           json={"model": "gpt-5.4", "max_tokens": 10, "messages": USER, "stream": True}) as raw:
@@ -167,7 +178,7 @@ def test_keepalive_pings_survive_a_long_silence(fake: FakeCodex, auth_dir: Path)
 def test_claude_code_session_gives_a_stable_prompt_cache_key(proxy: Proxy, fake: FakeCodex) -> None:
     sdk = client(proxy)
     for _ in range(2):
-        sdk.messages.create(model="gpt-5.4", max_tokens=10, messages=USER,  # type: ignore[arg-type]
+        sdk.messages.create(model="gpt-5.4", max_tokens=10, messages=USER,
                             metadata={"user_id": CLAUDE_CODE_USER_ID})
     first, second = (r.body["prompt_cache_key"] for r in fake.inference_requests())
     assert first == second and fake.inference_requests()[0].headers["session_id"] == first

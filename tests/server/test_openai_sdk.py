@@ -8,6 +8,7 @@ import json
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from tests.fakes import codex_events as ev
 from tests.fakes.codex_backend import FakeCodex, Reply
@@ -20,7 +21,7 @@ def client(proxy: Proxy, key: str = "sk-local-1") -> openai.OpenAI:
     return openai.OpenAI(base_url=proxy.v1, api_key=key, max_retries=0)
 
 
-def user(text: str) -> list[dict[str, object]]:
+def user(text: str) -> list[ChatCompletionMessageParam]:
     return [{"role": "user", "content": text}]
 
 
@@ -59,10 +60,10 @@ def test_chat_non_stream_and_the_upstream_request_shape(proxy: Proxy, fake: Fake
 
 def test_parallel_tool_calls_round_trip(proxy: Proxy, fake: FakeCodex) -> None:
     fake.script(TOKEN, Reply(events=ev.tool_stream(calls=2)))
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    tools: list[ChatCompletionToolParam] = [{"type": "function", "function": {"name": "get_weather", "parameters": {
         "type": "object", "properties": {"city": {"type": "string"}}}}}]
     sdk = client(proxy)
-    first = sdk.chat.completions.create(model="gpt-5.4", messages=user("weather?"), tools=tools)  # type: ignore[arg-type]
+    first = sdk.chat.completions.create(model="gpt-5.4", messages=user("weather?"), tools=tools)
     calls = first.choices[0].message.tool_calls
     assert first.choices[0].finish_reason == "tool_calls"
     assert calls is not None and [c.id for c in calls] == ["call_1", "call_2"]
@@ -116,7 +117,7 @@ def test_responses_non_stream_rebuilds_empty_output(proxy: Proxy, fake: FakeCode
     fake.script(TOKEN, Reply(events=ev.tool_stream()))
     response = client(proxy).responses.create(model="gpt-5.4", input="weather?")
     assert response.output[0].type == "function_call"
-    assert response.output[0].arguments == '{"city":"Paris"}'  # type: ignore[union-attr]
+    assert response.output[0].arguments == '{"city":"Paris"}'
 
 
 def test_responses_passthrough_keeps_unknown_fields_and_adds_no_image_tool(proxy: Proxy, fake: FakeCodex) -> None:

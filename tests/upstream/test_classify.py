@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from cliproxy.errors import Outcome
 from cliproxy.upstream.classify import classify_http_error, classify_stream_error
-
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors"
-
-
-def load(name: str) -> dict:  # type: ignore[type-arg]
-    return json.loads((VECTORS / name).read_text())  # type: ignore[no-any-return]
+from tests.vectors import load_vector
 
 
 def test_error_classification_vector() -> None:
-    vector = load("codex_error_classification.json")
+    vector = load_vector("codex_error_classification.json")
     for case, expected in zip(vector["input"]["cases"], vector["expected"]["cases"], strict=True):
         err = classify_http_error(case["status"], json.dumps(case["body"]).encode(), {}, 1700000000)
         assert err.status == expected["status"], case["name"]
@@ -35,7 +29,7 @@ def test_unclassified_error_keeps_upstream_code() -> None:
 
 
 def test_retry_after_vector() -> None:
-    vector = load("codex_error_retry_after.json")
+    vector = load_vector("codex_error_retry_after.json")
     now = vector["input"]["now_unix"]
     for case, expected in zip(vector["input"]["cases"], vector["expected"]["cases"], strict=True):
         err = classify_http_error(case["status"], json.dumps(case["body"]).encode(), {}, now)

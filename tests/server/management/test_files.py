@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 from tests.helpers import access_token, id_token
-from tests.management.conftest import Managed
+from tests.server.management.conftest import Managed
 
 
 def account_b(managed: Managed) -> dict[str, object]:
     token = access_token("access-b-0a1b2c3d4e5f", "acc-2")
-    record = {"type": "codex", "email": "b@example.com", "account_id": "acc-2",
+    record: dict[str, object] = {"type": "codex", "email": "b@example.com", "account_id": "acc-2",
               "id_token": id_token("b@example.com", "acc-2"), "access_token": token,
               "refresh_token": "rt_refresh_token_b_99887766", "expired": "2099-01-01T00:00:00Z"}
     managed.secrets.extend([token, str(record["refresh_token"]), str(record["id_token"])])

@@ -20,8 +20,8 @@ from starlette.routing import Route
 from tests.fakes.codex_backend import FakeCodex
 from tests.fakes.serving import free_port, serve_in_thread
 from tests.helpers import access_token, id_token
-from tests.management.conftest import CONFIG, SECRET, Managed, scanner
 from tests.serve_process import run_configured
+from tests.server.management.conftest import CONFIG, SECRET, Managed, scanner
 
 
 @dataclass

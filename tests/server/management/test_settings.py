@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from cliproxy.server.access import mask_key
-from tests.management.conftest import CLIENT_KEY, Managed
+from tests.server.management.conftest import CLIENT_KEY, Managed
 
 
 def test_scalar_settings_read_write_and_refuse_bad_bodies(managed: Managed) -> None:

@@ -94,7 +94,12 @@ def test_the_writer_keeps_records_while_locked_and_writes_them_at_stop(tmp_path:
     holder = locked(path)
     for index in range(50):
         writer.record(record(time.time(), request_id=str(index)))
-    threading.Timer(0.5, lambda: (holder.execute("ROLLBACK"), holder.close())).start()
+
+    def release() -> None:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    threading.Timer(0.5, release).start()
     writer.stop(timeout=10)
     assert [r.request_id for r in read_records(path)] == [str(i) for i in range(50)]
     assert writer.dropped == 0
@@ -127,7 +132,7 @@ def test_a_clean_shutdown_loses_no_record(tmp_path: Path, fake: FakeCodex, strea
         for _ in range(7):
             assert server.chat(stream=stream).status_code == 200
         assert server.stop() in (0, -15)  # uvicorn re-raises SIGTERM after its graceful shutdown
-    records = read_records(usage_path(server.config))
+    records = list(read_records(usage_path(server.config)))
     assert len(records) == 7 and {r.stream for r in records} == {stream}
 
 

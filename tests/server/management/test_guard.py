@@ -11,8 +11,8 @@ import pytest
 from cliproxy.config.schema import parse_config
 from cliproxy.server.management.guard import BAN_SECONDS, Denied, Guard
 from tests.fakes.codex_backend import FakeCodex
-from tests.management.conftest import SECRET, Managed
 from tests.serve_process import run_configured
+from tests.server.management.conftest import SECRET, Managed
 
 
 def test_without_a_secret_every_management_path_is_404(tmp_path: Path, fake: FakeCodex) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 
 import pytest
-from anthropic_helpers import make_blob
 
 from cliproxy.responses.blob import looks_like_codex_blob
+from tests.dialects.anthropic_helpers import make_blob
 
 
 def fernet(payload: bytes, version: int = 0x80) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.codex_backend import Reply
 from tests.fakes.codex_events import USAGE
-from tests.management.conftest import ACCESS_A, Managed
+from tests.server.management.conftest import ACCESS_A, Managed
 
 
 def test_usage_aggregates_match_the_backend(managed: Managed) -> None:
