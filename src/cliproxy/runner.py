@@ -7,6 +7,12 @@
    preamble frames already sent are not sent again.
 4. After content, a failure is exactly one error event in the client's dialect, then the end.
 
+Routes make one call per mode (``stream``, ``complete``, ``compact``) with a ``Call``, the frozen
+inputs of one client request; what the call produced (usage, the serving account, the time of first
+content, a late error) lands in a ``CallResult`` the route hands in and its observers read afterwards.
+Each attempt is one call to the upstream, ``Upstream.stream(credential, request)``, which builds the
+wire request itself from an ``UpstreamRequest`` in Responses terms.
+
 Reading the upstream runs in its own task (the pump) and hands frames to the client side through
 a small channel, so keepalives can be written during silences without cancelling a read, and
 frames that arrive together go out in one write.
@@ -35,19 +41,16 @@ from cliproxy.dialects.base import Dialect, StreamTranslator, TranslatedRequest
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.pool.core import Pool
 from cliproxy.pool.shortage import Exhausted
-from cliproxy.responses.output import TERMINAL_TYPES, OutputCollector
+from cliproxy.responses.events import FAILURE_TYPES, OUTPUT_ITEM_DONE, PREAMBLE_TYPES, RATE_LIMITS, TERMINAL_TYPES
+from cliproxy.responses.output import OutputCollector
+from cliproxy.responses.reader import Batch
 from cliproxy.upstream.classify import classify_stream_error, disconnected
-from cliproxy.upstream.codex import CodexUpstream, build_headers, prepare_body
+from cliproxy.upstream.codex import Upstream
+from cliproxy.upstream.request import UpstreamRequest
 from cliproxy.upstream.transport.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
-# Events that carry no model output: a retry's copies of these are not sent again.
-PREAMBLE_TYPES = frozenset({"codex.rate_limits", "codex.response.metadata", "response.created",
-                            "response.in_progress", "response.queued"})
-FAILURE_TYPES = frozenset({"error", "response.failed"})
-RATE_LIMITS = "codex.rate_limits"
-OUTPUT_ITEM_DONE = "response.output_item.done"
 # Events the relay itself reads: always parsed, whatever the dialect would skip.
 RUNNER_READS = frozenset(name.encode() for name in (*FAILURE_TYPES, RATE_LIMITS, OUTPUT_ITEM_DONE, *TERMINAL_TYPES))
 
@@ -55,9 +58,9 @@ RefreshFn = Callable[[Credential], Awaitable[Credential]]
 Attempt = Callable[[Credential], Awaitable["ProxyError | None"]]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Call:
-    """Everything one client request needs to be sent, whatever its dialect."""
+    """Everything one client request needs to be sent, whatever its dialect; fixed once built."""
 
     dialect: Dialect
     request: TranslatedRequest
@@ -65,24 +68,38 @@ class Call:
     candidates: tuple[Credential, ...]
     upstream_name: Callable[[Credential], str]
     client_headers: Mapping[str, str]
-    config: Config
+    config: Config  # the snapshot the request started with
     prompt_cache_key: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-    credential: Credential | None = None
     session: str | None = None  # keeps a conversation on the account holding its prompt cache
     candidates_key: Hashable | None = None  # names the candidate set so the pool reuses its index
     # Called with the terminal response object (e.g. to remember a Claude session's reasoning).
     on_completed: Callable[[dict[str, Any]], None] | None = None
-    # What observers read after the fact: when the first content frame was handed to the client
-    # (``time.monotonic()``), and the error that ended a stream after it was committed.
-    first_content_at: float | None = None
-    error: ProxyError | None = None
+
+    def upstream_request(self, credential: Credential, by_name_only: frozenset[bytes] = frozenset(),
+                         ) -> UpstreamRequest:
+        """What one attempt on ``credential`` asks of the backend (the model name is per account)."""
+        return UpstreamRequest(
+            body=self.request.body, model=self.upstream_name(credential), dialect=self.dialect.name,
+            client_headers=self.client_headers, prompt_cache_key=self.prompt_cache_key,
+            by_name_only=by_name_only, user_agent=self.config.codex_header_defaults.user_agent,
+            image_generation=not self.config.image_generation_disabled)
+
+
+@dataclass(slots=True)
+class CallResult:
+    """What one call produced, filled in by the runner as it goes; observers read it afterwards."""
+
+    usage: dict[str, Any] = field(default_factory=dict)  # the terminal response's ``usage``
+    credential: Credential | None = None  # the account whose attempt succeeded
+    first_content_at: float | None = None  # ``time.monotonic()`` when content first reached the client
+    error: ProxyError | None = None  # the error that ended a stream after it was committed
 
 
 class _Sink(Protocol):
     content_sent: bool
     flush: bool
     by_name_only: frozenset[bytes]
+    result: CallResult
 
     def begin_attempt(self, credential: Credential) -> None: ...
 
@@ -124,8 +141,8 @@ class _Channel:
 class _StreamSink:
     """Feeds events to the dialect's translator; drops a retry's repeated preamble."""
 
-    def __init__(self, translator: StreamTranslator, channel: _Channel, call: Call) -> None:
-        self.translator, self.channel, self.call = translator, channel, call
+    def __init__(self, translator: StreamTranslator, channel: _Channel, call: Call, result: CallResult) -> None:
+        self.translator, self.channel, self.result = translator, channel, result
         self.content_sent = self.preamble_sent = False
         self.flush = False  # the first content frame goes out before more events are read
         self.attempts = 0
@@ -145,7 +162,7 @@ class _StreamSink:
                 self.preamble_sent = True
             else:
                 self.content_sent = self.flush = True
-                self.call.first_content_at = time.monotonic()
+                self.result.first_content_at = time.monotonic()
         self.channel.put(out)
 
 
@@ -155,7 +172,8 @@ class _CollectSink:
     content_sent = flush = False
     by_name_only: frozenset[bytes] = frozenset()
 
-    def __init__(self) -> None:
+    def __init__(self, result: CallResult) -> None:
+        self.result = result
         self.response: dict[str, Any] | None = None
 
     def begin_attempt(self, credential: Credential) -> None:
@@ -169,7 +187,7 @@ class _CollectSink:
 class Runner:
     """Picks an account, sends, fails over while nothing was sent, reports outcomes to the pool."""
 
-    def __init__(self, upstream: CodexUpstream, pool: Pool, refresh: RefreshFn | None = None) -> None:
+    def __init__(self, upstream: Upstream, pool: Pool, refresh: RefreshFn | None = None) -> None:
         self._upstream, self._pool, self._refresh = upstream, pool, refresh
 
     @property
@@ -182,18 +200,20 @@ class Runner:
             return {}
         return self._pool.recent_view().headers(time.time())
 
-    async def complete(self, call: Call) -> dict[str, Any]:
+    async def complete(self, call: Call, result: CallResult) -> dict[str, Any]:
         """Non-streaming: the terminal response object, output patched; ProxyError on failure."""
-        sink = _CollectSink()
+        sink = _CollectSink(result)
         await self._execute(call, sink)
         assert sink.response is not None
         return sink.response
 
-    async def stream(self, call: Call, keepalive_seconds: float) -> AsyncIterator[bytes]:
-        """The client's bytes. Raises ProxyError only before its first yield (not yet committed)."""
+    async def stream(self, call: Call, result: CallResult) -> AsyncIterator[bytes]:
+        """The client's bytes. Raises ProxyError only before its first yield (not yet committed);
+        a keepalive goes out after the snapshot's ``streaming.keepalive-seconds`` of silence."""
         translator = call.dialect.stream_translator(call.request)
         channel = _Channel()
-        task = asyncio.create_task(self._pump(call, _StreamSink(translator, channel, call), channel))
+        task = asyncio.create_task(self._pump(call, _StreamSink(translator, channel, call, result), channel))
+        keepalive_seconds = call.config.streaming.keepalive_seconds
         timeout = keepalive_seconds if keepalive_seconds > 0 else None
         committed = False
         try:
@@ -203,7 +223,7 @@ class Runner:
                 except ProxyError as err:
                     if not committed:
                         raise
-                    call.error = err
+                    result.error = err
                     yield translator.fail(err)
                     return
                 if data is None:
@@ -232,29 +252,25 @@ class Runner:
         channel.close()
 
     async def _execute(self, call: Call, sink: _Sink) -> None:
-        await self._each_account(call, lambda credential: self._attempt(call, credential, sink),
+        await self._each_account(call, sink.result, lambda credential: self._attempt(call, credential, sink),
                                  lambda: sink.content_sent)
 
     async def compact(self, call: Call) -> tuple[int, bytes]:
         """``/responses/compact``: the same account choice and failover, one JSON answer."""
-        result: list[tuple[int, bytes]] = []
+        answers: list[tuple[int, bytes]] = []
 
         async def attempt(credential: Credential) -> ProxyError | None:
-            body = prepare_body(call.request.body, upstream_model=call.upstream_name(credential),
-                                credential=credential, dialect=call.dialect.name, config=call.config,
-                                stream=False)
-            headers = build_headers(credential, call.client_headers, call.config, call.prompt_cache_key,
-                                    accept="application/json")
             try:
-                result.append(await self._upstream.compact(credential, body, headers))
+                answers.append(await self._upstream.compact(credential, call.upstream_request(credential)))
             except ProxyError as err:
                 return err
             return None
 
-        await self._each_account(call, attempt, lambda: False)
-        return result[-1]
+        await self._each_account(call, CallResult(), attempt, lambda: False)
+        return answers[-1]
 
-    async def _each_account(self, call: Call, attempt: Attempt, content_sent: Callable[[], bool]) -> None:
+    async def _each_account(self, call: Call, result: CallResult, attempt: Attempt,
+                            content_sent: Callable[[], bool]) -> None:
         """Accounts in turn until one succeeds, the error is the client's, or content was sent."""
         tried: set[str] = set()
         last_error: ProxyError | None = None
@@ -265,14 +281,14 @@ class Runner:
             except Exhausted as exhausted:
                 raise exhausted.error(call.dialect.name, last_error) from None
             tried.add(credential.id)
-            error = await self._try_account(call, credential, attempt, content_sent)
+            error = await self._try_account(call, result, credential, attempt, content_sent)
             if error is None:
                 return
             if content_sent() or not error.retryable:
                 raise error
             last_error = error
 
-    async def _try_account(self, call: Call, credential: Credential, attempt: Attempt,
+    async def _try_account(self, call: Call, result: CallResult, credential: Credential, attempt: Attempt,
                            content_sent: Callable[[], bool]) -> ProxyError | None:
         """One account: an attempt, and after a 401 one refresh and one retry on the same account."""
         error = await attempt(credential)
@@ -286,23 +302,21 @@ class Runner:
                 error = await attempt(credential)
         self._pool.record(credential, call.model_id, error)
         if error is None:
-            call.credential = credential
+            result.credential = credential
         return error
 
     async def _attempt(self, call: Call, credential: Credential, sink: _Sink) -> ProxyError | None:
-        body = prepare_body(call.request.body, upstream_model=call.upstream_name(credential),
-                            credential=credential, dialect=call.dialect.name, config=call.config)
-        headers = build_headers(credential, call.client_headers, call.config, call.prompt_cache_key)
+        request = call.upstream_request(credential, sink.by_name_only)
         try:
-            async with self._upstream.stream(credential, body, headers) as upstream:
+            async with self._upstream.stream(credential, request) as upstream:
                 self._pool.observe_headers(credential, upstream.headers)
                 sink.begin_attempt(credential)
-                await self._relay(upstream.batches(sink.by_name_only), sink, call, credential)
+                await self._relay(upstream.batches(), sink, call, credential)
         except ProxyError as err:
             return err
         return None
 
-    async def _relay(self, batches: AsyncIterator[list[tuple[dict[str, Any], bytes]]], sink: _Sink,
+    async def _relay(self, batches: AsyncIterator[Batch], sink: _Sink,
                      call: Call, credential: Credential) -> None:
         """Hand each upstream event to the sink, in batches as the network delivered them."""
         collector = OutputCollector()
@@ -318,7 +332,7 @@ class Runner:
                     collector.add(event)
                 elif event_type in TERMINAL_TYPES:
                     finished = True
-                    raw = self._terminal(event, raw, collector, call)
+                    raw = self._terminal(event, raw, collector, call, sink.result)
                 sink.event(event, raw, event_type)
                 if sink.flush:  # time to first token: let the client side write before reading on
                     sink.flush = False
@@ -327,14 +341,15 @@ class Runner:
             raise disconnected("stream closed before response.completed")
 
     @staticmethod
-    def _terminal(event: dict[str, Any], raw: bytes, collector: OutputCollector, call: Call) -> bytes:
+    def _terminal(event: dict[str, Any], raw: bytes, collector: OutputCollector, call: Call,
+                  result: CallResult) -> bytes:
         """``response.completed``/``incomplete``: output rebuilt, usage kept, completion hook called."""
         if collector.patch(event):
             raw = orjson.dumps(event)
         response = event.get("response")
         if isinstance(response, dict):
             if isinstance(response.get("usage"), dict):
-                call.usage = response["usage"]
+                result.usage = response["usage"]
             if call.on_completed is not None:
                 call.on_completed(response)
         return raw

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-TERMINAL_TYPES = frozenset({"response.completed", "response.incomplete"})
-
 
 class OutputCollector:
     """Items by ``output_index`` (or arrival order when the event has none)."""

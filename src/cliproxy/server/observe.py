@@ -22,7 +22,7 @@ from cliproxy.errors import ProxyError
 from cliproxy.observe.metrics import Metrics
 from cliproxy.observe.request_log import RequestLogEntry, RequestLogger
 from cliproxy.observe.usage import UsageRecord, UsageWriter, token_counts
-from cliproxy.runner import Call
+from cliproxy.runner import Call, CallResult
 from cliproxy.server.access import mask_key
 
 CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection"
@@ -48,20 +48,21 @@ class Observer:
                  request_log: RequestLogger | None = None) -> None:
         self.holder, self.metrics, self.usage, self.request_log = holder, metrics, usage, request_log
 
-    def begin(self, request: Request, call: Call, body: bytes) -> Trace:
-        """``body`` is the client's request body as received (for request logs)."""
-        return Trace(self, request, call, body)
+    def begin(self, request: Request, call: Call, result: CallResult, body: bytes) -> Trace:
+        """``body`` is the client's request body as received (for request logs); ``result`` is read
+        when the request finishes."""
+        return Trace(self, request, call, result, body)
 
 
 class Trace:
     """One request from its start to its end."""
 
     __slots__ = ("_observer", "_t0", "body", "call", "chunks", "config", "done", "first_at", "last", "request",
-                 "request_id", "started", "streaming")
+                 "request_id", "result", "started", "streaming")
 
-    def __init__(self, observer: Observer, request: Request, call: Call, body: bytes) -> None:
+    def __init__(self, observer: Observer, request: Request, call: Call, result: CallResult, body: bytes) -> None:
         self._observer = observer
-        self.request, self.call, self.body = request, call, body
+        self.request, self.call, self.result, self.body = request, call, result, body
         self.config = call.config
         self.started, self._t0 = time.time(), time.monotonic()
         self.request_id = secrets.token_hex(8)
@@ -87,9 +88,9 @@ class Trace:
         self._observer.metrics.active_streams.dec()
         if not completed:
             self.finish(CLIENT_CLOSED, error="client_closed")
-        elif self.call.error is not None:  # the runner sent the dialect's error event
-            self.finish(200, error=self.call.error.outcome.value)
-        elif self.call.credential is None:
+        elif self.result.error is not None:  # the runner sent the dialect's error event
+            self.finish(200, error=self.result.error.outcome.value)
+        elif self.result.credential is None:
             self.finish(200, error="stream_failed")
         else:
             self.finish(200)
@@ -110,9 +111,9 @@ class Trace:
             return
         self.done = True
         duration = time.monotonic() - self._t0
-        first = self.call.first_content_at or self.first_at
+        first = self.result.first_content_at or self.first_at
         ttft = None if first is None else first - self._t0
-        usage, model = self.call.usage, self.call.model_id
+        usage, model = self.result.usage, self.call.model_id
         tokens = token_counts(usage)
         observer = self._observer
         observer.metrics.observe(dialect=self.call.dialect.name, model=model, status=status, error=error,
@@ -125,7 +126,7 @@ class Trace:
                                         max_error_files=self.config.error_logs_max_files)
 
     def _account(self) -> str:
-        credential = self.call.credential
+        credential = self.result.credential
         return credential.name if credential is not None else ""
 
     def _effort(self) -> str:

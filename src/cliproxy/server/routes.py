@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -31,7 +32,7 @@ from cliproxy.errors import (
 )
 from cliproxy.pool.affinity import session_id
 from cliproxy.pool.core import no_accounts
-from cliproxy.runner import Call
+from cliproxy.runner import Call, CallResult
 from cliproxy.server.body import read_json
 from cliproxy.server.errors import error_response, route_not_found
 from cliproxy.server.event_stream import EventStream
@@ -127,14 +128,15 @@ async def run(request: Request, call: Call) -> Response:
     """Answer a prepared call: one JSON body, or a stream committed at its first frame."""
     services = _services(request)
     dialect = call.dialect
-    trace = services.ops.observer.begin(request, call, await request.body())
+    result = CallResult()
+    trace = services.ops.observer.begin(request, call, result, await request.body())
     try:
         if not call.request.stream:
-            answer = JSONResponse(dialect.render_response(await services.runner.complete(call), call.request))
+            response = await services.runner.complete(call, result)
+            answer = JSONResponse(dialect.render_response(response, call.request))
             trace.finish(200, response=bytes(answer.body))
             return answer
-        keepalive = services.holder.current.config.streaming.keepalive_seconds
-        stream = services.runner.stream(call, keepalive)
+        stream = services.runner.stream(call, result)
         try:
             first = await anext(stream)
         except StopAsyncIteration:
@@ -189,21 +191,23 @@ async def messages(request: Request) -> Response:
             if err.status == 404 and translated.model.lower().startswith("claude"):
                 err.message = f"{err.message} {CLAUDE_MODEL_HINT}"
             raise
-        _replay_reasoning(request, call)
+        call = _replay_reasoning(request, call)
         return await run(request, call)
     except ProxyError as err:
         return error_response(err, anthropic_error_body)
 
 
-def _replay_reasoning(request: Request, call: Call) -> None:
+def _replay_reasoning(request: Request, call: Call) -> Call:
+    """The call with the session's earlier reasoning put back, and a hook to remember this turn's."""
     session = call.request.extra.get("claude_session")
     if not isinstance(session, str) or not session:
-        return
+        return call
     replay = _services(request).replay
     body = call.request.body
     if isinstance(body.get("input"), list):
         body["input"] = replay.apply(call.model_id, session, body["input"])
-    call.on_completed = lambda response: replay.remember(call.model_id, session, response.get("output"))
+    model_id = call.model_id
+    return replace(call, on_completed=lambda response: replay.remember(model_id, session, response.get("output")))
 
 
 async def count_tokens(request: Request) -> Response:

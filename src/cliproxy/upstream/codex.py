@@ -1,20 +1,22 @@
-"""The Codex backend request: URL, headers, body rules, the SSE stream in, failures classified.
+"""The Codex backend: one attempt sent, the SSE stream in, failures classified.
 
 One ``CodexUpstream`` lives as long as the server; it keeps one pooled httpx client per egress
 (proxy URL): direct connections on our own transport (HTTP/1.1 on llhttp, HTTP/2 on h2),
 httpx's own through a proxy.
-It knows nothing about dialects or accounts' state: it sends what it is given with the
-credential it is given and reports what happened.
+It knows nothing about dialects or accounts' state: ``stream(credential, request)`` builds the
+wire request from an ``UpstreamRequest`` (upstream/request.py), sends it with the credential it
+is given and reports what happened. ``Upstream`` is that seam as a type, so the runner can be
+driven by anything with the same two methods.
 """
 
 from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import httpx
 import orjson
@@ -22,138 +24,44 @@ import orjson
 from cliproxy.auth.credentials import Credential
 from cliproxy.config.schema import Config
 from cliproxy.errors import Outcome, ProxyError
-from cliproxy.responses.blob import looks_like_codex_blob
-from cliproxy.responses.reader import read_batches
+from cliproxy.responses.reader import Batch, read_batches
 from cliproxy.upstream.classify import classify_http_error
+from cliproxy.upstream.request import UpstreamRequest, build_headers, prepare_body
 from cliproxy.upstream.transport.body import DirectBody
 from cliproxy.upstream.transport.direct import DirectTransport
 
-DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
-DEFAULT_ORIGINATOR = "codex-tui"
 
-# Client headers forwarded unchanged (proxy.md §3.2 Decision, plus what Codex CLI 0.169 sends).
-PASS_THROUGH_HEADERS = frozenset(
-    {
-        "session_id",
-        "session-id",
-        "conversation_id",
-        "thread-id",
-        "x-client-request-id",
-        "x-openai-subagent",
-        "openai-beta",
-        "version",
-        "originator",
-        "x-openai-internal-codex-responses-lite",
-    }
-)
-PASS_THROUGH_PREFIXES = ("x-codex-",)
-NEVER_FORWARD = frozenset({"authorization", "x-api-key", "cookie", "host", "x-goog-api-key"})
+class OpenStream(Protocol):
+    """An open stream of Responses events: the answer's headers, then its events in batches."""
 
-# Fields the backend rejects or that make no sense with store:false (proxy.md §3.3 step 5).
-ALWAYS_REMOVED = ("previous_response_id", "prompt_cache_retention", "safety_identifier", "stream_options")
-IMAGE_TOOL: dict[str, Any] = {"type": "image_generation", "output_format": "png"}
-# Dialects whose requests get the hosted image tool; never a Responses client's own request.
-IMAGE_TOOL_DIALECTS = frozenset({"openai", "completions", "claude", "gemini"})
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def batches(self) -> AsyncIterator[Batch]: ...
 
 
-def forwarded_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
-    """The client headers that pass through to the backend unchanged."""
-    out: dict[str, str] = {}
-    for name, value in client_headers.items():
-        lowered = name.lower()
-        if lowered in NEVER_FORWARD:
-            continue
-        if lowered in PASS_THROUGH_HEADERS or lowered.startswith(PASS_THROUGH_PREFIXES):
-            out[lowered] = value
-    return out
+class Upstream(Protocol):
+    """What the runner needs of the backend: one streamed attempt, one compaction."""
 
+    def stream(self, credential: Credential, request: UpstreamRequest,
+               ) -> AbstractAsyncContextManager[OpenStream]: ...
 
-def build_headers(credential: Credential, client_headers: Mapping[str, str], config: Config,
-                  prompt_cache_key: str | None, accept: str = "text/event-stream") -> dict[str, str]:
-    """Headers of proxy.md §3.2: the client's own values win over defaults; credential headers last."""
-    headers = forwarded_headers(client_headers)
-    headers["content-type"] = "application/json"
-    headers["accept"] = accept
-    headers["accept-encoding"] = "identity"  # SSE: every event as it comes, no decompression pass
-    headers["authorization"] = f"Bearer {credential.access_token}"
-    client_ua = client_headers.get("user-agent", "")
-    if credential.kind == "oauth":
-        headers["user-agent"] = config.codex_header_defaults.user_agent or client_ua or DEFAULT_USER_AGENT
-        headers.setdefault("originator", DEFAULT_ORIGINATOR)
-        if credential.account_id:
-            headers["chatgpt-account-id"] = credential.account_id
-    else:
-        headers["user-agent"] = client_ua or DEFAULT_USER_AGENT
-    if prompt_cache_key and "session_id" not in headers and "session-id" not in headers:
-        headers["session_id"] = prompt_cache_key
-    for name, value in credential.headers:
-        headers[name.lower()] = value
-    return headers
-
-
-def _strip_bad_reasoning_blobs(items: Iterable[Any]) -> None:
-    """Step 8: a reasoning item keeps its place, but an invalid ``encrypted_content`` is dropped."""
-    for item in items:
-        if isinstance(item, dict) and item.get("type") == "reasoning" and "encrypted_content" in item:
-            blob = item["encrypted_content"]
-            if not (isinstance(blob, str) and looks_like_codex_blob(blob)):
-                del item["encrypted_content"]
-
-
-def wants_image_tool(dialect: str, upstream_model: str, credential: Credential, config: Config) -> bool:
-    return (
-        dialect in IMAGE_TOOL_DIALECTS
-        and not config.image_generation_disabled
-        and not upstream_model.endswith("spark")
-        and credential.plan != "free"
-    )
-
-
-def prepare_body(body: dict[str, Any], *, upstream_model: str, credential: Credential, dialect: str,
-                 config: Config, stream: bool = True) -> dict[str, Any]:
-    """The common executor steps of proxy.md §3.3 (4–8, 10), on a copy of the translated body."""
-    out = dict(body)
-    out["model"] = upstream_model
-    if stream:
-        out["stream"] = True
-    else:
-        out.pop("stream", None)
-    for key in ALWAYS_REMOVED:
-        out.pop(key, None)
-    if out.get("instructions") is None:
-        out["instructions"] = ""
-    if wants_image_tool(dialect, upstream_model, credential, config):
-        tools = list(out.get("tools") or [])
-        if not any(isinstance(t, dict) and t.get("type") == "image_generation" for t in tools):
-            tools.append(dict(IMAGE_TOOL))
-        out["tools"] = tools
-    if isinstance(out.get("input"), list):
-        _strip_bad_reasoning_blobs(out["input"])
-    return out
-
-
-@dataclass
-class UpstreamEvent:
-    """One upstream SSE event, parsed once: ``data`` for translators, ``raw`` for passthrough."""
-
-    type: str
-    data: dict[str, Any]
-    raw: bytes
+    async def compact(self, credential: Credential, request: UpstreamRequest) -> tuple[int, bytes]: ...
 
 
 class UpstreamStream:
     """An open 200 response from ``/responses``: its headers and its events, parsed once."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, by_name_only: frozenset[bytes] = frozenset()) -> None:
         self.response = response
         self.headers = response.headers
+        self._by_name_only = by_name_only
 
-    async def batches(self, by_name_only: frozenset[bytes] = frozenset(),
-                      ) -> AsyncIterator[list[tuple[dict[str, Any], bytes]]]:
-        """``(event, raw_json)`` pairs, one list per network read (``by_name_only``: see
-        ``read_batches``). Transport failures become a DISCONNECTED ProxyError."""
+    async def batches(self) -> AsyncIterator[Batch]:
+        """``(event, raw_json)`` pairs, one list per network read; events named in the request's
+        ``by_name_only`` are not parsed. Transport failures become a DISCONNECTED ProxyError."""
         try:
-            async for batch in read_batches(_body_chunks(self.response), by_name_only):
+            async for batch in read_batches(_body_chunks(self.response), self._by_name_only):
                 yield batch
         except httpx.TransportError as exc:
             raise ProxyError(502, f"upstream connection failed: {type(exc).__name__}",
@@ -231,15 +139,16 @@ class CodexUpstream:
         return DirectTransport(self._config.upstream.max_idle_connections, http2=self._config.upstream.http2)
 
     @asynccontextmanager
-    async def stream(self, credential: Credential, body: dict[str, Any],
-                     headers: dict[str, str]) -> AsyncIterator[UpstreamStream]:
+    async def stream(self, credential: Credential, request: UpstreamRequest) -> AsyncIterator[UpstreamStream]:
         """POST ``{base}/responses``; a non-2xx answer or a transport error raises ProxyError."""
-        response = await self._open(credential, credential.base_url + "/responses", orjson.dumps(body), headers)
+        content = orjson.dumps(prepare_body(credential, request))
+        response = await self._open(credential, credential.base_url + "/responses", content,
+                                    build_headers(credential, request))
         try:
             if response.status_code >= 400:
                 payload = await response.aread()
                 raise classify_http_error(response.status_code, payload, response.headers, time.time())
-            yield UpstreamStream(response)
+            yield UpstreamStream(response, request.by_name_only)
         finally:
             await response.aclose()
 
@@ -258,13 +167,14 @@ class CodexUpstream:
         except httpx.TransportError as exc:
             raise _transport_error(exc) from None
 
-    async def compact(self, credential: Credential, body: dict[str, Any],
-                      headers: dict[str, str]) -> tuple[int, bytes]:
+    async def compact(self, credential: Credential, request: UpstreamRequest) -> tuple[int, bytes]:
         """POST ``{base}/responses/compact``: the one non-streaming upstream call (JSON in and out)."""
         client = self.client_for(credential)
+        content = orjson.dumps(prepare_body(credential, request, stream=False))
+        headers = build_headers(credential, request, accept="application/json")
         try:
-            response = await client.post(credential.base_url + "/responses/compact",
-                                         content=orjson.dumps(body), headers=headers)
+            response = await client.post(credential.base_url + "/responses/compact", content=content,
+                                         headers=headers)
         except httpx.TransportError as exc:
             raise _transport_error(exc) from None
         if response.status_code >= 400:
