@@ -17,13 +17,13 @@ SDK raises as ``APIError`` with the right code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
-from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.dialects.base import JSON, EventTable, Handler, TranslatedRequest
 from cliproxy.errors import ProxyError, google_error_body
 
 KEEPALIVE = b"\n"
@@ -85,12 +85,13 @@ def image_part(data: str, output_format: object) -> JSON:
     return {"inlineData": {"data": data, "mimeType": mime}}
 
 
-class GeminiStream:
-    """One client stream's state; ``feed`` is the per-event hot path."""
+class GeminiStream(EventTable):
+    """One client stream's state; ``feed`` (from ``EventTable``) is the per-event hot path."""
 
-    __slots__ = ("_create_time", "_done", "_held", "_images", "_model", "_names", "_response_id", "_text_seen")
+    __slots__ = ("_create_time", "_held", "_images", "_model", "_names", "_response_id", "_text_seen")
 
     def __init__(self, req: TranslatedRequest) -> None:
+        super().__init__()
         self._model = req.model
         self._names = req.tool_names
         self._response_id = ""
@@ -98,18 +99,10 @@ class GeminiStream:
         self._held = b""
         self._text_seen = False
         self._images: set[str] = set()
-        self._done = False
 
     @property
     def keepalive(self) -> bytes:
         return KEEPALIVE
-
-    def feed(self, event: JSON, raw: bytes) -> bytes:
-        kind = event.get("type")
-        handler = _HANDLERS.get(kind) if kind.__class__ is str else None
-        if handler is None or self._done:
-            return b""
-        return handler(self, event)
 
     def finish(self) -> bytes:
         """A function call still held back goes out now rather than being lost."""
@@ -118,9 +111,9 @@ class GeminiStream:
 
     def fail(self, error: ProxyError) -> bytes:
         """Exactly one error chunk; later calls render nothing."""
-        if self._done:
+        if not self._reading:
             return b""
-        self._done = True
+        self._stop_reading()
         self._held = b""
         return _DATA + orjson.dumps(google_error_body(error)) + _END
 
@@ -170,7 +163,7 @@ class GeminiStream:
         item = event.get("item")
         if not isinstance(item, dict):
             return b""
-        handler = _ITEM_HANDLERS.get(str(item.get("type")))
+        handler = self.ITEM_HANDLERS.get(str(item.get("type")))
         return handler(self, item) if handler is not None else b""
 
     def _message_done(self, item: JSON) -> bytes:
@@ -205,25 +198,25 @@ class GeminiStream:
         chunk = self._chunk([], finishReason=finish_reason(response))
         chunk["usageMetadata"] = usage_metadata(response.get("usage") if isinstance(response, dict) else None)
         out = self._emit(chunk)
-        self._done = True
+        self._stop_reading()
         return out
 
+    HANDLERS: ClassVar[Mapping[str, Handler]] = {
+        "response.created": _created,
+        "response.reasoning_summary_text.delta": _reasoning_delta,
+        "response.output_text.delta": _text_delta,
+        "response.output_item.done": _item_done,
+        "response.image_generation_call.partial_image": _partial_image,
+        "response.completed": _completed,
+        "response.incomplete": _completed,
+    }
 
-_HANDLERS: dict[str, Callable[[GeminiStream, JSON], bytes]] = {
-    "response.created": GeminiStream._created,
-    "response.reasoning_summary_text.delta": GeminiStream._reasoning_delta,
-    "response.output_text.delta": GeminiStream._text_delta,
-    "response.output_item.done": GeminiStream._item_done,
-    "response.image_generation_call.partial_image": GeminiStream._partial_image,
-    "response.completed": GeminiStream._completed,
-    "response.incomplete": GeminiStream._completed,
-}
-
-_ITEM_HANDLERS: dict[str, Callable[[GeminiStream, JSON], bytes]] = {
-    "message": GeminiStream._message_done,
-    "function_call": GeminiStream._function_call_done,
-    "image_generation_call": GeminiStream._image_done,
-}
+    # ``response.output_item.done`` by the item's type.
+    ITEM_HANDLERS: ClassVar[Mapping[str, Handler]] = {
+        "message": _message_done,
+        "function_call": _function_call_done,
+        "image_generation_call": _image_done,
+    }
 
 
 def stream_translator(req: TranslatedRequest) -> GeminiStream:
