@@ -18,71 +18,17 @@ SDK raises as ``APIError`` with the right code.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import orjson
 
 from cliproxy.dialects.base import JSON, EventTable, Handler, TranslatedRequest
+from cliproxy.dialects.gemini.response import finish_reason, function_call_part, image_part, rfc3339, usage_metadata
 from cliproxy.errors import ProxyError, google_error_body
 
 KEEPALIVE = b"\n"
 _DATA = b"data: "
 _END = b"\n\n"
-
-
-def rfc3339(timestamp: object) -> str | None:
-    if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
-        return None
-    try:
-        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def usage_metadata(usage: object) -> JSON:
-    """Codex ``usage`` → Gemini ``usageMetadata`` (candidates = output tokens, as CPA reports)."""
-    meta: JSON = {"trafficType": "PROVISIONED_THROUGHPUT"}
-    if not isinstance(usage, dict):
-        return meta
-    prompt, output = usage.get("input_tokens"), usage.get("output_tokens")
-    prompt = prompt if isinstance(prompt, int) else 0
-    output = output if isinstance(output, int) else 0
-    meta.update(promptTokenCount=prompt, candidatesTokenCount=output, totalTokenCount=prompt + output)
-    details = usage.get("output_tokens_details")
-    thoughts = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    if isinstance(thoughts, int) and thoughts:
-        meta["thoughtsTokenCount"] = thoughts
-    cached = usage.get("input_tokens_details")
-    cached = cached.get("cached_tokens") if isinstance(cached, dict) else None
-    if isinstance(cached, int) and cached:
-        meta["cachedContentTokenCount"] = cached
-    return meta
-
-
-def finish_reason(response: object) -> str:
-    """``STOP``, or for an incomplete response ``SAFETY`` (content filter) / ``MAX_TOKENS``."""
-    if not isinstance(response, dict) or response.get("status") != "incomplete":
-        return "STOP"
-    details = response.get("incomplete_details")
-    reason = details.get("reason") if isinstance(details, dict) else None
-    return "SAFETY" if reason == "content_filter" else "MAX_TOKENS"
-
-
-def function_call_part(item: JSON, names: dict[str, str]) -> JSON:
-    """A Codex ``function_call`` item as a Gemini ``functionCall`` part, client name restored."""
-    name = item.get("name")
-    name = names.get(name, name) if isinstance(name, str) else ""
-    try:
-        args = orjson.loads(item.get("arguments") or "{}")
-    except (orjson.JSONDecodeError, TypeError):
-        args = {}
-    return {"functionCall": {"name": name, "args": args if isinstance(args, dict) else {}}}
-
-
-def image_part(data: str, output_format: object) -> JSON:
-    mime = f"image/{output_format}" if isinstance(output_format, str) and output_format else "image/png"
-    return {"inlineData": {"data": data, "mimeType": mime}}
 
 
 class GeminiStream(EventTable):
