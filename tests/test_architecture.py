@@ -72,7 +72,7 @@ KNOWN_BREAKS = {
     CREDENTIAL: "the Credential type has not moved out of cliproxy.auth.credentials yet",
     **{module: "the Gemini request imports budget_to_level from cliproxy.config.models"
        for module in ("cliproxy.dialects.gemini", "cliproxy.dialects.gemini.request",
-                      "cliproxy.dialects.gemini.stream")},
+                      "cliproxy.dialects.gemini.stream", "cliproxy.dialects.gemini.response")},
 }
 
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cliproxy.dialects.gemini import DIALECT, GeminiStream, render_response, translate_request
+from cliproxy.dialects.gemini import DIALECT, render_response, translate_request
+from cliproxy.dialects.gemini.stream import GeminiStream
 from cliproxy.dialects.tokens import count_codex_body_tokens
 from cliproxy.errors import ProxyError
 from cliproxy.responses.output import OutputCollector

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from cliproxy.auth.refresh import Refresher, RefreshScheduler
 from cliproxy.config.snapshot import SnapshotHolder
-from cliproxy.dialects.anthropic.reasoning_cache import ReasoningReplayCache
 from cliproxy.runner import Runner
 from cliproxy.server.discovery import ModelDiscovery
+from cliproxy.server.replay_cache import ReasoningReplayCache
 from cliproxy.upstream.codex import CodexUpstream
 
 if TYPE_CHECKING:

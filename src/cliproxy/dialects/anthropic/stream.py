@@ -4,7 +4,9 @@ Invariants Claude Code depends on (clients.md §2.3): every ``content_block_star
 ``content_block_stop`` (without it Claude Code exits 0 with an empty answer), a thinking block
 gets its ``signature_delta`` before its stop, at most one block is open at a time, and the
 stream ends with either ``message_stop`` or exactly one ``error`` event — never both, never
-silently. Opening a block therefore always closes the one before it.
+silently. They live in one state, ``Block``, changed only by ``_open``, ``_close`` and ``_end``
+(as h11 keeps a connection's state in one place): opening a block closes the one before it,
+closing a thinking block writes its signature first, and ``DONE`` is final.
 
 Divergence from CPA: the summary parts of one reasoning item share one thinking block (joined
 by a blank line). CPA opens a block per part, and only the last one can carry the signature, so
@@ -13,13 +15,15 @@ Claude Code dropped the earlier ones.
 
 from __future__ import annotations
 
+import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
+from typing import ClassVar
 
 import orjson
 
 from cliproxy.dialects.anthropic.response import client_tool_id, part_text, stop_reason, usage
-from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.dialects.base import JSON, EventTable, Handler, TranslatedRequest
 from cliproxy.errors import Outcome, ProxyError, anthropic_error_body
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
@@ -29,8 +33,30 @@ _DELTA = b"event: content_block_delta\ndata: "
 _STOP = b"event: content_block_stop\ndata: "
 _END = b"\n\n"
 _MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+_DISCONNECTED = "stream disconnected before completion: stream closed before response.completed"
 
-_TEXT, _THINKING, _TOOL = "text", "thinking", "tool"
+_TEXT_BLOCK: JSON = {"type": "text", "text": ""}
+_THINKING_BLOCK: JSON = {"type": "thinking", "thinking": ""}
+_PARAGRAPH: JSON = {"type": "thinking_delta", "thinking": "\n\n"}
+
+
+class Block(enum.Enum):
+    """Where the client's message stands; the open content block, if any, is the state."""
+
+    IDLE = "idle"  # nothing written yet: message_start is still owed
+    NONE = "none"  # message started, no content block open
+    TEXT = "text"
+    THINKING = "thinking"  # its stop is preceded by the reasoning item's signature, if it has one
+    TOOL = "tool"
+    DONE = "done"  # message_stop or one error written: nothing more, ever
+
+
+# Globals for the hot path: ``Block.TEXT`` is an attribute read on the enum class (about 80 ns on
+# Python 3.11), a global is one dict read.
+_IDLE, _NONE, _TEXT, _THINKING, _TOOL, _DONE = (
+    Block.IDLE, Block.NONE, Block.TEXT, Block.THINKING, Block.TOOL, Block.DONE,
+)
+_OPEN_BLOCKS = frozenset({_TEXT, _THINKING, _TOOL})
 
 
 def _frame(prefix: bytes, payload: JSON) -> bytes:
@@ -51,66 +77,58 @@ def _text_of(event: JSON, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-class AnthropicStream:
-    """One client stream's state; ``feed`` is the per-event hot path."""
+class AnthropicStream(EventTable):
+    """One client stream: the ``Block`` state, the block index, and what the current output item
+    has already streamed (so its ``done`` event does not repeat it)."""
 
     __slots__ = (
         "_args_seen",
-        "_done",
+        "_block",
         "_index",
-        "_open",
         "_req",
         "_signature",
-        "_started",
         "_summary_seen",
         "_text_seen",
         "_tool_seen",
     )
 
     def __init__(self, req: TranslatedRequest) -> None:
+        super().__init__()
         self._req = req
-        self._index = 0
-        self._open: str | None = None
-        self._started = False
-        self._done = False
-        self._signature = ""
-        self._summary_seen = False
-        self._text_seen = False
-        self._args_seen = False
-        self._tool_seen = False
+        self._block = _IDLE
+        self._index = 0  # the index of the open block, or of the next one
+        self._signature = ""  # the current reasoning item's signature, owed before its block stops
+        self._summary_seen = False  # the current reasoning item was shown as a thinking block
+        self._text_seen = False  # the current message item streamed text
+        self._args_seen = False  # the open tool block streamed its arguments
+        self._tool_seen = False  # a tool was called: the stop reason is tool_use
 
     # --- protocol ------------------------------------------------------------------------------
 
     @property
     def keepalive(self) -> bytes:
         """A ``ping`` — after an early ``message_start`` (it carries no content), as the API does."""
-        return PING if self._started else self._message_start({}) + PING
-
-    def feed(self, event: JSON, raw: bytes) -> bytes:
-        kind = event.get("type")
-        handler = _HANDLERS.get(kind) if kind.__class__ is str else None
-        if handler is None or self._done:
-            return b""
-        return handler(self, event)
+        return self._message_start({}) + PING if self._block is _IDLE else PING
 
     def finish(self) -> bytes:
         """Nothing is owed after ``message_stop``; a stream that never completed is an error."""
-        if self._done:
+        if self._block is _DONE:
             return b""
-        message = "stream disconnected before completion: stream closed before response.completed"
-        return self.fail(ProxyError(502, message, type="api_error", outcome=Outcome.DISCONNECTED))
+        return self.fail(ProxyError(502, _DISCONNECTED, type="api_error", outcome=Outcome.DISCONNECTED))
 
     def fail(self, error: ProxyError) -> bytes:
         """Close the open block, then exactly one ``error`` event; later calls render nothing."""
-        if self._done:
+        if self._block is _DONE:
             return b""
-        self._done = True
-        return self._close() + _event("error", anthropic_error_body(error))
+        out = self._close()
+        self._end()
+        return out + _event("error", anthropic_error_body(error))
 
-    # --- blocks --------------------------------------------------------------------------------
+    # --- the transitions: the only code that changes ``_block`` ---------------------------------
 
     def _message_start(self, response: JSON) -> bytes:
-        self._started = True
+        """IDLE → NONE."""
+        self._block = _NONE
         model = response.get("model")
         message: JSON = {
             "id": _text_of(response, "id") or "msg_" + uuid.uuid4().hex,
@@ -124,35 +142,43 @@ class AnthropicStream:
         }
         return _event("message_start", {"type": "message_start", "message": message})
 
+    def _open(self, block: Block, content_block: JSON) -> bytes:
+        """Any state before DONE → ``block``: the message started if owed, the open block closed."""
+        out = self._message_start({}) if self._block is _IDLE else self._close()
+        self._block = block
+        start = {"type": "content_block_start", "index": self._index, "content_block": content_block}
+        return out + _frame(_START, start)
+
     def _close(self) -> bytes:
-        if self._open is None:
+        """An open block → NONE, a thinking block's signature first; any other state is kept."""
+        block = self._block
+        if block not in _OPEN_BLOCKS:
             return b""
         out = b""
-        if self._open == _THINKING and self._signature:
-            delta = {"type": "signature_delta", "signature": self._signature}
-            out = _frame(_DELTA, {"type": "content_block_delta", "index": self._index, "delta": delta})
+        if block is _THINKING and self._signature:
+            out = self._delta({"type": "signature_delta", "signature": self._signature})
         out += _frame(_STOP, {"type": "content_block_stop", "index": self._index})
-        self._open = None
+        self._block = _NONE
         self._index += 1
         return out
 
-    def _start(self, kind: str, block: JSON) -> bytes:
-        out = b"" if self._started else self._message_start({})
-        out += self._close()
-        self._open = kind
-        start = {"type": "content_block_start", "index": self._index, "content_block": block}
-        return out + _frame(_START, start)
+    def _end(self) -> None:
+        """→ DONE, after the one terminal event: the table is closed, so nothing is written again."""
+        self._block = _DONE
+        self._stop_reading()
+
+    # --- content -------------------------------------------------------------------------------
 
     def _delta(self, delta: JSON) -> bytes:
         return _frame(_DELTA, {"type": "content_block_delta", "index": self._index, "delta": delta})
 
     def _text(self, text: str) -> bytes:
-        out = b"" if self._open == _TEXT else self._start(_TEXT, {"type": "text", "text": ""})
+        out = b"" if self._block is _TEXT else self._open(_TEXT, _TEXT_BLOCK)
         self._text_seen = True
         return out + self._delta({"type": "text_delta", "text": text})
 
     def _thinking(self, text: str) -> bytes:
-        out = b"" if self._open == _THINKING else self._start(_THINKING, {"type": "thinking", "thinking": ""})
+        out = b"" if self._block is _THINKING else self._open(_THINKING, _THINKING_BLOCK)
         return out + self._delta({"type": "thinking_delta", "thinking": text})
 
     def _tool_start(self, item: JSON) -> bytes:
@@ -165,7 +191,7 @@ class AnthropicStream:
         }
         self._tool_seen = True
         self._args_seen = False
-        return self._start(_TOOL, block) + self._delta({"type": "input_json_delta", "partial_json": ""})
+        return self._open(_TOOL, block) + self._delta({"type": "input_json_delta", "partial_json": ""})
 
     def _arguments(self, arguments: str) -> bytes:
         self._args_seen = True
@@ -175,67 +201,70 @@ class AnthropicStream:
 
     def _on_created(self, event: JSON) -> bytes:
         response = event.get("response")
-        return b"" if self._started else self._message_start(response if isinstance(response, dict) else {})
+        return self._message_start(response if isinstance(response, dict) else {}) if self._block is _IDLE else b""
 
     def _on_item_added(self, event: JSON) -> bytes:
         item = _item(event)
-        kind = item.get("type")
-        if kind == "function_call":
-            return self._tool_start(item)
-        if kind == "reasoning":
-            out = self._close()
-            self._signature = _text_of(item, "encrypted_content")
-            self._summary_seen = False
-            return out
-        if kind == "message":
-            self._text_seen = False
+        handler = self.ITEM_ADDED.get(_text_of(item, "type"))
+        return handler(self, item) if handler is not None else b""
+
+    def _reasoning_added(self, item: JSON) -> bytes:
+        out = self._close()
+        self._signature = _text_of(item, "encrypted_content")
+        self._summary_seen = False
+        return out
+
+    def _message_added(self, item: JSON) -> bytes:
+        self._text_seen = False
         return b""
 
     def _on_summary_part_added(self, event: JSON) -> bytes:
-        if self._open == _THINKING and self._summary_seen:
-            return self._delta({"type": "thinking_delta", "thinking": "\n\n"})
+        if self._block is _THINKING and self._summary_seen:
+            return self._delta(_PARAGRAPH)
         self._summary_seen = True
-        return self._start(_THINKING, {"type": "thinking", "thinking": ""})
+        return self._open(_THINKING, _THINKING_BLOCK)
 
     def _on_summary_delta(self, event: JSON) -> bytes:
         self._summary_seen = True
         return self._thinking(_text_of(event, "delta"))
 
     def _on_content_part_added(self, event: JSON) -> bytes:
-        return self._start(_TEXT, {"type": "text", "text": ""})
+        return self._open(_TEXT, _TEXT_BLOCK)
 
     def _on_text_delta(self, event: JSON) -> bytes:
         return self._text(_text_of(event, "delta"))
 
     def _on_content_part_done(self, event: JSON) -> bytes:
-        return self._close() if self._open == _TEXT else b""
+        return self._close() if self._block is _TEXT else b""
 
     def _on_arguments_delta(self, event: JSON) -> bytes:
-        return self._arguments(_text_of(event, "delta")) if self._open == _TOOL else b""
+        return self._arguments(_text_of(event, "delta")) if self._block is _TOOL else b""
 
     def _on_arguments_done(self, event: JSON) -> bytes:
         arguments = _text_of(event, "arguments")
-        if self._open != _TOOL or self._args_seen or not arguments:
+        if self._block is not _TOOL or self._args_seen or not arguments:
             return b""
         return self._arguments(arguments)
 
     def _on_item_done(self, event: JSON) -> bytes:
         item = _item(event)
-        handler = _ITEM_DONE.get(_text_of(item, "type"))
+        handler = self.ITEM_DONE.get(_text_of(item, "type"))
         return handler(self, item) if handler is not None else b""
 
     def _reasoning_done(self, item: JSON) -> bytes:
+        """The signature goes out: on the open thinking block, or on an empty one if none was shown."""
         self._signature = _text_of(item, "encrypted_content") or self._signature
         out = b""
-        if self._open == _THINKING:
+        if self._block is _THINKING:
             out = self._close()
         elif self._signature and not self._summary_seen:
-            out = self._start(_THINKING, {"type": "thinking", "thinking": ""}) + self._close()
+            out = self._open(_THINKING, _THINKING_BLOCK) + self._close()
         self._signature = ""
         self._summary_seen = False
         return out
 
     def _message_done(self, item: JSON) -> bytes:
+        """The item's text, if no delta streamed it, then the text block closes."""
         out = b""
         if not self._text_seen:
             parts = item.get("content")
@@ -243,10 +272,11 @@ class AnthropicStream:
             if text:
                 out = self._text(text)
         self._text_seen = False
-        return (out + self._close()) if self._open == _TEXT else out
+        return (out + self._close()) if self._block is _TEXT else out
 
     def _function_call_done(self, item: JSON) -> bytes:
-        out = b"" if self._open == _TOOL else self._tool_start(item)
+        """A call never announced is sent whole; arguments no delta carried are sent; it closes."""
+        out = b"" if self._block is _TOOL else self._tool_start(item)
         arguments = _text_of(item, "arguments")
         if not self._args_seen and arguments:
             out += self._arguments(arguments)
@@ -255,8 +285,8 @@ class AnthropicStream:
     def _on_terminal(self, event: JSON) -> bytes:
         response = event.get("response")
         response = response if isinstance(response, dict) else {}
-        out = (b"" if self._started else self._message_start(response)) + self._close()
-        self._done = True
+        out = self._message_start(response) if self._block is _IDLE else self._close()
+        self._end()
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason(response, self._tool_seen), "stop_sequence": None},
@@ -264,34 +294,37 @@ class AnthropicStream:
         }
         return out + _event("message_delta", delta) + _MESSAGE_STOP
 
+    HANDLERS: ClassVar[Mapping[str, Handler]] = {
+        "response.created": _on_created,
+        "response.output_item.added": _on_item_added,
+        "response.output_item.done": _on_item_done,
+        "response.reasoning_summary_part.added": _on_summary_part_added,
+        "response.reasoning_summary_text.delta": _on_summary_delta,
+        "response.content_part.added": _on_content_part_added,
+        "response.output_text.delta": _on_text_delta,
+        "response.refusal.delta": _on_text_delta,
+        "response.content_part.done": _on_content_part_done,
+        "response.function_call_arguments.delta": _on_arguments_delta,
+        "response.function_call_arguments.done": _on_arguments_done,
+        "response.completed": _on_terminal,
+        "response.incomplete": _on_terminal,
+        # Not rendered: response.in_progress, *.done twins of the deltas above, summary_part.done
+        # (the block stays open for the signature), image generation (§4.5.3), codex.rate_limits,
+        # codex.response.metadata, and error / response.failed — the runner classifies those and
+        # calls ``fail`` exactly once.
+    }
 
-_Handler = Callable[[AnthropicStream, JSON], bytes]
-
-_HANDLERS: dict[str, _Handler] = {
-    "response.created": AnthropicStream._on_created,
-    "response.output_item.added": AnthropicStream._on_item_added,
-    "response.output_item.done": AnthropicStream._on_item_done,
-    "response.reasoning_summary_part.added": AnthropicStream._on_summary_part_added,
-    "response.reasoning_summary_text.delta": AnthropicStream._on_summary_delta,
-    "response.content_part.added": AnthropicStream._on_content_part_added,
-    "response.output_text.delta": AnthropicStream._on_text_delta,
-    "response.refusal.delta": AnthropicStream._on_text_delta,
-    "response.content_part.done": AnthropicStream._on_content_part_done,
-    "response.function_call_arguments.delta": AnthropicStream._on_arguments_delta,
-    "response.function_call_arguments.done": AnthropicStream._on_arguments_done,
-    "response.completed": AnthropicStream._on_terminal,
-    "response.incomplete": AnthropicStream._on_terminal,
-    # Not rendered: response.in_progress, *.done twins of the deltas above, summary_part.done
-    # (the block stays open for the signature), image generation (§4.5.3), codex.rate_limits,
-    # codex.response.metadata, and error / response.failed — the runner classifies those and
-    # calls ``fail`` exactly once.
-}
-
-_ITEM_DONE: dict[str, _Handler] = {
-    "reasoning": AnthropicStream._reasoning_done,
-    "message": AnthropicStream._message_done,
-    "function_call": AnthropicStream._function_call_done,
-}
+    # ``response.output_item.added`` / ``.done`` by the item's type.
+    ITEM_ADDED: ClassVar[Mapping[str, Handler]] = {
+        "function_call": _tool_start,
+        "reasoning": _reasoning_added,
+        "message": _message_added,
+    }
+    ITEM_DONE: ClassVar[Mapping[str, Handler]] = {
+        "reasoning": _reasoning_done,
+        "message": _message_done,
+        "function_call": _function_call_done,
+    }
 
 
 def stream_translator(req: TranslatedRequest) -> AnthropicStream:

@@ -17,13 +17,13 @@ SDK raises as ``APIError`` with the right code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import orjson
 
-from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.dialects.base import JSON, EventTable, Handler, TranslatedRequest
+from cliproxy.dialects.gemini.response import finish_reason, function_call_part, image_part, rfc3339, usage_metadata
 from cliproxy.errors import ProxyError, google_error_body
 
 KEEPALIVE = b"\n"
@@ -31,66 +31,13 @@ _DATA = b"data: "
 _END = b"\n\n"
 
 
-def rfc3339(timestamp: object) -> str | None:
-    if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
-        return None
-    try:
-        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return None
+class GeminiStream(EventTable):
+    """One client stream's state; ``feed`` (from ``EventTable``) is the per-event hot path."""
 
-
-def usage_metadata(usage: object) -> JSON:
-    """Codex ``usage`` → Gemini ``usageMetadata`` (candidates = output tokens, as CPA reports)."""
-    meta: JSON = {"trafficType": "PROVISIONED_THROUGHPUT"}
-    if not isinstance(usage, dict):
-        return meta
-    prompt, output = usage.get("input_tokens"), usage.get("output_tokens")
-    prompt = prompt if isinstance(prompt, int) else 0
-    output = output if isinstance(output, int) else 0
-    meta.update(promptTokenCount=prompt, candidatesTokenCount=output, totalTokenCount=prompt + output)
-    details = usage.get("output_tokens_details")
-    thoughts = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    if isinstance(thoughts, int) and thoughts:
-        meta["thoughtsTokenCount"] = thoughts
-    cached = usage.get("input_tokens_details")
-    cached = cached.get("cached_tokens") if isinstance(cached, dict) else None
-    if isinstance(cached, int) and cached:
-        meta["cachedContentTokenCount"] = cached
-    return meta
-
-
-def finish_reason(response: object) -> str:
-    """``STOP``, or for an incomplete response ``SAFETY`` (content filter) / ``MAX_TOKENS``."""
-    if not isinstance(response, dict) or response.get("status") != "incomplete":
-        return "STOP"
-    details = response.get("incomplete_details")
-    reason = details.get("reason") if isinstance(details, dict) else None
-    return "SAFETY" if reason == "content_filter" else "MAX_TOKENS"
-
-
-def function_call_part(item: JSON, names: dict[str, str]) -> JSON:
-    """A Codex ``function_call`` item as a Gemini ``functionCall`` part, client name restored."""
-    name = item.get("name")
-    name = names.get(name, name) if isinstance(name, str) else ""
-    try:
-        args = orjson.loads(item.get("arguments") or "{}")
-    except (orjson.JSONDecodeError, TypeError):
-        args = {}
-    return {"functionCall": {"name": name, "args": args if isinstance(args, dict) else {}}}
-
-
-def image_part(data: str, output_format: object) -> JSON:
-    mime = f"image/{output_format}" if isinstance(output_format, str) and output_format else "image/png"
-    return {"inlineData": {"data": data, "mimeType": mime}}
-
-
-class GeminiStream:
-    """One client stream's state; ``feed`` is the per-event hot path."""
-
-    __slots__ = ("_create_time", "_done", "_held", "_images", "_model", "_names", "_response_id", "_text_seen")
+    __slots__ = ("_create_time", "_held", "_images", "_model", "_names", "_response_id", "_text_seen")
 
     def __init__(self, req: TranslatedRequest) -> None:
+        super().__init__()
         self._model = req.model
         self._names = req.tool_names
         self._response_id = ""
@@ -98,18 +45,10 @@ class GeminiStream:
         self._held = b""
         self._text_seen = False
         self._images: set[str] = set()
-        self._done = False
 
     @property
     def keepalive(self) -> bytes:
         return KEEPALIVE
-
-    def feed(self, event: JSON, raw: bytes) -> bytes:
-        kind = event.get("type")
-        handler = _HANDLERS.get(kind) if kind.__class__ is str else None
-        if handler is None or self._done:
-            return b""
-        return handler(self, event)
 
     def finish(self) -> bytes:
         """A function call still held back goes out now rather than being lost."""
@@ -118,9 +57,9 @@ class GeminiStream:
 
     def fail(self, error: ProxyError) -> bytes:
         """Exactly one error chunk; later calls render nothing."""
-        if self._done:
+        if not self._reading:
             return b""
-        self._done = True
+        self._stop_reading()
         self._held = b""
         return _DATA + orjson.dumps(google_error_body(error)) + _END
 
@@ -170,7 +109,7 @@ class GeminiStream:
         item = event.get("item")
         if not isinstance(item, dict):
             return b""
-        handler = _ITEM_HANDLERS.get(str(item.get("type")))
+        handler = self.ITEM_HANDLERS.get(str(item.get("type")))
         return handler(self, item) if handler is not None else b""
 
     def _message_done(self, item: JSON) -> bytes:
@@ -205,25 +144,25 @@ class GeminiStream:
         chunk = self._chunk([], finishReason=finish_reason(response))
         chunk["usageMetadata"] = usage_metadata(response.get("usage") if isinstance(response, dict) else None)
         out = self._emit(chunk)
-        self._done = True
+        self._stop_reading()
         return out
 
+    HANDLERS: ClassVar[Mapping[str, Handler]] = {
+        "response.created": _created,
+        "response.reasoning_summary_text.delta": _reasoning_delta,
+        "response.output_text.delta": _text_delta,
+        "response.output_item.done": _item_done,
+        "response.image_generation_call.partial_image": _partial_image,
+        "response.completed": _completed,
+        "response.incomplete": _completed,
+    }
 
-_HANDLERS: dict[str, Callable[[GeminiStream, JSON], bytes]] = {
-    "response.created": GeminiStream._created,
-    "response.reasoning_summary_text.delta": GeminiStream._reasoning_delta,
-    "response.output_text.delta": GeminiStream._text_delta,
-    "response.output_item.done": GeminiStream._item_done,
-    "response.image_generation_call.partial_image": GeminiStream._partial_image,
-    "response.completed": GeminiStream._completed,
-    "response.incomplete": GeminiStream._completed,
-}
-
-_ITEM_HANDLERS: dict[str, Callable[[GeminiStream, JSON], bytes]] = {
-    "message": GeminiStream._message_done,
-    "function_call": GeminiStream._function_call_done,
-    "image_generation_call": GeminiStream._image_done,
-}
+    # ``response.output_item.done`` by the item's type.
+    ITEM_HANDLERS: ClassVar[Mapping[str, Handler]] = {
+        "message": _message_done,
+        "function_call": _function_call_done,
+        "image_generation_call": _image_done,
+    }
 
 
 def stream_translator(req: TranslatedRequest) -> GeminiStream:

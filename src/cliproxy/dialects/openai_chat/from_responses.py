@@ -41,22 +41,25 @@ def responses_body_to_chat(body: JSON) -> JSON:
 
 
 def _responses_messages(body: JSON) -> list[JSON]:
-    messages: list[JSON] = []
     instructions = body.get("instructions")
-    if isinstance(instructions, str) and instructions:
-        messages.append({"role": "system", "content": instructions})
+    system = [{"role": "system", "content": instructions}] if isinstance(instructions, str) and instructions else []
     source = body.get("input")
     if isinstance(source, str):
-        messages.append({"role": "user", "content": source})
-        return messages
+        return [*system, {"role": "user", "content": source}]
+    return system + _items_to_messages(optional_list(source, "input"))
+
+
+def _items_to_messages(items: list[Any]) -> list[JSON]:
+    """Input items as Chat messages; consecutive function calls form one assistant turn."""
+    messages: list[JSON] = []
     pending_calls: list[JSON] = []
-    for i, item in enumerate(optional_list(source, "input")):
+    for i, item in enumerate(items):
         item = need_dict(item, f"input[{i}]")
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind == "function_call":
             pending_calls.append(_responses_call_to_tool_call(item))
             continue
-        if pending_calls:  # consecutive calls form one assistant turn
+        if pending_calls:
             messages.append({"role": "assistant", "content": None, "tool_calls": pending_calls})
             pending_calls = []
         converter = _RESPONSES_ITEMS.get(kind) if isinstance(kind, str) else None

@@ -45,6 +45,16 @@ def translate_request(body: JSON, headers: Mapping[str, str]) -> TranslatedReque
         raise bad_request("`messages` is required and must be an array of message objects.")
     tools = optional_list(body.get("tools"), "tools")
     name_map = names.build_name_map(_declared_tool_names(tools))
+    return TranslatedRequest(
+        body=_codex_body(body, model, messages, tools, name_map),
+        stream=body.get("stream") is True,
+        model=model,
+        tool_names=names.reverse_map(name_map),
+    )
+
+
+def _codex_body(body: JSON, model: str, messages: list[Any], tools: list[Any], name_map: dict[str, str]) -> JSON:
+    """The fields the backend requires, then the client's tools, tool choice and output format."""
     out: JSON = {
         "instructions": "",
         "stream": True,
@@ -62,12 +72,7 @@ def translate_request(body: JSON, headers: Mapping[str, str]) -> TranslatedReque
     text = _text_options(body)
     if text:
         out["text"] = text
-    return TranslatedRequest(
-        body=out,
-        stream=body.get("stream") is True,
-        model=model,
-        tool_names=names.reverse_map(name_map),
-    )
+    return out
 
 
 def _reasoning_effort(body: JSON) -> str:

@@ -8,12 +8,12 @@ pre-encoded bytes, one ``orjson.dumps`` of the delta per event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import orjson
 
-from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.dialects.base import JSON, EventTable, Handler, TranslatedRequest
 from cliproxy.dialects.openai_chat.response import (
     created_at,
     image_data_url,
@@ -35,6 +35,19 @@ _ARGS_TEMPLATE = b'{"tool_calls":[{"index":%d,"function":{"arguments":%b}}]}'
 _DISCONNECTED = "stream disconnected before completion: stream closed before response.completed"
 
 
+def _following_model(handler: Handler) -> Handler:
+    """``handler``, run after the chunk prefix took the ``model`` the event carries, if any."""
+
+    def follow_then_handle(stream: CodexEventStream, event: JSON) -> bytes:
+        model = event.get("model")
+        if model.__class__ is str and model != stream._model:
+            stream._model = model
+            stream._rebuild_prefix()
+        return handler(stream, event)
+
+    return follow_then_handle
+
+
 class _Call:
     """One function call of the stream: its Chat ``index`` and whether arguments were sent."""
 
@@ -45,11 +58,14 @@ class _Call:
         self.args_sent = False
 
 
-class CodexEventStream:
+class CodexEventStream(EventTable):
     """Codex event state machine shared by the Chat and legacy Completions streams.
 
     Subclasses only decide how each piece (text, reasoning, tool call, image, end) is framed;
     the event bookkeeping (ids, tool-call indexes, duplicate images, terminal state) lives here.
+    Every handler in ``HANDLERS`` first lets the chunk prefix follow a ``model`` the event itself
+    carries, the first of the three places a chunk's model comes from (then ``response.created``,
+    then the requested name); an event we do not render changes nothing.
     """
 
     keepalive = sse.KEEPALIVE_COMMENT
@@ -57,6 +73,7 @@ class CodexEventStream:
     _choice_key = b'"delta":'  # what follows `"index":0,` in every chunk
 
     def __init__(self, req: TranslatedRequest) -> None:
+        super().__init__()
         self._names = req.tool_names
         self._id = ""
         self._created = 0
@@ -71,18 +88,7 @@ class CodexEventStream:
         self._prefix = b""
         self._rebuild_prefix()
 
-    # ---- the StreamTranslator protocol ----
-
-    def feed(self, event: JSON, raw: bytes) -> bytes:
-        kind = event.get("type")
-        handler = _HANDLERS.get(kind) if kind.__class__ is str else None
-        if handler is None:
-            return b""
-        model = event.get("model")
-        if model.__class__ is str and model != self._model:
-            self._model = model
-            self._rebuild_prefix()
-        return handler(self, event)
+    # ---- the StreamTranslator protocol (``feed`` is EventTable's) ----
 
     def finish(self) -> bytes:
         if self._failed:
@@ -295,22 +301,21 @@ class CodexEventStream:
         usage = usage_to_chat(response.get("usage")) if isinstance(response, dict) else None
         return self._final(finish_reason, usage)
 
-
-_HANDLERS: dict[str, Callable[[CodexEventStream, JSON], bytes]] = {
-    "response.created": CodexEventStream._on_response_created,
-    "response.output_text.delta": CodexEventStream._on_text_delta,
-    "response.reasoning_summary_text.delta": CodexEventStream._on_reasoning_delta,
-    "response.reasoning_summary_text.done": CodexEventStream._on_reasoning_done,
-    "response.output_item.added": CodexEventStream._on_item_added,
-    "response.output_item.done": CodexEventStream._on_item_done,
-    "response.function_call_arguments.delta": CodexEventStream._on_arguments_delta,
-    "response.function_call_arguments.done": CodexEventStream._on_arguments_done,
-    "response.image_generation_call.partial_image": CodexEventStream._on_partial_image,
-    "response.completed": CodexEventStream._on_completed,
-    "response.incomplete": CodexEventStream._on_incomplete,
-    # response.failed / error: the runner classifies them and calls fail(); codex.rate_limits,
-    # codex.response.metadata and the lifecycle events produce nothing.
-}
+    HANDLERS: ClassVar[Mapping[str, Handler]] = {name: _following_model(handler) for name, handler in {
+        "response.created": _on_response_created,
+        "response.output_text.delta": _on_text_delta,
+        "response.reasoning_summary_text.delta": _on_reasoning_delta,
+        "response.reasoning_summary_text.done": _on_reasoning_done,
+        "response.output_item.added": _on_item_added,
+        "response.output_item.done": _on_item_done,
+        "response.function_call_arguments.delta": _on_arguments_delta,
+        "response.function_call_arguments.done": _on_arguments_done,
+        "response.image_generation_call.partial_image": _on_partial_image,
+        "response.completed": _on_completed,
+        "response.incomplete": _on_incomplete,
+        # response.failed / error: the runner classifies them and calls fail(); codex.rate_limits,
+        # codex.response.metadata and the lifecycle events produce nothing.
+    }.items()}
 
 
 class ChatStreamTranslator(CodexEventStream):

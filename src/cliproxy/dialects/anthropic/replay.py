@@ -1,10 +1,10 @@
-"""Reasoning replay cache for Claude Code sessions (proxy.md §4.5.4).
+"""Reasoning replay for Claude Code sessions (proxy.md §4.5.4): what to keep, and where it goes back.
 
 Claude Code re-sends its history on every turn, but not always with the reasoning the backend
 produced: thinking blocks get cleared or lose their signature. Without its encrypted reasoning
-the model starts each turn cold. So per (model, session) we keep the ``reasoning`` and tool-call
-items of the last completed response and, on the next request of that session, put back what
-the history lacks:
+the model starts each turn cold. So per (model, session) the server keeps the ``reasoning`` and
+tool-call items of the last completed response (``replayable_items``) and, on the next request of
+that session, ``replay`` puts back what the history lacks:
 
 - the cached reasoning items, when the input has no valid reasoning blob at all — placed just
   before the first item of the previous answer (its first tool call, else the last assistant
@@ -12,17 +12,13 @@ the history lacks:
   worse than none;
 - a cached tool call whose ``function_call_output`` is present but whose call is missing.
 
-Bounded in entries (least recently used go first) and in time (entries expire after ``ttl``).
-A pure data structure: no I/O, no locks (one event loop owns it), the clock is injectable.
-``forget`` is for the upstream's ``thinking_signature_invalid`` rejection.
+Both are pure functions of plain items. The memory between turns (bounded, expiring, read with
+a clock) is the server's ``ReasoningReplayCache``: a translator keeps no state across requests.
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 
 from cliproxy.dialects.anthropic.response import client_tool_id
 from cliproxy.dialects.base import JSON
@@ -47,63 +43,12 @@ def _replayable(item: object) -> bool:
     return item.get("type") in _CALL_TYPES and bool(_comparable_ids(item.get("call_id")))
 
 
-class ReasoningReplayCache:
-    """Last turn's reasoning and tool-call items per (model, session)."""
-
-    def __init__(
-        self,
-        max_entries: int = 1024,
-        ttl: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if max_entries < 1 or ttl <= 0:
-            raise ValueError("max_entries must be ≥ 1 and ttl > 0")
-        self.max_entries = max_entries
-        self.ttl = ttl
-        self._clock = clock
-        self._entries: OrderedDict[tuple[str, str], tuple[float, list[JSON]]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def remember(self, model: str, session: str, output: object) -> None:
-        """Keep the replayable items of a completed response's ``output`` (or drop a stale entry)."""
-        items = [copy.deepcopy(i) for i in output if _replayable(i)] if isinstance(output, list) else []
-        key = (model, session)
-        if not session or not any(i.get("type") == "reasoning" for i in items):
-            self._entries.pop(key, None)
-            return
-        self._entries[key] = (self._clock() + self.ttl, items)
-        self._entries.move_to_end(key)
-        self._evict()
-
-    def forget(self, model: str, session: str) -> None:
-        self._entries.pop((model, session), None)
-
-    def get(self, model: str, session: str) -> list[JSON] | None:
-        """The cached items (copies), or None when absent or expired."""
-        key = (model, session)
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires, items = entry
-        if expires <= self._clock():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return copy.deepcopy(items)
-
-    def apply(self, model: str, session: str, input_items: list[JSON]) -> list[JSON]:
-        """``input_items`` with the session's cached items put back where they are missing."""
-        cached = self.get(model, session) if session else None
-        return replay(input_items, cached) if cached else input_items
-
-    def _evict(self) -> None:
-        now = self._clock()
-        for key in [k for k, (expires, _) in self._entries.items() if expires <= now]:
-            del self._entries[key]
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+def replayable_items(output: object) -> list[JSON]:
+    """Copies of the reasoning and tool-call items of a completed response's ``output`` worth
+    putting back later; none when it holds no valid reasoning, since then there is nothing to
+    restore."""
+    items = [copy.deepcopy(i) for i in output if _replayable(i)] if isinstance(output, list) else []
+    return items if any(i.get("type") == "reasoning" for i in items) else []
 
 
 # --- merging cached items into an input --------------------------------------------------------
