@@ -187,7 +187,7 @@ async def messages(request: Request) -> Response:
             call = _build_call(request, anthropic.DIALECT, translated)
         except ProxyError as err:
             if err.status == 404 and translated.model.lower().startswith("claude"):
-                err.message = f"{err.message} {CLAUDE_MODEL_HINT}"
+                raise err.with_message(f"{err.message} {CLAUDE_MODEL_HINT}") from None
             raise
         _replay_reasoning(request, call)
         return await run(request, call)
