@@ -23,9 +23,10 @@ from cliproxy.pool.store import FilePoolStore, keep, state_dir
 from cliproxy.runner import Runner
 from cliproxy.server.backend_route import BACKEND_ROUTES
 from cliproxy.server.discovery import ModelDiscovery
+from cliproxy.server.errors import EXCEPTION_HANDLERS
 from cliproxy.server.gate import Gate
 from cliproxy.server.operations import Operations
-from cliproxy.server.routes import ROUTES, not_found
+from cliproxy.server.routes import ROUTES
 from cliproxy.server.services import Services
 from cliproxy.server.status_route import STATUS_ROUTES, remove_server_file, write_server_file
 from cliproxy.server.usage_route import USAGE_ROUTES
@@ -111,7 +112,7 @@ def build_app(services: Services) -> ASGIApp:
             await _stop(services, tasks)
 
     app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(), *BACKEND_ROUTES],
-                    exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
+                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.services = services
 
     def current_config() -> Config:

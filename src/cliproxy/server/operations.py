@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -178,11 +179,9 @@ class Operations:
         return await logins.callback(request)
 
     async def _metrics(self, request: Request) -> Response:
-        from cliproxy.server.routes import not_found
-
         services = self._services
         if services is None or not services.holder.current.config.metrics_enabled:
-            return await not_found(request, Exception())
+            raise HTTPException(404)  # answered like any unknown path
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
 
