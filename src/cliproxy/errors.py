@@ -1,15 +1,76 @@
-"""One error type for the whole request path, and its body in each client dialect.
+"""One error type for the whole request path, its body in each client dialect, and the map of every
+exception the program raises.
 
-Upstream failures, pool exhaustion, bad client input and access failures all become a
-``ProxyError``; routes render it as an HTTP response before the stream is committed, and translators
-render it as their dialect's error event after. Messages never carry a secret.
+The request path has one type, :class:`ProxyError`, whose :class:`Outcome` says whose fault a failure
+was; a class tree would add nothing the dialect renderers could use. The rest of the program raises a
+few small exceptions, each caught by exactly one layer and turned into words for the person who acts
+on it. Messages never carry a secret or an e-mail.
+
+Exception map
+-------------
+
+::
+
+    ProxyError (Exception)            a failure the API client is told about; ``outcome`` is an Outcome
+    |                                 raised: dialects/* (400: a body we cannot translate),
+    |                                   config/models (404: unknown model), pool/core (no accounts),
+    |                                   pool/shortage (429/503: every account resting), upstream/classify
+    |                                   and upstream/codex (the backend's answer or a cut connection),
+    |                                   responses/reader (a malformed event), server/access (401),
+    |                                   server/body (400/415), server/gate (403/426), server/routes,
+    |                                   server/backend_route (502), server/status_route (401)
+    |                                 rendered: before the response is committed, by the one handler of
+    |                                   server/app (server/errors.render_proxy_error: a real HTTP status
+    |                                   in the dialect of the path, Retry-After kept); in front of the
+    |                                   app by server/gate, which renders with the same function; after
+    |                                   the commit, by the dialect's StreamTranslator.fail as one error
+    |                                   event; the runner fails over on a retryable one first
+    +-- RefreshFailed                 auth/refresh: a token refresh that gave no usable token (401 needs
+                                      a new login, 503 retried later); the runner fails over, the CLI's
+                                      ``accounts refresh`` prints it
+    Outcome (StrEnum, not raised)     what an upstream attempt came to; the pool maps it to a rest
+
+    AuthError (Exception)             auth/*: a login, device-flow, paste or refresh step failed
+    +-- AuthenticationError           auth/oauth, auth/callback, auth/login: a login step (``kind``)
+    +-- OAuthError                    auth/callback: the issuer answered ``error=...``
+    +-- CallbackInputError            auth/callback: a pasted callback URL that cannot be used
+    +-- AccountInfoError              auth/record: tokens without the account's identity
+    +-- DeviceFlowError               auth/device: the device-code flow failed
+    +-- RefreshError                  auth/oauth: the refresh call failed; auth/refresh turns it into
+                                      RefreshFailed
+                                      rendered: cli/accounts (a message and an exit code), and
+                                      server/management/login (the login session's error string)
+
+    ConfigError (Exception)           config/schema, config/edit, config/reload: a config that cannot be
+                                      used, naming the key; rendered by cli/options and cli/usage (exit
+                                      2), by server/management (a 400/409 JSON error), and logged by
+                                      config/reload, which keeps the old snapshot
+    StoreError (Exception)            auth/store: an account file cannot be read or written; rendered by
+                                      cli/accounts and server/management/files, logged by auth/refresh
+    AccountNotFound (Exception)       auth/accounts: no account, or several, answer to a name; rendered
+                                      by cli/accounts with the list of what exists
+    ImportRefused (Exception)         auth/record, auth/login: a Codex auth.json without a usable ChatGPT
+                                      login; rendered by cli/accounts
+    Exhausted (Exception)             pool/core ``Pool.pick``: no account can serve now; the runner turns
+                                      it into the ProxyError the client reads (Exhausted.error)
+    Denied (Exception)                server/management/guard: a refused management call (status and
+                                      message); rendered by server/management/app before routing
+    BadBody (Exception)               server/management/*: a management body or query that cannot be
+                                      used; rendered by server/management/common.endpoint as
+                                      ``{"error": ...}``
+    NotProcessed (httpx.ReadError)    upstream/transport/http2: the backend provably did not process the
+                                      request; upstream/transport/direct sends it once more, else
+                                      upstream/codex classifies it as a cut connection (a ProxyError)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import FrozenInstanceError, dataclass, field
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Self
 
 
 class Outcome(StrEnum):
@@ -48,11 +109,16 @@ RETRYABLE = frozenset(
 
 @dataclass
 class ProxyError(Exception):
-    """A failure the client is told about.
+    """A failure the client is told about. Immutable: a changed error is a new one (:meth:`replace`).
 
     ``code`` is the machine-readable reason (OpenAI style, e.g. ``rate_limit_exceeded``);
     ``retry_after`` is seconds until a retry can succeed, when known; ``extra`` carries
     dialect-specific fields (e.g. Codex's ``resets_at`` for the pool-exhausted 429).
+
+    Not ``frozen=True``: a frozen dataclass refuses every attribute, and the interpreter's own helpers
+    set ``__traceback__`` from Python (``contextlib`` on the way out of a ``with``, Starlette's
+    exception handler after rendering, ``add_note``). So the fields are write-once and the rest of
+    the exception stays an exception.
     """
 
     status: int
@@ -61,10 +127,29 @@ class ProxyError(Exception):
     type: str = ""
     outcome: Outcome = Outcome.CLIENT_ERROR
     retry_after: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dataclass_fields__ and name in self.__dict__:
+            raise FrozenInstanceError(f"ProxyError is immutable; use replace() for a new {name!r}")
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in self.__dataclass_fields__:
+            raise FrozenInstanceError(f"ProxyError is immutable; cannot delete {name!r}")
+        super().__delattr__(name)
+
+    def replace(self, **changes: Any) -> Self:
+        """The same error with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_message(self, message: str) -> Self:
+        """The same error saying ``message`` (e.g. with a hint the route knows and the registry does not)."""
+        return self.replace(message=message)
 
     @property
     def retryable(self) -> bool:

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from cliproxy.errors import ProxyError
 from cliproxy.pool.poller import chatgpt_backend_base
 from cliproxy.server.access import is_chatgpt_bearer, is_relayed_path
-from cliproxy.server.errors import error_response_for_path, route_not_found
+from cliproxy.server.errors import route_not_found
 from cliproxy.server.services import Services
 
 PREFIX = "/backend-api"
@@ -78,9 +78,8 @@ async def relay(request: Request, url: str, pool_view: bool) -> Response:
         answer = await client.request(request.method, url + _query(request), content=body or None,
                                       headers=caller_headers(request.headers), timeout=RELAY_TIMEOUT)
     except httpx.HTTPError as exc:
-        err = ProxyError(502, f"the ChatGPT backend could not be reached ({type(exc).__name__})",
-                         code="upstream_unreachable")
-        return error_response_for_path(err, request.url.path)
+        raise ProxyError(502, f"the ChatGPT backend could not be reached ({type(exc).__name__})",
+                         code="upstream_unreachable") from None
     quota = services.runner.pool.recent_view().headers(time.time()) if pool_view else None
     response = Response(status_code=answer.status_code)
     response.body = answer.content

@@ -1,10 +1,19 @@
-"""ProxyError → an HTTP response in the client's dialect, with ``Retry-After`` when known."""
+"""ProxyError → an HTTP response in the client's dialect, with ``Retry-After`` when known.
+
+The app registers :data:`EXCEPTION_HANDLERS`, so a route raises and never renders: a ``ProxyError``
+that leaves a route before its response started becomes a real HTTP status in the shape the path's
+clients parse (``family_for_path``). Streaming routes wait for their first frame before they return
+a response, so every failure before the commit reaches this handler too; after the commit the
+runner and the dialect's stream translator send one error event instead. The front door
+(``server/gate.py``) runs before the app and renders with :func:`error_response_for_path` itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from cliproxy.errors import ProxyError, anthropic_error_body, google_error_body, openai_error_body
@@ -41,3 +50,19 @@ def route_not_found(method: str, path: str) -> Response:
     err = ProxyError(404, f"{method} {path} is not a route of this server.", code="not_found",
                      type="invalid_request_error")
     return error_response_for_path(err, path)
+
+
+async def render_proxy_error(request: Request, exc: Exception) -> Response:
+    """The one place a route's ``ProxyError`` is rendered."""
+    if not isinstance(exc, ProxyError):  # registered for ProxyError only; anything else is not ours
+        raise exc
+    return error_response_for_path(exc, request.url.path)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """No route (404), or a route without this method (405): answered as a 404 in the path's dialect."""
+    return route_not_found(request.method, request.url.path)
+
+
+ExceptionHandler = Callable[[Request, Exception], Any]
+EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {ProxyError: render_proxy_error, 404: not_found, 405: not_found}

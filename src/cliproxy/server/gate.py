@@ -2,6 +2,11 @@
 
 Plain ASGI rather than Starlette middleware classes so it costs one function call per request and
 never wraps the streaming body.
+
+The gate renders its own refusals: it runs in front of the Starlette app, so the app's exception
+handler never sees what it raises (Starlette's user middleware sits outside its exception
+middleware too). It renders them with the handler's own function, ``error_response_for_path``, so a
+refusal here and an error in a route have the same shape, status and headers.
 """
 
 from __future__ import annotations
@@ -10,12 +15,11 @@ import ipaddress
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
-import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cliproxy.config.schema import Config
-from cliproxy.errors import ProxyError
+from cliproxy.errors import ProxyError, openai_error_body
 from cliproxy.server.access import (
     PROTECTED_PREFIXES,
     check_access,
@@ -23,7 +27,7 @@ from cliproxy.server.access import (
     is_relayed_path,
     is_usage_path,
 )
-from cliproxy.server.errors import BODY_BY_FAMILY, family_for_path
+from cliproxy.server.errors import error_response, error_response_for_path
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -74,7 +78,7 @@ class Gate:
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
                 scope.setdefault("state", {})["client_key"] = check_access(headers, query, config.api_keys)
         except ProxyError as err:
-            await _send_error(send, err, path, scope["type"])
+            await error_response_for_path(err, path)(scope, receive, send)
             return
         if allowed_origin:
             send = _with_cors(send, allowed_origin)
@@ -104,13 +108,8 @@ class Gate:
     async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Codex CLI falls back to HTTP at once on 426 instead of retrying for seconds."""
         await receive()
-        err = _websocket_refused()
         if "websocket.http.response" in scope.get("extensions", {}):
-            body = orjson.dumps(BODY_BY_FAMILY["openai"](err))
-            await send({"type": "websocket.http.response.start", "status": 426,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "websocket.http.response.body", "body": body})
+            await error_response(_websocket_refused(), openai_error_body)(scope, receive, send)
         else:
             await send({"type": "websocket.close", "code": 1008})
 
@@ -139,15 +138,6 @@ def _with_cors(send: Send, origin: str) -> Send:
         await send(message)
 
     return wrapped
-
-
-async def _send_error(send: Send, err: ProxyError, path: str, scope_type: str) -> None:
-    body = orjson.dumps(BODY_BY_FAMILY[family_for_path(path)](err))
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in err.headers().items()]
-    prefix = "websocket.http.response" if scope_type == "websocket" else "http.response"
-    await send({"type": f"{prefix}.start", "status": err.status, "headers": headers})
-    await send({"type": f"{prefix}.body", "body": body})
 
 
 def _websocket_refused() -> ProxyError:

@@ -1,7 +1,9 @@
 """The operational side of one server: hot reload, usage history, request logs, metrics, management.
 
-``build_services`` creates an :class:`Operations` and calls ``wire`` once the services exist;
-the app's lifespan calls ``start`` and ``stop``; ``routes`` are mounted next to the public routes.
+The composition root (``server/app.py``) builds an :class:`Operations` with every collaborator it
+acts on — the upstream, pool and refresh schedule a new snapshot reaches, the reloader, and the
+factory that builds the management API — so this module imports nothing of the server above it.
+The app's lifespan calls ``start`` and ``stop``; ``routes`` are mounted next to the public routes.
 Without a config file path (tests that build the app in-process) there is no reloader, no usage
 file, no request logs and no management API — metrics and tracing still run.
 """
@@ -11,30 +13,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cliproxy.auth.store import FileStore
+from cliproxy.auth.refresh import RefreshScheduler
 from cliproxy.config.reload import Reloader
-from cliproxy.config.schema import Config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.observe.logs import REDACTOR
 from cliproxy.observe.metrics import CONTENT_TYPE, Metrics
 from cliproxy.observe.request_log import LOG_DIR, RequestLogger
 from cliproxy.observe.usage import UsageWriter, usage_path
+from cliproxy.pool.core import Pool
+from cliproxy.server.discovery import ModelDiscovery
+from cliproxy.server.management.common import ManagementContext
+from cliproxy.server.management.login import Logins
 from cliproxy.server.management.logs import LogBuffer
 from cliproxy.server.observe import Observer
+from cliproxy.upstream.codex import CodexUpstream
 
-if TYPE_CHECKING:
-    from cliproxy.server.management.app import ManagementApp
-    from cliproxy.server.management.common import ManagementContext
-    from cliproxy.server.management.login import Logins
-    from cliproxy.server.services import Services
+# Builds the ``/v0/management`` app; called on the first management request, at most once.
+ManagementFactory = Callable[[ManagementContext, Logins, LogBuffer], ASGIApp]
 
 log = logging.getLogger(__name__)
 
@@ -51,68 +56,44 @@ def snapshot_secrets(snapshot: Snapshot) -> list[str]:
     return secrets
 
 
+def account_states(pool: Pool) -> dict[str, int]:
+    """Counts per pool state (available, cooling, quota, disabled, needs-login), for ``/metrics``."""
+    counts: dict[str, int] = {}
+    for account in pool.snapshot().get("accounts", []):
+        state = str(account.get("state") or "unknown")
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
 class Operations:
-    def __init__(self, holder: SnapshotHolder, config_path: Path | None) -> None:
-        self.config_path = config_path
-        self.metrics = Metrics(self._account_states)
+    """Reload, observability sinks and the management API of one server, with their routes."""
+
+    def __init__(self, holder: SnapshotHolder, config_path: Path | None, *, upstream: CodexUpstream, pool: Pool,
+                 scheduler: RefreshScheduler, discovery: ModelDiscovery, reloader: Reloader | None,
+                 management: ManagementFactory) -> None:
+        self.holder, self.config_path, self.reloader = holder, config_path, reloader
+        self._upstream, self._pool, self._scheduler, self._discovery = upstream, pool, scheduler, discovery
+        self.metrics = Metrics(lambda: account_states(pool))
         self.usage = UsageWriter(usage_path(config_path)) if config_path is not None else None
         self.request_log = RequestLogger(config_path.parent / LOG_DIR) if config_path is not None else None
         self.observer = Observer(holder, self.metrics, self.usage, self.request_log)
         self.log_buffer = LogBuffer()
-        self.reloader: Reloader | None = None
-        self._context: ManagementContext | None = None
-        self._logins: Logins | None = None
-        self._management: ManagementApp | None = None
-        self._services: Services | None = None
+        self.context: ManagementContext | None = None
+        self.logins: Logins | None = None
+        if reloader is not None:
+            reloader.on_swap.append(self._apply)
+            self.context = ManagementContext(holder, pool, scheduler, reloader, self.usage, self.request_log)
+            self.logins = Logins(self.context)
+        self._build_management = management
+        self._management: ASGIApp | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
-
-    def note_own_write(self, path: Path, digest: str) -> None:
-        if self.reloader is not None:
-            self.reloader.note_own_write(path, digest)
-
-    def account_store(self, config: Config) -> FileStore:
-        """The store the refresher writes through: its writes are announced to the reloader."""
-        return FileStore(config.auth_path, on_write=self.note_own_write)
-
-    def wire(self, services: Services) -> None:
-        """Create what needs the whole service set: the reloader, and what the management API needs."""
-        from cliproxy.server.management.common import ManagementContext
-
-        self._services = services
-        if self.config_path is None:
-            return
-        self.reloader = Reloader(services.holder, self.config_path, live=lambda: services.discovery.live)
-        self.reloader.on_swap.append(self._apply)
-        self._context = ManagementContext(services, self.reloader, self.usage, self.request_log)
-
-    # The management API and its logins are built on first use: their modules (endpoints, login
-    # flows) are about 0.4 MiB that a server nobody manages never loads.
-
-    @property
-    def logins(self) -> Logins | None:
-        if self._logins is None and self._context is not None:
-            from cliproxy.server.management.login import Logins
-
-            self._logins = Logins(self._context)
-        return self._logins
-
-    @property
-    def management(self) -> ManagementApp | None:
-        logins = self.logins
-        if self._management is None and self._context is not None and logins is not None:
-            from cliproxy.server.management.app import ManagementApp
-
-            self._management = ManagementApp(self._context, logins, self.log_buffer)
-        return self._management
 
     def _apply(self, old: Snapshot, new: Snapshot) -> None:
         """A new snapshot reaches every long-lived component."""
-        services = self._services
-        assert services is not None
-        services.upstream.configure(new.config)
-        services.runner.pool.configure(new.config)
-        services.runner.pool.update(new.credentials, new.config.routing.strategy)
-        services.scheduler.update(new.credentials)
+        self._upstream.configure(new.config)
+        self._pool.configure(new.config)
+        self._pool.update(new.credentials, new.config.routing.strategy)
+        self._scheduler.update(new.credentials)
         REDACTOR.register(snapshot_secrets(new))
         if new.config.debug != old.config.debug:
             logging.getLogger().setLevel(logging.DEBUG if new.config.debug else logging.INFO)
@@ -123,18 +104,10 @@ class Operations:
             task.add_done_callback(self._tasks.discard)
 
     async def _discover(self) -> None:
-        assert self._services is not None
         try:
-            await self._services.discovery.refresh()
+            await self._discovery.refresh()
         except Exception:
             log.exception("model discovery for new accounts failed; they use the bundled model list")
-
-    def _account_states(self) -> dict[str, int]:
-        from cliproxy.server.management.files import account_states
-
-        if self._services is None:
-            return {}
-        return account_states(self._services.runner.pool)
 
     # ---- lifespan ---------------------------------------------------------------------------------
 
@@ -148,8 +121,8 @@ class Operations:
     async def stop(self) -> None:
         if self.reloader is not None:
             await self.reloader.stop()
-        if self._logins is not None:
-            await self._logins.aclose()
+        if self.logins is not None:
+            await self.logins.aclose()
         for task in list(self._tasks):
             task.cancel()
         if self.usage is not None:
@@ -162,28 +135,25 @@ class Operations:
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [Route("/metrics", self._metrics, methods=["GET"])]
-        if self._context is not None:
+        if self.context is not None:
             routes += [Mount("/v0/management", app=self._management_app),
                        Route("/codex/callback", self._codex_callback, methods=["GET"])]
         return routes
 
     async def _management_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        management = self.management
-        assert management is not None
-        await management(scope, receive, send)
+        if self._management is None:
+            assert self.context is not None and self.logins is not None
+            self._management = self._build_management(self.context, self.logins, self.log_buffer)
+        await self._management(scope, receive, send)
 
     async def _codex_callback(self, request: Request) -> Response:
-        logins = self.logins
-        assert logins is not None
-        return await logins.callback(request)
+        assert self.logins is not None
+        return await self.logins.callback(request)
 
     async def _metrics(self, request: Request) -> Response:
-        from cliproxy.server.routes import not_found
-
-        services = self._services
-        if services is None or not services.holder.current.config.metrics_enabled:
-            return await not_found(request, Exception())
+        if not self.holder.current.config.metrics_enabled:
+            raise HTTPException(404)  # answered like any unknown path
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
 
-__all__ = ["Operations", "snapshot_secrets"]
+__all__ = ["ManagementFactory", "Operations", "account_states", "snapshot_secrets"]

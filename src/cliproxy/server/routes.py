@@ -1,4 +1,8 @@
-"""One handler per public route, thin: parse, translate, call the runner, stream or answer."""
+"""One handler per public route, thin: parse, translate, call the runner, stream or answer.
+
+A ``ProxyError`` raised here is not rendered here: the app's one handler (``server/errors.py``) renders
+it in the dialect of the path, as a real HTTP status, before anything of the response was sent.
+"""
 
 from __future__ import annotations
 
@@ -23,18 +27,11 @@ from cliproxy.config.models import (
 from cliproxy.dialects import anthropic, completions, gemini, openai_chat, openai_responses
 from cliproxy.dialects.base import Dialect, TranslatedRequest
 from cliproxy.dialects.tokens import count_anthropic_tokens, count_codex_body_tokens
-from cliproxy.errors import (
-    ProxyError,
-    anthropic_error_body,
-    bad_request,
-    google_error_body,
-    openai_error_body,
-)
+from cliproxy.errors import ProxyError, bad_request
 from cliproxy.pool.affinity import session_id
 from cliproxy.pool.core import no_accounts
 from cliproxy.runner import Call, CallResult
 from cliproxy.server.body import read_json
-from cliproxy.server.errors import error_response, route_not_found
 from cliproxy.server.event_stream import EventStream
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.observe import Trace
@@ -149,29 +146,22 @@ async def run(request: Request, call: Call) -> Response:
 
 
 def handler(dialect: Dialect) -> Any:
-    """A route handler for a dialect: errors before the commit become that dialect's JSON error."""
+    """A route handler for a dialect; an error before the commit is rendered by the app's handler."""
 
     async def endpoint(request: Request) -> Response:
-        try:
-            body = await read_json(request)
-            return await serve(request, dialect, body)
-        except ProxyError as err:
-            return error_response(err, dialect.error_body)
+        return await serve(request, dialect, await read_json(request))
 
     return endpoint
 
 
 async def chat_completions(request: Request) -> Response:
     """Chat Completions; a Responses-shaped body (Cursor sends one) is converted first."""
-    try:
-        body = await read_json(request)
-        if "messages" not in body and ("input" in body or "instructions" in body):
-            body = openai_chat.responses_body_to_chat(body)
-        key = request.scope.get("state", {}).get("client_key")
-        cache_key = openai_chat.chat_prompt_cache_key(key) if key else None
-        return await serve(request, openai_chat.DIALECT, body, cache_key)
-    except ProxyError as err:
-        return error_response(err, openai_error_body)
+    body = await read_json(request)
+    if "messages" not in body and ("input" in body or "instructions" in body):
+        body = openai_chat.responses_body_to_chat(body)
+    key = request.scope.get("state", {}).get("client_key")
+    cache_key = openai_chat.chat_prompt_cache_key(key) if key else None
+    return await serve(request, openai_chat.DIALECT, body, cache_key)
 
 
 CLAUDE_MODEL_HINT = (
@@ -183,18 +173,15 @@ CLAUDE_MODEL_HINT = (
 
 async def messages(request: Request) -> Response:
     """Anthropic Messages (Claude Code), with the session's reasoning replayed across turns."""
+    translated = anthropic.translate_request(await read_json(request), request.headers)
     try:
-        translated = anthropic.translate_request(await read_json(request), request.headers)
-        try:
-            call = _build_call(request, anthropic.DIALECT, translated)
-        except ProxyError as err:
-            if err.status == 404 and translated.model.lower().startswith("claude"):
-                err.message = f"{err.message} {CLAUDE_MODEL_HINT}"
-            raise
-        call = _replay_reasoning(request, call)
-        return await run(request, call)
-    except ProxyError as err:
-        return error_response(err, anthropic_error_body)
+        call = _build_call(request, anthropic.DIALECT, translated)
+    except ProxyError as err:  # not rendered here: the same error, with a hint only this route knows
+        if err.status == 404 and translated.model.lower().startswith("claude"):
+            raise err.with_message(f"{err.message} {CLAUDE_MODEL_HINT}") from None
+        raise
+    call = _replay_reasoning(request, call)
+    return await run(request, call)
 
 
 def _replay_reasoning(request: Request, call: Call) -> Call:
@@ -212,29 +199,23 @@ def _replay_reasoning(request: Request, call: Call) -> Call:
 
 async def count_tokens(request: Request) -> Response:
     """Counted locally with o200k_base; no account needed (Claude Code's ``/context`` sends no model)."""
-    try:
-        body = await read_json(request)
-        count = await asyncio.to_thread(count_anthropic_tokens, body)
-        return JSONResponse({"input_tokens": count})
-    except ProxyError as err:
-        return error_response(err, anthropic_error_body)
+    body = await read_json(request)
+    count = await asyncio.to_thread(count_anthropic_tokens, body)
+    return JSONResponse({"input_tokens": count})
 
 
 async def compact(request: Request) -> Response:
     """``/v1/responses/compact``: the one non-streaming upstream call, JSON in and JSON out."""
-    try:
-        body = await read_json(request)
-        if body.get("stream") is True:
-            raise bad_request("Streaming not supported for compact responses")
-        translated = TranslatedRequest(body=openai_responses.rewrite_request(body), stream=False,
-                                       model=str(body.get("model") or ""))
-        if not translated.model:
-            raise bad_request("`model` is required")
-        call = _build_call(request, openai_responses.DIALECT, translated)
-        status, payload = await _services(request).runner.compact(call)
-        return Response(payload, status_code=status, media_type="application/json")
-    except ProxyError as err:
-        return error_response(err, openai_error_body)
+    body = await read_json(request)
+    if body.get("stream") is True:
+        raise bad_request("Streaming not supported for compact responses")
+    translated = TranslatedRequest(body=openai_responses.rewrite_request(body), stream=False,
+                                   model=str(body.get("model") or ""))
+    if not translated.model:
+        raise bad_request("`model` is required")
+    call = _build_call(request, openai_responses.DIALECT, translated)
+    status, payload = await _services(request).runner.compact(call)
+    return Response(payload, status_code=status, media_type="application/json")
 
 
 GEMINI_ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
@@ -248,30 +229,23 @@ async def gemini_models(request: Request) -> Response:
     SSE whatever ``alt`` says: the google-genai SDK always asks for ``alt=sse``.
     """
     rest = request.path_params.get("rest", "")
-    try:
-        if request.method == "GET":
-            registry = _services(request).holder.current.registry
-            if not rest:
-                return JSONResponse(gemini_model_list(registry.models()))
-            entry = next((m for m in registry.models() if m.id == rest.removeprefix("models/")), None)
-            if entry is None:
-                raise ProxyError(404, f"models/{rest} is not found.", code="not_found", type="not_found")
-            return JSONResponse(gemini_model_entry(entry))
-        model, _, action = rest.partition(":")
-        if not model or ":" in action or action not in GEMINI_ACTIONS:
-            raise ProxyError(404, f"{request.url.path} not found.", code="not_found", type="not_found")
-        body = {**await read_json(request), "model": model, "stream": action == "streamGenerateContent"}
-        if action == "countTokens":
-            count = await asyncio.to_thread(count_codex_body_tokens, gemini.translate_request(body, {}).body)
-            return JSONResponse({"totalTokens": count,
-                                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": count}]})
-        return await serve(request, gemini.DIALECT, body)
-    except ProxyError as err:
-        return error_response(err, google_error_body)
-
-
-async def not_found(request: Request, exc: Exception) -> Response:
-    return route_not_found(request.method, request.url.path)
+    if request.method == "GET":
+        registry = _services(request).holder.current.registry
+        if not rest:
+            return JSONResponse(gemini_model_list(registry.models()))
+        entry = next((m for m in registry.models() if m.id == rest.removeprefix("models/")), None)
+        if entry is None:
+            raise ProxyError(404, f"models/{rest} is not found.", code="not_found", type="not_found")
+        return JSONResponse(gemini_model_entry(entry))
+    model, _, action = rest.partition(":")
+    if not model or ":" in action or action not in GEMINI_ACTIONS:
+        raise ProxyError(404, f"{request.url.path} not found.", code="not_found", type="not_found")
+    body = {**await read_json(request), "model": model, "stream": action == "streamGenerateContent"}
+    if action == "countTokens":
+        count = await asyncio.to_thread(count_codex_body_tokens, gemini.translate_request(body, {}).body)
+        return JSONResponse({"totalTokens": count,
+                             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": count}]})
+    return await serve(request, gemini.DIALECT, body)
 
 
 ROUTES = [

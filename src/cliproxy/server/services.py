@@ -1,20 +1,21 @@
-"""The long-lived objects a running server shares between requests."""
+"""The long-lived objects a running server shares between requests.
+
+Built once by the composition root (``server/app.py``); routes reach them through
+``request.app.state.services``. This module only names them: it builds nothing.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from cliproxy.auth.refresh import Refresher, RefreshScheduler
 from cliproxy.config.snapshot import SnapshotHolder
+from cliproxy.pool.poller import QuotaPoller
 from cliproxy.runner import Runner
 from cliproxy.server.discovery import ModelDiscovery
+from cliproxy.server.operations import Operations
 from cliproxy.server.replay_cache import ReasoningReplayCache
 from cliproxy.upstream.codex import CodexUpstream
-
-if TYPE_CHECKING:
-    from cliproxy.pool.poller import QuotaPoller
-    from cliproxy.server.operations import Operations
 
 
 @dataclass

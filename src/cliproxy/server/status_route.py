@@ -22,9 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cliproxy.auth.store import atomic_write
-from cliproxy.errors import ProxyError, openai_error_body
+from cliproxy.errors import ProxyError
 from cliproxy.pool.store import ensure_private_dir
-from cliproxy.server.errors import error_response
 from cliproxy.server.gate import is_loopback
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.services import Services
@@ -65,9 +64,8 @@ async def local_status(request: Request) -> Response:
     client = request.client.host if request.client else ""
     presented = request.headers.get(TOKEN_HEADER, "")
     if not expected or not is_loopback(client) or not hmac.compare_digest(presented.encode(), expected.encode()):
-        err = ProxyError(401, "This status endpoint answers `cliproxy status` on this machine only.",
+        raise ProxyError(401, "This status endpoint answers `cliproxy status` on this machine only.",
                          code="invalid_local_token", type="authentication_error")
-        return error_response(err, openai_error_body)
     services: Services = request.app.state.services
     return JSONResponse(services.runner.pool.snapshot())
 

@@ -29,12 +29,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cliproxy.auth.credentials import Credential
-from cliproxy.errors import ProxyError, openai_error_body
 from cliproxy.pool.affinity import SESSION_HEADERS
 from cliproxy.pool.poller import ON_DEMAND_WAIT, STALE_AFTER, usage_url
 from cliproxy.server.access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer
 from cliproxy.server.backend_route import relay
-from cliproxy.server.errors import error_response
 from cliproxy.server.gate import is_loopback
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.services import Services
@@ -44,16 +42,13 @@ ACCOUNTS_CHECK = "/wham/accounts/check"
 DEFAULT_ORIGIN = "https://chatgpt.com"  # Codex CLI accepts only an https origin here
 
 
-def _denied(request: Request, services: Services) -> Response | None:
-    """The front door checks the client key under ``/backend-api/`` and ``/api/``; elsewhere, here."""
+def _check_access(request: Request, services: Services) -> None:
+    """The front door checks the client key under ``/backend-api/`` and ``/api/``; elsewhere, here
+    (a refusal is a ``ProxyError``, rendered by the app's handler)."""
     client = request.client.host if request.client else ""
     if request.url.path.startswith(PROTECTED_PREFIXES) or (is_loopback(client) and is_chatgpt_bearer(request.headers)):
-        return None
-    try:
-        check_access(request.headers, dict(parse_qsl(request.url.query)), services.holder.current.config.api_keys)
-    except ProxyError as err:
-        return error_response(err, openai_error_body)
-    return None
+        return
+    check_access(request.headers, dict(parse_qsl(request.url.query)), services.holder.current.config.api_keys)
 
 
 def _sessions(request: Request) -> list[str]:
@@ -67,8 +62,7 @@ def _sessions(request: Request) -> list[str]:
 
 async def usage(request: Request) -> Response:
     services: Services = request.app.state.services
-    if (denied := _denied(request, services)) is not None:
-        return denied
+    _check_access(request, services)
     config = services.holder.current.config
     if config.quota.client_view == "passthrough":
         return await relay(request, usage_url(config, config.codex_base_url), pool_view=False)
@@ -86,8 +80,7 @@ async def usage(request: Request) -> Response:
 async def accounts_check(request: Request) -> Response:
     """Workspace routing discovery: the caller's account, no routing constraint."""
     services: Services = request.app.state.services
-    if (denied := _denied(request, services)) is not None:
-        return denied
+    _check_access(request, services)
     account = request.headers.get("chatgpt-account-id") or "cliproxy"
     return JSONResponse({"accounts": [{"id": account, "workspace_backend_origin": DEFAULT_ORIGIN,
                                        "account_routing_override": "NO_CONSTRAINT"}],

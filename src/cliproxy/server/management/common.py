@@ -16,14 +16,16 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cliproxy.auth.refresh import RefreshScheduler
 from cliproxy.config import edit as config_edit
 from cliproxy.config.reload import Reloader
 from cliproxy.config.schema import Config, ConfigError
+from cliproxy.config.snapshot import SnapshotHolder
 from cliproxy.observe.request_log import RequestLogger
 from cliproxy.observe.usage import UsageWriter
+from cliproxy.pool.core import Pool
 from cliproxy.server.access import mask_key
 from cliproxy.server.json import JSONResponse
-from cliproxy.server.services import Services
 
 # Config keys whose values are secrets (strings, or lists of strings), at any depth.
 SECRET_KEYS = frozenset({"api-keys", "api-key", "secret-key", "upstream-api-key", "password", "token",
@@ -41,7 +43,11 @@ class BadBody(Exception):
 
 @dataclass
 class ManagementContext:
-    services: Services
+    """What the endpoints act on, handed over by the server's composition root."""
+
+    holder: SnapshotHolder
+    pool: Pool
+    scheduler: RefreshScheduler
     reloader: Reloader
     usage: UsageWriter | None = None
     request_log: RequestLogger | None = None
@@ -49,7 +55,7 @@ class ManagementContext:
 
     @property
     def config(self) -> Config:
-        return self.services.holder.current.config
+        return self.holder.current.config
 
 
 def ok(**extra: Any) -> Response:

@@ -37,15 +37,6 @@ def pool_accounts(pool: Pool) -> dict[str, dict[str, Any]]:
     return {str(account["id"]): account for account in pool.snapshot().get("accounts", [])}
 
 
-def account_states(pool: Pool) -> dict[str, int]:
-    """Counts per pool state (available, cooling, quota, disabled, needs-login), for ``/metrics``."""
-    counts: dict[str, int] = {}
-    for account in pool_accounts(pool).values():
-        state = str(account.get("state") or "unknown")
-        counts[state] = counts.get(state, 0) + 1
-    return counts
-
-
 def _iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp).astimezone().isoformat(
         timespec="seconds")
@@ -79,8 +70,8 @@ class _Files:
     # ---- reading ---------------------------------------------------------------------------------
 
     async def listing(self, request: Request) -> Response:
-        services, now = self.ctx.services, time.time()
-        accounts = pool_accounts(services.runner.pool)
+        now = time.time()
+        accounts = pool_accounts(self.ctx.pool)
         files = []
         for name in self.store.names():
             record = self.store.read(name)
@@ -96,13 +87,13 @@ class _Files:
                 item.update(pool_state=view.get("state"), next_retry_after=_iso(view.get("until")),
                             cooling_reason=view.get("reason", ""), requests=view.get("requests", 0),
                             errors=view.get("errors", 0), windows=view.get("windows", {}),
-                            next_refresh=_iso(services.scheduler.next_due(name)))
+                            next_refresh=_iso(self.ctx.scheduler.next_due(name)))
             files.append(item)
         return JSONResponse({"files": files})
 
     async def models(self, request: Request) -> Response:
         name = self._name(request)
-        snapshot = self.ctx.services.holder.current
+        snapshot = self.ctx.holder.current
         if not any(c.id == name for c in snapshot.credentials):
             raise BadBody("account not found", 404)
         registry, served = snapshot.registry, []
@@ -227,4 +218,4 @@ def routes(ctx: ManagementContext) -> list[Route]:
     ]
 
 
-__all__ = ["account_states", "pool_accounts", "routes"]
+__all__ = ["pool_accounts", "routes"]
