@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cliproxy.auth.credentials import Credential, credential_from_record, load_account_files
+from cliproxy.auth.credentials import credential_from_record, load_account_files
 from cliproxy.auth.record import format_time, parse_time
 from cliproxy.auth.refresh import (
     MAX_LEAD,
@@ -28,6 +28,7 @@ from cliproxy.auth.refresh import (
 )
 from cliproxy.auth.store import FileStore, atomic_write, encode_record
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 from cliproxy.errors import Outcome
 from tests.auth.conftest import seed_account
 from tests.fakes.issuer import FakeIssuer, Scripted, unsigned_jwt

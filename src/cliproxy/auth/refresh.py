@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from cliproxy.auth.credentials import Credential, credential_from_record
+from cliproxy.auth.credentials import credential_from_record
 from cliproxy.auth.errors import RefreshError
 from cliproxy.auth.oauth import REQUEST_TIMEOUT, Endpoints, TokenBundle, refresh_tokens
 from cliproxy.auth.record import (
@@ -39,6 +39,7 @@ from cliproxy.auth.record import (
 )
 from cliproxy.auth.store import CredentialStore, FileStore, StoreError
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
 
 log = logging.getLogger(__name__)

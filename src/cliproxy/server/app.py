@@ -12,10 +12,10 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from cliproxy.auth.credentials import Credential
 from cliproxy.auth.refresh import Refresher, RefreshScheduler
 from cliproxy.config.schema import Config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.credential import Credential
 from cliproxy.observe.logs import REDACTOR
 from cliproxy.pool.core import Pool
 from cliproxy.pool.poller import QuotaPoller

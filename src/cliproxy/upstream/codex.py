@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import orjson
 
-from cliproxy.auth.credentials import Credential
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.responses.blob import looks_like_codex_blob
 from cliproxy.responses.reader import read_batches
