@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from cliproxy.config.catalogue import ModelInfo, bundled_catalogue
+from cliproxy.config.load import parse_config
 from cliproxy.config.models import ModelRegistry, ResolvedModel, apply_reasoning, split_suffix
-from cliproxy.config.schema import parse_config
 from cliproxy.credential import Credential, OfferedModel
 from cliproxy.errors import ProxyError
 from cliproxy.responses.effort import budget_to_level

@@ -402,7 +402,7 @@ RACER = textwrap.dedent("""
     from pathlib import Path
     from cliproxy.auth.refresh import Refresher
     from cliproxy.auth.store import FileStore
-    from cliproxy.config.schema import parse_config
+    from cliproxy.config.load import parse_config
     from cliproxy.auth.credentials import credential_from_record
 
     config = parse_config({"auth-dir": sys.argv[1], "oauth-issuer": sys.argv[2]})

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from cliproxy.config.load import parse_config
 from cliproxy.config.models import ModelRegistry
-from cliproxy.config.schema import parse_config
 from cliproxy.credential import Credential, OfferedModel
 from cliproxy.upstream.catalogue import CatalogueCache, discover
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from cliproxy.config.schema import Config, ConfigError, config_path, load_config
+from cliproxy.config.load import config_path, load_config
+from cliproxy.config.schema import Config, ConfigError
 
 config_option = click.option("--config", "-c", default=None, help="Config file (YAML).")
 

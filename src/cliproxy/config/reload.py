@@ -27,7 +27,8 @@ from cliproxy.auth.credentials import credential_from_api_key, credential_from_r
 from cliproxy.auth.store import parse_record
 from cliproxy.config import edit as config_edit
 from cliproxy.config.catalogue import ModelInfo
-from cliproxy.config.schema import Config, ConfigError, apply_env, parse_config, unknown_keys, updated
+from cliproxy.config.load import apply_env, parse_config, unknown_keys
+from cliproxy.config.schema import Config, ConfigError, updated
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.credential import Credential
 
