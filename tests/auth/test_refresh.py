@@ -18,14 +18,8 @@ import pytest
 
 from cliproxy.auth.credentials import credential_from_record, load_account_files
 from cliproxy.auth.record import format_time, parse_time
-from cliproxy.auth.refresh import (
-    MAX_LEAD,
-    Refresher,
-    RefreshFailed,
-    RefreshScheduler,
-    credential_due,
-    due_time,
-)
+from cliproxy.auth.refresh import MAX_LEAD, Refresher, RefreshFailed, credential_due, due_time
+from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.auth.store import FileStore, atomic_write, encode_record
 from cliproxy.config.schema import Config
 from cliproxy.credential import Credential

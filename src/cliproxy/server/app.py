@@ -12,7 +12,8 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from cliproxy.auth.refresh import Refresher, RefreshScheduler
+from cliproxy.auth.refresh import Refresher
+from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.schema import Config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.credential import Credential

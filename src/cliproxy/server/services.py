@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cliproxy.auth.refresh import Refresher, RefreshScheduler
+from cliproxy.auth.refresh import Refresher
+from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.snapshot import SnapshotHolder
 from cliproxy.dialects.anthropic.reasoning_cache import ReasoningReplayCache
 from cliproxy.runner import Runner
