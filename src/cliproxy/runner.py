@@ -35,8 +35,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from cliproxy.auth.credentials import Credential
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 from cliproxy.dialects.base import Dialect, StreamTranslator, TranslatedRequest
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.pool.core import Pool

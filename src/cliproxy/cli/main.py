@@ -1,4 +1,5 @@
-"""The ``cliproxy`` command: serve, plus the account commands registered by ``auth.commands``."""
+"""The ``cliproxy`` command: ``serve``, plus the commands each ``cli`` module registers (login, accounts,
+usage, status)."""
 
 from __future__ import annotations
 
@@ -94,15 +95,10 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
 
 
 def _register_commands() -> None:
-    from cliproxy.cli import accounts as auth_commands
+    from cliproxy.cli import accounts, login, status, usage
 
-    auth_commands.register(app)
-    from cliproxy.cli import usage as usage_cli
-
-    usage_cli.register(app)
-    from cliproxy.cli import status as status_command
-
-    status_command.register(app)
+    for module in (login, accounts, usage, status):
+        module.register(app)
 
 
 _register_commands()

@@ -30,8 +30,8 @@ from collections.abc import Callable, Container, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cliproxy.auth.credentials import Credential
 from cliproxy.config.schema import Config, normalise_strategy
+from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.pool.affinity import Affinity, parse_duration
 from cliproxy.pool.quota import (

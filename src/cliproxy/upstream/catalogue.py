@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import orjson
 
-from cliproxy.auth.credentials import Credential
-from cliproxy.config.models import DEFAULT_MAX_COMPLETION_TOKENS, Catalogue, ModelInfo, bundled_catalogue
+from cliproxy.config.catalogue import DEFAULT_MAX_COMPLETION_TOKENS, Catalogue, ModelInfo, bundled_catalogue
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cliproxy.auth.credentials import Credential
+from cliproxy.credential import Credential
 from cliproxy.responses.blob import looks_like_codex_blob
 
 DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"

@@ -16,7 +16,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cliproxy.auth.refresh import RefreshScheduler
+from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config import edit as config_edit
 from cliproxy.config.reload import Reloader
 from cliproxy.config.schema import Config, ConfigError
