@@ -28,7 +28,6 @@ from cliproxy.auth.accounts import (
     AccountNotFound,
     AccountSummary,
     list_accounts,
-    mask,
     relative,
     resolve,
     short_error,
@@ -51,7 +50,7 @@ from cliproxy.auth.store import FileStore, StoreError
 from cliproxy.cli.options import Command, Group, config_option, load_cli_config
 from cliproxy.cli.terminal import err, out
 from cliproxy.config.schema import Config
-from cliproxy.observe.logs import setup_logging
+from cliproxy.observe.logs import mask, setup_logging
 
 if TYPE_CHECKING:
     from rich.console import Console
