@@ -73,22 +73,6 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-class MemoryPoolStore:
-    """Keeps the last saved state in memory (tests; a single process that need not survive restarts)."""
-
-    def __init__(self) -> None:
-        self.state: dict[str, Any] | None = None
-
-    def load(self) -> dict[str, Any] | None:
-        return self.state
-
-    def save(self, state: dict[str, Any]) -> None:
-        self.state = state
-
-    def describe(self) -> str:
-        return "memory"
-
-
 class FilePoolStore:
     """The state file, written whole and atomically; an unreadable file is ignored, not fatal."""
 
