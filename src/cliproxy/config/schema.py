@@ -15,6 +15,8 @@ import msgspec
 import msgspec.json
 from msgspec import Meta, field
 
+from cliproxy.config.limits import Limits
+
 DEFAULT_CODEX_BASE_URL = "https://chatgpt.com/backend-api/codex"
 DEFAULT_OAUTH_ISSUER = "https://auth.openai.com"
 DEFAULT_AMP_UPSTREAM = "https://ampcode.com"
@@ -170,6 +172,7 @@ class Config(_Section, frozen=True):
     upstream: Upstream = Upstream()
     models: Models = Models()
     metrics_enabled: bool = False
+    limits: Limits = Limits()
 
     def __post_init__(self) -> None:
         """Normalise what every construction (file or code) must agree on: keys, URL ends."""
