@@ -1,9 +1,10 @@
-"""A fake OpenAI OAuth issuer (auth.md §9 "FOS") on a real loopback socket.
+"""A fake OpenAI OAuth issuer on a real loopback socket.
 
 It implements what cliproxy talks to: the authorize redirect, the token endpoint (authorization
 code with a real PKCE check, refresh with rotation and ``refresh_token_reused`` on reuse, the
 API-key token exchange), the device user-code and token endpoints (pending 403 until the test
-approves, then a server-held PKCE pair), and revoke. Bodies may be form or JSON (§10.12). Every
+approves, then a server-held PKCE pair), and revoke. Bodies may be form or JSON (CPA sends
+forms, Codex CLI JSON; the real issuer takes both). Every
 request is recorded; every secret it hands out is remembered so tests can assert none leaks.
 """
 
