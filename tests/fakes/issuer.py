@@ -42,7 +42,7 @@ def _b64(data: bytes) -> str:
 
 
 def unsigned_jwt(payload: dict[str, Any]) -> str:
-    """The spec's helper: ``base64url({"alg":"none"}) . base64url(payload) . "sig"``."""
+    """An unsigned test token: ``base64url({"alg":"none"}) . base64url(payload) . "sig"``."""
     header = _b64(b'{"alg":"none"}')
     return f"{header}.{_b64(json.dumps(payload).encode())}.sig"
 

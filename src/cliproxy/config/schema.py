@@ -1,8 +1,8 @@
 """Typed configuration: the sections of CLIProxyAPI's YAML file (kebab-case keys) as frozen structs.
 
 Every key keeps CPA's spelling so an existing ``config.yaml`` loads unchanged; reading and
-validating the file is ``config.load``. Our own defaults differ from CPA where the spec says
-**Decision** (loopback bind, keepalives on, session affinity on, usage statistics on).
+validating the file is ``config.load``. A few of our defaults differ from
+CPA's on purpose: loopback bind, keepalives on, session affinity on, usage statistics on.
 """
 
 from __future__ import annotations
