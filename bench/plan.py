@@ -1,6 +1,6 @@
 """What one benchmark run measures: targets, wire formats, profiles, levels, repetitions.
 
-The full plan is the issue's method, so figures compare with the peers' table: burst (no delay,
+The full plan uses the method of the peers' table, so figures compare with it: burst (no delay,
 200 requests at concurrency 1, 10, 50) and paced (5 ms before each delta, 10/50/100 requests at
 1/10/50), 200 deltas per stream, 3 repetitions. The smoke plan is a few requests, direct and
 cliproxy only, no pinning and nothing installed, so it can run inside the test suite.

@@ -1,6 +1,6 @@
 """``python -m bench.tls``: cliproxy's CPU per upstream event when the upstream speaks TLS.
 
-chatgpt.com is reached over TLS, with HTTP/2 when offered (the default, proxy.md §3.1); the main
+chatgpt.com is reached over TLS, with HTTP/2 when offered (the default); the main
 benchmark's fake speaks plain HTTP/1.1. Here nginx (TLS, HTTP/2 by ALPN, certificates from
 trustme) fronts the same fake, and cliproxy is measured three ways: plain http, TLS with
 ``upstream.http2: false`` (HTTP/1.1) and TLS with the default (HTTP/2). Chat stream, 200 deltas,

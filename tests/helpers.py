@@ -37,7 +37,7 @@ def access_token(token: str, account_id: str, plan: str = "plus", lifetime: floa
 
 def write_account(auth_dir: Path, name: str, token: str, account_id: str, plan: str = "plus",
                   **extra: Any) -> Path:
-    """A CPA-format account file (auth.md §5.1). ``token`` is used verbatim as the access token."""
+    """A CPA-format account file. ``token`` is used verbatim as the access token."""
     auth_dir.mkdir(parents=True, exist_ok=True)
     record = {"type": "codex", "email": f"{name}@example.com", "account_id": account_id,
               "id_token": id_token(f"{name}@example.com", account_id, plan), "access_token": token,

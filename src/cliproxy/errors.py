@@ -217,7 +217,7 @@ _UNAMBIGUOUS = frozenset({401, 402, 403, 404, 413, 429, 529})
 
 
 def anthropic_error_type(err: ProxyError) -> str:
-    """Always a real Anthropic error type (recommended divergence of proxy.md §5.3).
+    """Always a real Anthropic error type (docs/errors.md, "How the type is chosen").
 
     Statuses with exactly one Anthropic meaning decide first (a 404 is ``not_found_error`` even when
     the error was built OpenAI-style as ``invalid_request_error``).

@@ -357,7 +357,7 @@ class Runner:
     def _rate_limits(self, call: Call, credential: Credential, event: dict[str, Any],
                      raw: bytes) -> tuple[dict[str, Any], bytes]:
         """Learn the account's quota from the event; a client that sees it gets the pool's instead
-        (quota.md §6 view ``pool``). Events of other limit families are passed on unchanged."""
+        (docs/pool.md, "What Codex CLI is shown"). Events of other limit families are passed on unchanged."""
         self._pool.observe_event(credential, event)
         family = event.get("metered_limit_name") or event.get("limit_name") or "codex"
         if not call.dialect.shows_codex_events or str(family).lower() != "codex":

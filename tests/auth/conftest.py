@@ -44,7 +44,7 @@ def store(accounts_dir: Path) -> FileStore:
 
 @pytest.fixture(autouse=True)
 def no_secret_in_logs(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """auth.md §9 test 47: with debug logging on, no token, code, verifier or key reaches a log."""
+    """With debug logging on, no token, code, verifier or key reaches a log."""
     caplog.set_level(logging.DEBUG)
     issuer: FakeIssuer | None = (request.getfixturevalue("issuer") if "issuer" in request.fixturenames
                                  else None)

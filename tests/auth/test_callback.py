@@ -1,4 +1,4 @@
-"""The callback server's routes and the parser for a pasted redirect URL (auth.md §1.4, §1.7)."""
+"""The callback server's routes and the parser for a pasted redirect URL."""
 
 from __future__ import annotations
 
@@ -23,14 +23,13 @@ STATE = "0123456789abcdef0123456789abcdef"
     f"code=C2%23{STATE}",
 ])
 def test_every_paste_form_yields_the_code_and_state(text: str) -> None:
-    # §9 test 14
     params = parse_callback_input(text)
     assert params == CallbackParams(code="C2", state=STATE)
     assert check_pasted(params, STATE) == "C2"
 
 
 def test_a_bare_code_is_accepted_without_state() -> None:
-    # the issue's "or the bare code": long enough that a typo is not mistaken for one
+    # the prompt also takes a bare code, one long enough that a typo is not mistaken for it
     params = parse_callback_input("ac_0123456789abcdefXYZ")
     assert params is not None and check_pasted(params, STATE) == "ac_0123456789abcdefXYZ"
 
@@ -47,7 +46,6 @@ def test_empty_input_means_keep_waiting() -> None:
     ("?error=access_denied&error_description=d", OAuthError, "OAuth error access_denied: d"),
 ])
 def test_bad_pastes_end_the_login(text: str, error: type[AuthError], message: str) -> None:
-    # §9 test 15
     with pytest.raises(error, match=message):
         params = parse_callback_input(text)
         assert params is not None
@@ -81,7 +79,7 @@ async def serve(recorder: Recorder) -> tuple[CallbackServer, str]:
 
 
 async def test_routes_of_the_callback_server() -> None:
-    # §9 tests 4, 6, 7, 8 (recommended mode: strays get 400/404/405 and the login keeps waiting)
+    # as Codex CLI does: strays get 400/404/405 and the login keeps waiting
     recorder = Recorder()
     server, base = await serve(recorder)
     try:
@@ -103,7 +101,6 @@ async def test_routes_of_the_callback_server() -> None:
 
 
 async def test_error_and_missing_code_end_the_login() -> None:
-    # §9 tests 5, 6
     recorder = Recorder()
     server, base = await serve(recorder)
     try:

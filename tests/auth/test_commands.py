@@ -130,7 +130,6 @@ def test_login_device_as_a_subprocess(spawn: Any, issuer: FakeIssuer, accounts_d
 
 
 def test_login_on_a_busy_port_exits_13(spawn: Any, issuer: FakeIssuer, accounts_dir: Path) -> None:
-    # §9 test 10 through the CLI
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -246,7 +245,6 @@ def write_codex_auth(home: Path, **overrides: Any) -> Path:
 
 
 def test_import_codex(run: Any, tmp_path: Path, store: FileStore) -> None:
-    # §9 test 46
     write_codex_auth(tmp_path / "codex")
     result = run("import-codex")
     assert result.exit_code == 0, result.output

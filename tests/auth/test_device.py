@@ -1,4 +1,4 @@
-"""The device-code flow against the fake issuer (auth.md §9 tests 19-27)."""
+"""The device-code flow against the fake issuer."""
 
 from __future__ import annotations
 
@@ -39,7 +39,6 @@ async def device_login(config: Config, ui: FakeUI, sleep: Any, **options: Any) -
 
 
 async def test_device_happy_path(config: Config, issuer: FakeIssuer, accounts_dir: Path) -> None:
-    # §9 test 19
     ui = FakeUI()
     approver = Approver(issuer, ui)
     saved = await device_login(config, ui, approver)
@@ -60,7 +59,6 @@ async def test_device_happy_path(config: Config, issuer: FakeIssuer, accounts_di
 
 @pytest.mark.parametrize(("value", "seconds"), [(2, 2.0), (None, 5.0), ("0", 5.0), ("abc", 5.0), ("3", 3.0)])
 def test_interval_variants(value: Any, seconds: float) -> None:
-    # §9 test 20
     assert parse_interval(value) == seconds
 
 
@@ -73,7 +71,6 @@ async def test_integer_interval_is_honoured(config: Config, issuer: FakeIssuer) 
 
 
 async def test_usercode_key_is_accepted(issuer: FakeIssuer) -> None:
-    # §9 test 21
     issuer.usercode_replies.append(Scripted(200, {"device_auth_id": "d1", "usercode": "ABCD-1234",
                                                   "interval": "1"}))
     async with httpx.AsyncClient() as http:
@@ -87,7 +84,6 @@ async def test_usercode_key_is_accepted(issuer: FakeIssuer) -> None:
     (Scripted(503, ""), "codex device code request failed with status 503: empty response body"),
 ])
 async def test_user_code_failures(issuer: FakeIssuer, reply: Scripted, message: str) -> None:
-    # §9 tests 22, 23
     issuer.usercode_replies.append(reply)
     async with httpx.AsyncClient() as http:
         with pytest.raises(DeviceFlowError) as caught:
@@ -99,7 +95,6 @@ CODE = DeviceCode(device_auth_id="d1", user_code="ABCD-1234", interval=1.0, veri
 
 
 async def test_poll_success_missing_verifier(issuer: FakeIssuer) -> None:
-    # §9 test 22
     issuer.poll_replies.append(Scripted(200, {"authorization_code": "AC", "code_challenge": "CH"}))
     async with httpx.AsyncClient() as http:
         with pytest.raises(DeviceFlowError, match="token response missing required fields"):
@@ -107,7 +102,6 @@ async def test_poll_success_missing_verifier(issuer: FakeIssuer) -> None:
 
 
 async def test_poll_hard_error_stops_at_once(issuer: FakeIssuer) -> None:
-    # §9 test 24
     issuer.poll_replies.extend([Scripted(403, ""), Scripted(400, {"error": "authorization_declined"})])
     waits: list[float] = []
 
@@ -122,7 +116,7 @@ async def test_poll_hard_error_stops_at_once(issuer: FakeIssuer) -> None:
 
 
 async def test_device_timeout_names_the_real_limit(issuer: FakeIssuer) -> None:
-    # §9 test 25: an injectable limit and clock
+    # an injectable limit and clock
     issuer.poll_replies.extend([Scripted(404, "")] * 10)
     now = [0.0]
 
@@ -139,7 +133,6 @@ async def test_device_timeout_names_the_real_limit(issuer: FakeIssuer) -> None:
 
 async def test_cancel_during_the_wait_writes_nothing(config: Config, issuer: FakeIssuer,
                                                      accounts_dir: Path) -> None:
-    # §9 test 26
     issuer.device_interval = "30"
     task = asyncio.create_task(device_login(config, FakeUI(), asyncio.sleep))
     while not issuer.on("/api/accounts/deviceauth/token"):
@@ -151,7 +144,6 @@ async def test_cancel_during_the_wait_writes_nothing(config: Config, issuer: Fak
 
 
 async def test_device_exchange_failure(config: Config, issuer: FakeIssuer, accounts_dir: Path) -> None:
-    # §9 test 27
     ui = FakeUI()
     issuer.token_replies.append(Scripted(400, {"error": "invalid_grant"}))
     with pytest.raises(AuthenticationError) as caught:

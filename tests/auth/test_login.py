@@ -1,4 +1,4 @@
-"""The browser login in-process, the test playing the browser (auth.md §9 tests 1-18)."""
+"""The browser login in-process, the test playing the browser."""
 
 from __future__ import annotations
 
@@ -74,7 +74,6 @@ async def login(config: Config, ui: FakeUI, **options: object) -> tuple[asyncio.
 
 
 async def test_happy_path_writes_the_account_file(config: Config, issuer: FakeIssuer, accounts_dir: Path) -> None:
-    # §9 tests 1 and 2
     ui = FakeUI()
     task, browser = await login(config, ui)
     redirect = await browser.authorize()
@@ -109,7 +108,7 @@ async def test_happy_path_writes_the_account_file(config: Config, issuer: FakeIs
 
 
 async def test_stray_callbacks_do_not_end_the_login(config: Config, issuer: FakeIssuer) -> None:
-    # §9 tests 4, 16 (recommended mode): wrong state → 400 and keep waiting; the valid one decides
+    # as Codex CLI does: wrong state → 400 and keep waiting; the valid one decides
     ui = FakeUI()
     task, browser = await login(config, ui)
     stray = await browser.callback(state="f" * 32)
@@ -121,7 +120,7 @@ async def test_stray_callbacks_do_not_end_the_login(config: Config, issuer: Fake
 
 async def test_oauth_error_callback_fails_the_login_and_writes_nothing(config: Config, issuer: FakeIssuer,
                                                                         accounts_dir: Path) -> None:
-    # §9 tests 5, 16 (first valid-state callback wins, even an error)
+    # first valid-state callback wins, even an error
     ui = FakeUI()
     task, browser = await login(config, ui)
     denied = await browser.callback(error="access_denied", error_description="nope")
@@ -133,7 +132,6 @@ async def test_oauth_error_callback_fails_the_login_and_writes_nothing(config: C
 
 
 async def test_callback_timeout(config: Config, accounts_dir: Path) -> None:
-    # §9 test 9
     task, _browser = await login(config, FakeUI(), timeout=0.3)
     with pytest.raises(AuthenticationError) as caught:
         await task
@@ -143,7 +141,6 @@ async def test_callback_timeout(config: Config, accounts_dir: Path) -> None:
 
 
 async def test_busy_port_fails_before_any_issuer_traffic(config: Config, issuer: FakeIssuer) -> None:
-    # §9 test 10
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
     holder.listen()
@@ -170,7 +167,6 @@ def _hold_1455() -> socket.socket | None:
 
 
 async def test_fallback_port_moves_listen_and_redirect_to_1457(config: Config, issuer: FakeIssuer) -> None:
-    # §9 test 10 variant
     holder = _hold_1455()
     if holder is None:
         pytest.skip("port 1455 is in use on this machine")
@@ -189,7 +185,6 @@ async def test_fallback_port_moves_listen_and_redirect_to_1457(config: Config, i
 
 async def test_exchange_failure_shows_on_the_page_and_writes_nothing(config: Config, issuer: FakeIssuer,
                                                                       accounts_dir: Path) -> None:
-    # §9 test 11 through the flow
     issuer.token_replies.append(Scripted(400, {"error": "invalid_grant", "error_description": "bad code"}))
     ui = FakeUI()
     task, browser = await login(config, ui)
@@ -202,7 +197,6 @@ async def test_exchange_failure_shows_on_the_page_and_writes_nothing(config: Con
 
 
 async def test_tokens_without_email_write_no_file(config: Config, issuer: FakeIssuer, accounts_dir: Path) -> None:
-    # §9 test 12
     issuer.identity = Identity(email="")
     task, browser = await login(config, FakeUI())
     await browser.callback()
@@ -212,7 +206,7 @@ async def test_tokens_without_email_write_no_file(config: Config, issuer: FakeIs
 
 
 async def test_no_browser_mode_takes_the_pasted_url(config: Config, issuer: FakeIssuer) -> None:
-    # §9 test 14: no local callback; the pasted redirect is exchanged
+    # no local callback; the pasted redirect is exchanged
     ui = FakeUI()
     task, browser = await login(config, ui, no_browser=True)
     ui.inputs.put_nowait("")  # an empty line keeps waiting, and prompts again
@@ -223,7 +217,7 @@ async def test_no_browser_mode_takes_the_pasted_url(config: Config, issuer: Fake
 
 
 async def test_without_a_browser_the_paste_prompt_comes_at_once(config: Config, issuer: FakeIssuer) -> None:
-    # no launcher (a server over SSH): act as --no-browser instead of waiting 15 s (auth.md §1.6)
+    # no launcher (a server over SSH): act as --no-browser instead of waiting 15 s
     ui = FakeUI(browser=False)
     task, browser = await login(config, ui)
     ui.inputs.put_nowait(await browser.authorize())
@@ -232,7 +226,6 @@ async def test_without_a_browser_the_paste_prompt_comes_at_once(config: Config, 
 
 
 async def test_pasted_garbage_ends_the_login(config: Config, issuer: FakeIssuer) -> None:
-    # §9 test 15
     ui = FakeUI()
     task, _browser = await login(config, ui, no_browser=True)
     ui.inputs.put_nowait("garbage")
@@ -242,7 +235,7 @@ async def test_pasted_garbage_ends_the_login(config: Config, issuer: FakeIssuer)
 
 
 async def test_empty_paste_keeps_waiting_for_the_browser(config: Config, issuer: FakeIssuer) -> None:
-    # §9 test 15 (last case): with a browser, one prompt after the delay; Enter resumes waiting
+    # with a browser, one prompt after the delay; Enter resumes waiting
     ui = FakeUI()
     task, browser = await login(config, ui, paste_delay=0.05)
     ui.inputs.put_nowait("")
@@ -254,7 +247,7 @@ async def test_empty_paste_keeps_waiting_for_the_browser(config: Config, issuer:
 
 async def test_relogin_updates_the_same_file_and_keeps_custom_fields(config: Config, issuer: FakeIssuer,
                                                                       store: FileStore) -> None:
-    # §9 test 17: the existing file (any name) of the same account is updated in place
+    # the existing file (any name) of the same account is updated in place
     name, old = seed_account(issuer, store, priority=5, proxy_url="socks5://p", headers={"X": "1"},
                              disabled=True)
     task, browser = await login(config, FakeUI())
@@ -271,7 +264,6 @@ async def test_relogin_updates_the_same_file_and_keeps_custom_fields(config: Con
 @pytest.mark.parametrize("status", [200, 500])
 async def test_api_key_exchange_is_best_effort(config: Config, issuer: FakeIssuer, store: FileStore,
                                                status: int) -> None:
-    # §9 test 18
     issuer.exchange_status = status
     ui = FakeUI()
     port = free_port()

@@ -32,7 +32,7 @@ def test_pkce_pair_and_state_have_cpa_sizes() -> None:
 
 
 def test_authorize_url_has_exactly_cpa_parameters_sorted() -> None:
-    # §9 test 1 (shape; the subprocess test checks it end to end)
+    # the shape only; the subprocess test checks it end to end
     url = authorize_url(Endpoints("https://auth.openai.com"), challenge="C", state="S",
                         redirect_uri=redirect_uri_for())
     assert url == ("https://auth.openai.com/oauth/authorize?client_id=app_EMoamEEZ73f0CkXaXp7hrann"
@@ -60,7 +60,6 @@ def test_every_endpoint_derives_from_the_issuer() -> None:
 ])
 async def test_token_endpoint_errors_are_code_exchange_failed(issuer: FakeIssuer, reply: Scripted,
                                                               cause: str) -> None:
-    # §9 test 11
     issuer.token_replies.append(reply)
     async with httpx.AsyncClient() as http:
         with pytest.raises(AuthenticationError) as caught:
@@ -95,7 +94,6 @@ async def test_refresh_request_is_cpa_form(issuer: FakeIssuer) -> None:
     (400, b'{"error":"invalid_request"}', False, "transient"),
 ])
 def test_refresh_failures_are_classified(status: int, body: bytes, permanent: bool, reason: str) -> None:
-    # §9 tests 37, 38
     error = classify_refresh_failure(status, body)
     assert (error.permanent, error.reason) == (permanent, reason)
     assert f"token refresh failed with status {status}" in str(error)

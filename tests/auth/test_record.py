@@ -46,7 +46,7 @@ def bundle(**overrides: Any) -> TokenBundle:
 
 
 def test_file_name_always_carries_the_account_hash_when_known() -> None:
-    # §9 test 3, hash-always variant (auth.md §1.9 Decision)
+    # later CPA's rule: the hash whenever the account id is known (at first, only for team accounts)
     hashed = hashlib.sha256(b"acct_T").hexdigest()[:8]
     assert account_filename("u@example.com", "team", "acct_T") == f"codex-{hashed}-u@example.com-team.json"
     assert account_filename("u@example.com", "", "") == "codex-u@example.com.json"
@@ -71,20 +71,19 @@ def test_login_record_has_every_cpa_field() -> None:
 
 
 def test_tokens_without_email_are_refused() -> None:
-    # §9 test 12
     with pytest.raises(AccountInfoError, match="codex token storage missing account information"):
         record_from_tokens(bundle(id_token=id_token(email=None)), NOW)
 
 
 def test_email_only_in_the_profile_claim_is_accepted() -> None:
-    # §9 test 12 variant: our tolerant decoder (documented divergence)
+    # our tolerant decoder; CPA reads the email from the top-level claim only
     claims: dict[str, Any] = {PROFILE_CLAIM: {"email": "p@example.com"}}
     token = id_token(email=None, **claims)
     assert record_from_tokens(bundle(id_token=token), NOW)["email"] == "p@example.com"
 
 
 def test_lenient_jwt_still_yields_email_account_and_plan() -> None:
-    # §9 test 13: string aud, numeric last_checked; unsigned_jwt never pads
+    # string aud, numeric last_checked; unsigned_jwt never pads
     token = unsigned_jwt({"aud": "app_x", "email": "u@example.com", AUTH_CLAIM: {
         "chatgpt_account_id": "acct_9", "chatgpt_plan_type": "pro", "chatgpt_subscription_last_checked": 5}})
     record = record_from_tokens(bundle(id_token=token), NOW)
@@ -110,7 +109,6 @@ def test_missing_expires_in_uses_the_access_token_exp() -> None:
     (True, None),
 ])
 def test_every_cpa_time_format_parses(value: Any, expected: float | None) -> None:
-    # §9 test 44 (time formats)
     assert parse_time(value) == pytest.approx(expected) if expected is not None else parse_time(value) is None
 
 
@@ -126,7 +124,6 @@ def test_refresh_interval_accepts_numbers_and_durations(value: Any, seconds: flo
 
 
 def test_relogin_keeps_custom_fields_and_replaces_tokens() -> None:
-    # §9 test 17
     old = {"type": "codex", "email": "u@example.com", "access_token": "old", "refresh_token": "rt_old",
            "priority": 5, "proxy_url": "socks5://p", "headers": {"X-A": "1"}, "disabled": True,
            "auth_error": {"code": "refresh_token_reused"}}
@@ -137,7 +134,7 @@ def test_relogin_keeps_custom_fields_and_replaces_tokens() -> None:
 
 
 def test_partial_refresh_keeps_what_was_not_returned() -> None:
-    # §9 test 32 (our divergence: CPA would blank id_token and email)
+    # our divergence: CPA would blank id_token and email
     record = {**record_from_tokens(bundle(), NOW), "priority": 3}
     updated = apply_refresh(record, TokenBundle(access_token="a2", expires_in=60), NOW + 10)
     assert updated["access_token"] == "a2"
@@ -166,7 +163,6 @@ def codex_auth(**overrides: Any) -> dict[str, Any]:
 
 
 def test_codex_import_maps_tokens_expiry_and_identity() -> None:
-    # §9 test 46
     record = record_from_codex_auth(codex_auth(), NOW)
     assert record["type"] == "codex" and record["refresh_token"] == "rt_codex"
     assert record["email"] == "u@example.com" and record["account_id"] == "acct_1"

@@ -1,5 +1,4 @@
-"""Refresh: due times, the Refresher's guards and failure handling, the scheduler, two processes
-(auth.md §9 tests 28-40, 42, and the issue's refresh scenarios)."""
+"""Refresh: due times, the Refresher's guards and failure handling, the scheduler, two processes."""
 
 from __future__ import annotations
 
@@ -72,14 +71,14 @@ def test_due_time_rules() -> None:
     now = 1_000_000_000.0
     # a 10-day token: lead is the full 5 days
     assert due_time(now + 10 * DAY, now, None, now) == now + 5 * DAY
-    # §9 test 29: 9 days left of a token issued a day ago → due at expired − 5 d
+    # 9 days left of a token issued a day ago → due at expired − 5 d
     assert due_time(now + 9 * DAY, now - DAY, None, now) == now + 4 * DAY
     # our cap: a 2-hour token is refreshed after 1 hour, not 5 days early (no storm)
     assert due_time(now + 7200, now, None, now) == now + 3600
-    # §9 test 30: no expiry → last refresh + 5 d; neither → now
+    # no expiry → last refresh + 5 d; neither → now
     assert due_time(None, now - 6 * DAY, None, now) == now - DAY
     assert due_time(None, None, None, now) == now
-    # §9 test 31: a per-file interval wins when it comes first
+    # a per-file interval wins when it comes first
     assert due_time(now + 9 * DAY, now - 7200, 3600, now) == now - 3600
     assert MAX_LEAD == 5 * DAY
 
@@ -87,7 +86,7 @@ def test_due_time_rules() -> None:
 # ---- the Refresher ----------------------------------------------------------------------------
 
 async def test_scheduled_refresh_rewrites_the_file(config: Config, issuer: FakeIssuer, store: FileStore) -> None:
-    # §9 test 28: expired = now + 4 d is due at once (4 d < 5 d lead)
+    # expired = now + 4 d is due at once (4 d < 5 d lead)
     clock = Clock()
     name, old = seed_account(issuer, store, now=clock.now - 6 * DAY, priority=7, headers={"X": "1"})
     old["expired"] = format_time(clock.now + 4 * DAY)
@@ -113,7 +112,6 @@ async def test_scheduled_refresh_rewrites_the_file(config: Config, issuer: FakeI
 
 
 async def test_not_yet_due_waits_for_the_lead(config: Config, issuer: FakeIssuer, store: FileStore) -> None:
-    # §9 test 29
     clock = Clock()
     name, _ = seed_account(issuer, store, now=clock.now - DAY, expires_in=int(10 * DAY))
     scheduler = RefreshScheduler(refresher(config, store, clock=clock), clock=clock)
@@ -125,7 +123,6 @@ async def test_not_yet_due_waits_for_the_lead(config: Config, issuer: FakeIssuer
 
 
 async def test_missing_expiry_and_interval_make_it_due(config: Config, issuer: FakeIssuer, store: FileStore) -> None:
-    # §9 tests 30, 31
     clock = Clock()
     name, record = seed_account(issuer, store, now=clock.now - 6 * DAY)
     record.pop("expired")
@@ -139,7 +136,6 @@ async def test_missing_expiry_and_interval_make_it_due(config: Config, issuer: F
 
 
 async def test_partial_refresh_response_keeps_the_rest(config: Config, issuer: FakeIssuer, store: FileStore) -> None:
-    # §9 test 32
     name, old = seed_account(issuer, store)
     issuer.token_replies.append(Scripted(200, {"access_token": unsigned_jwt({"exp": 2_000_000_000}),
                                                "expires_in": 3600}))
@@ -152,7 +148,7 @@ async def test_partial_refresh_response_keeps_the_rest(config: Config, issuer: F
 
 async def test_missing_expires_in_uses_exp_and_causes_no_storm(config: Config, issuer: FakeIssuer,
                                                                store: FileStore) -> None:
-    # §9 test 33: expiry from the access token's exp; 5 minutes of fake time → 1 refresh
+    # expiry from the access token's exp; 5 minutes of fake time → 1 refresh
     clock = Clock()
     issuer.expires_in = None
     name, _ = seed_account(issuer, store, now=clock.now - 9 * DAY)
@@ -172,7 +168,7 @@ async def test_missing_expires_in_uses_exp_and_causes_no_storm(config: Config, i
 
 
 async def test_concurrent_refreshes_make_one_request(config: Config, issuer: FakeIssuer, store: FileStore) -> None:
-    # §9 test 34: scheduler + on-401 + manual, 10 at once, the issuer holding its answer 500 ms
+    # scheduler + on-401 + manual, 10 at once, the issuer holding its answer 500 ms
     name, old = seed_account(issuer, store, now=time.time() - 6 * DAY)
     credential = load(config, store, name)
     issuer.refresh_delay = 0.5
@@ -189,7 +185,7 @@ async def test_concurrent_refreshes_make_one_request(config: Config, issuer: Fak
 
 async def test_a_token_refreshed_by_another_process_is_adopted(config: Config, issuer: FakeIssuer,
                                                                 store: FileStore) -> None:
-    # §9 test 35: the file has a newer refresh token than memory → adopt, no network call
+    # the file has a newer refresh token than memory → adopt, no network call
     name, record = seed_account(issuer, store)
     stale = load(config, store, name)
     newer = issuer.tokens()
@@ -203,7 +199,6 @@ async def test_a_token_refreshed_by_another_process_is_adopted(config: Config, i
 
 
 async def test_transient_failures_retry_three_times(config: Config, issuer: FakeIssuer, store: FileStore) -> None:
-    # §9 test 36
     name, _ = seed_account(issuer, store)
     waits: list[float] = []
 
@@ -217,7 +212,7 @@ async def test_transient_failures_retry_three_times(config: Config, issuer: Fake
 
 async def test_transient_failure_keeps_the_account_and_backs_off(config: Config, issuer: FakeIssuer,
                                                                  store: FileStore) -> None:
-    # §9 test 36 variant: 503 always → 3 attempts, error, account active, retried after 5 min, then 10
+    # 503 always → 3 attempts, error, account active, retried after 5 min, then 10
     clock = Clock()
     name, _ = seed_account(issuer, store, now=clock.now - 6 * DAY)
     issuer.token_replies.extend([Scripted(503, "")] * 6)
@@ -253,7 +248,7 @@ async def spend(issuer: FakeIssuer, refresh_token: str) -> None:
 
 async def test_reused_token_marks_the_account_permanently(config: Config, issuer: FakeIssuer,
                                                           store: FileStore, accounts_dir: Path) -> None:
-    # §9 test 37 (+ persisted across a restart, + no more scheduled refreshes for an hour)
+    # also: persisted across a restart, and no more scheduled refreshes for an hour
     clock = Clock()
     name, record = seed_account(issuer, store, now=clock.now - 6 * DAY)
     await spend(issuer, record["refresh_token"])
@@ -292,7 +287,6 @@ async def test_reused_token_marks_the_account_permanently(config: Config, issuer
 ])
 async def test_permanent_failure_variants(config: Config, issuer: FakeIssuer, store: FileStore,
                                           reply: Scripted, phrase: str) -> None:
-    # §9 test 38
     name, _ = seed_account(issuer, store)
     issuer.token_replies.append(reply)
     with pytest.raises(RefreshFailed) as caught:
@@ -319,7 +313,6 @@ async def test_reused_answer_rereads_the_file_before_marking(config: Config, iss
 
 async def test_relogin_or_new_file_recovers_the_account(config: Config, issuer: FakeIssuer,
                                                         store: FileStore) -> None:
-    # §9 test 39
     clock = Clock()
     name, record = seed_account(issuer, store, now=clock.now - 6 * DAY)
     issuer.token_replies.append(Scripted(401, {"error": {"code": "refresh_token_reused"}}))
@@ -340,7 +333,7 @@ async def test_relogin_or_new_file_recovers_the_account(config: Config, issuer: 
 
 async def test_refresh_timeout_is_transient_and_frees_the_slot(config: Config, issuer: FakeIssuer,
                                                                store: FileStore) -> None:
-    # §9 test 40 (timeout injectable: 0.3 s instead of 30)
+    # the timeout is injected: 0.3 s instead of 30
     name, _ = seed_account(issuer, store)
     issuer.refresh_delay = 1.0
     shared = refresher(config, store, timeout=0.3)
@@ -355,7 +348,7 @@ async def test_refresh_timeout_is_transient_and_frees_the_slot(config: Config, i
 
 
 async def test_disabled_accounts_are_still_refreshed(config: Config, issuer: FakeIssuer, store: FileStore) -> None:
-    # §9 test 42: we refresh disabled accounts (so enabling one later just works)
+    # we refresh disabled accounts (so enabling one later just works)
     clock = Clock()
     name, _ = seed_account(issuer, store, now=clock.now - 6 * DAY, disabled=True)
     credential = load(config, store, name)

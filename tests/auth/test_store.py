@@ -28,7 +28,6 @@ def mode(path: Path) -> int:
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
 def test_new_dir_is_0700_and_files_0600_even_on_rewrite(store: FileStore, accounts_dir: Path) -> None:
-    # §9 test 45
     store.write("codex-a.json", RECORD)
     assert mode(accounts_dir) == 0o700 and mode(accounts_dir / "codex-a.json") == 0o600
     (accounts_dir / "codex-a.json").chmod(0o644)
@@ -49,7 +48,6 @@ def test_names_outside_the_dir_are_refused(store: FileStore, name: str) -> None:
 
 
 def test_loading_skips_everything_but_top_level_codex_files(accounts_dir: Path, store: FileStore) -> None:
-    # §9 test 44
     store.write("codex-good.json", RECORD)
     (accounts_dir / "empty.json").write_text("")
     (accounts_dir / "broken.json").write_text("{not json")
@@ -63,7 +61,7 @@ def test_loading_skips_everything_but_top_level_codex_files(accounts_dir: Path, 
 
 
 def test_a_reader_never_sees_a_partial_file(store: FileStore, accounts_dir: Path) -> None:
-    # §9 test 28 (atomicity part): a watcher reading in a loop always gets a whole record
+    # a watcher reading in a loop always gets a whole record
     big = {**RECORD, "padding": "x" * 200_000}
     store.write("codex-a.json", big)
     seen: list[int] = []

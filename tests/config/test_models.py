@@ -1,4 +1,4 @@
-"""The model registry (proxy.md §2): routing names to credentials, effort mapping, list shapes."""
+"""The model registry: routing names to credentials, effort mapping, list shapes."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def live_model(model_id: str, levels: tuple[str, ...] = ("low", "medium", "high"
     return ModelInfo(model_id, model_id.upper(), 0, 200000, 128000, levels, hidden=hidden, codex_entry=entry)
 
 
-# --- §2.2 plan lists -------------------------------------------------------------------------
+# --- plan lists ------------------------------------------------------------------------------
 
 
 def test_plus_account_lists_the_plus_models_in_catalogue_order() -> None:
@@ -116,7 +116,7 @@ def test_api_key_entry_with_models_serves_exactly_those_under_their_alias() -> N
         registry.resolve("gpt-5.4")
 
 
-# --- §2.1 special names ----------------------------------------------------------------------
+# --- special names ---------------------------------------------------------------------------
 
 
 def test_auto_resolves_to_the_first_listed_model_and_keeps_the_suffix() -> None:
@@ -145,7 +145,7 @@ def test_names_match_case_insensitively_and_resolve_to_the_listed_spelling() -> 
     assert model.id == "gpt-5.4"
 
 
-# --- §2.3 suffix syntax ----------------------------------------------------------------------
+# --- suffix syntax (docs/routes.md, "Reasoning effort") --------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -176,13 +176,13 @@ def test_there_is_no_dash_suffix_form() -> None:
     assert caught.value.status == 404
 
 
-# --- §2.4 effort mapping ---------------------------------------------------------------------
+# --- effort mapping --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("gpt-5.4(high)", "high"),  # scenario 11
+        ("gpt-5.4(high)", "high"),
         ("gpt-5.4(16000)", "high"),
         ("gpt-5.4(0)", "low"),
         ("gpt-5.4(auto)", "medium"),
@@ -213,7 +213,7 @@ def test_a_meaningless_suffix_is_ignored_and_the_body_applies(suffix: str) -> No
     assert effort(build([oauth()]), f"gpt-5.4({suffix})", body_effort="high") == "high"
 
 
-def test_chat_minimal_maps_to_low_instead_of_cpa_400() -> None:  # scenario 12, our divergence
+def test_chat_minimal_maps_to_low_instead_of_cpa_400() -> None:  # our divergence
     assert effort(build([oauth()]), "gpt-5.4", body_effort="minimal", same_family=True) == "low"
 
 
@@ -247,8 +247,8 @@ def test_the_rest_of_the_reasoning_object_is_kept() -> None:
     assert body == {"reasoning": {"effort": "low", "summary": "auto"}}
 
 
-# Translators turn client thinking settings into a level or a budget (§2.4 step 1); these are the
-# numbers of conformance scenarios 13 and 14 carried through to the upstream effort.
+# Translators turn client thinking settings into a level or a budget; these are Claude's and
+# Gemini's settings carried through to the upstream effort.
 @pytest.mark.parametrize(
     ("translated", "expected"),
     [
@@ -296,10 +296,10 @@ def test_user_defined_models_pass_thinking_through(name: str, body_effort: Any, 
     assert effort(registry, name, body_effort=body_effort) == expected
 
 
-# --- §2.5 aliases, exclusions, prefixes ------------------------------------------------------
+# --- aliases, exclusions, prefixes -----------------------------------------------------------
 
 
-def test_alias_replaces_the_name_and_is_sent_upstream_as_the_name() -> None:  # scenario 74
+def test_alias_replaces_the_name_and_is_sent_upstream_as_the_name() -> None:
     credential = oauth()
     registry = build([credential], {"oauth-model-alias": {"codex": [{"name": "gpt-5.4", "alias": "fast"}]}})
     assert "fast" in ids(registry)
@@ -359,7 +359,7 @@ def test_excluding_the_upstream_name_also_removes_its_alias() -> None:
     assert "fast" not in ids(build([oauth()], config))
 
 
-def test_prefix_registers_the_model_twice_and_is_stripped_upstream() -> None:  # scenario 72
+def test_prefix_registers_the_model_twice_and_is_stripped_upstream() -> None:
     a, b = oauth("a.json"), oauth("b.json", prefix="team")
     registry = build([b, a])
     team = registry.resolve("team/gpt-5.4(high)")
@@ -440,10 +440,10 @@ def test_live_aliases_apply_to_discovered_models() -> None:
     assert ids(registry) == ["sol"]
 
 
-# --- §2.6 list shapes ------------------------------------------------------------------------
+# --- list shapes (docs/routes.md, "Model lists") ---------------------------------------------
 
 
-def test_openai_list_has_only_the_four_fields() -> None:  # scenario 5
+def test_openai_list_has_only_the_four_fields() -> None:
     shape = openai_model_list(build([oauth()]).models())
     assert shape["object"] == "list"
     assert {"id": "gpt-5.4", "object": "model", "created": 1772668800, "owned_by": "openai"} in shape["data"]
@@ -464,7 +464,7 @@ def test_anthropic_list_when_empty() -> None:
     assert anthropic_model_list([]) == {"data": [], "has_more": False, "first_id": None, "last_id": None}
 
 
-def test_gemini_list_names_are_prefixed_with_models() -> None:  # scenario 7
+def test_gemini_list_names_are_prefixed_with_models() -> None:
     shape = gemini_model_list(build([oauth()]).models())
     entry = next(m for m in shape["models"] if m["name"] == "models/gpt-5.4")
     assert entry["displayName"] == "GPT 5.4"

@@ -1,4 +1,4 @@
-"""Anthropic Messages → Codex request translation (proxy.md §4.5, §2.4, §3.4, §4.6)."""
+"""Anthropic Messages → Codex request translation."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_unusable_bodies_are_400s(body: Any) -> None:
     assert DIALECT.error_body(caught.value)["error"]["type"] == "invalid_request_error"
 
 
-# --- a real Claude Code request (clients.md §2.2) ---------------------------------------------
+# --- a real Claude Code request (as Claude Code sends it) -------------------------------------
 
 SESSION = "ae050077-6c1e-4d1c-9b43-0e3f6a2b9d11"
 
@@ -236,7 +236,7 @@ def test_real_claude_code_request_translates_without_loss() -> None:
     assert result.extra["claude_session"] == SESSION
 
 
-# --- thinking → reasoning.effort (§2.4, scenario 13) ------------------------------------------
+# --- thinking → reasoning.effort --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -265,7 +265,7 @@ def test_thinking_maps_to_reasoning_effort(thinking: Any, output_config: Any, ef
     assert translate(body)["reasoning"] == {"effort": effort, "summary": "auto"}
 
 
-# --- prompt cache and session (§3.4 with the issue's decision, scenario 17) ----------------------
+# --- prompt cache and session (a UUIDv5 per model and session) -----------------------------------
 
 
 def test_old_format_user_id_gives_a_stable_deterministic_cache_key() -> None:
@@ -413,7 +413,7 @@ def test_parallel_tool_use_and_results_with_images_pair_up() -> None:
         ("message", "user"),
     ]
     assert body["input"][2]["arguments"] == '{"path":"a.png"}'
-    assert body["input"][4]["output"] == [  # scenario 44
+    assert body["input"][4]["output"] == [
         {"type": "input_text", "text": "the image:"},
         {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
     ]
@@ -445,7 +445,7 @@ def test_tool_result_content_shapes() -> None:
 
 
 def test_thinking_signature_round_trip() -> None:
-    # Scenario 43: a Codex blob comes back as a reasoning item, prefixes stripped.
+    # A Codex blob comes back as a reasoning item, prefixes stripped.
     history = [
         user(),
         {
@@ -619,7 +619,7 @@ def test_duplicate_tool_use_ids_are_rejected() -> None:
         )
 
 
-# --- tools, names and ids (§4.5 Tools, §4.6, scenarios 18, 19, 46, 47) --------------------------
+# --- tools, names and ids -----------------------------------------------------------------------
 
 
 def test_long_tool_names_are_shortened_and_mapped_back() -> None:

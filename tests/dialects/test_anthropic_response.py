@@ -1,4 +1,4 @@
-"""Codex completed response → Anthropic message, non-stream (proxy.md §4.5.2, scenario 41)."""
+"""Codex completed response → Anthropic message, non-stream."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Codex SSE → Anthropic stream (proxy.md §4.5.1, scenarios 37–42, 64; clients.md §2.3)."""
+"""Codex SSE → Anthropic stream, with the invariants Claude Code depends on."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_cyber_policy_vector_gives_exactly_one_error_event() -> None:
     expected = case["expected"]["events"][0]
     assert len(events) == 1 and events[0][0] == "error"
     assert events[0][1]["error"]["type"] == expected["data"]["error"]["type"]
-    # Recommended divergence (§5.3): the upstream code is kept in the Anthropic message.
+    # A divergence from CPA: the upstream code is kept in the Anthropic message.
     assert events[0][1]["error"]["message"] == expected["data"]["error"]["message"] + " (cyber_policy)"
 
 
@@ -80,10 +80,10 @@ def test_error_type_fallback_vector() -> None:
     assert [{"event": n, "data": d} for n, d in events] == case["expected"]["events"]
 
 
-# --- the canned sequences of §11 --------------------------------------------------------------
+# --- the canned TEXT, REASON and TOOL sequences -----------------------------------------------
 
 
-def test_text_stream_exact_sequence() -> None:  # scenario 37
+def test_text_stream_exact_sequence() -> None:
     events = run_stream(TEXT)
     assert events == [
         (
@@ -127,7 +127,7 @@ def test_text_stream_exact_sequence() -> None:  # scenario 37
     ]
 
 
-def test_reasoning_then_text() -> None:  # scenario 38
+def test_reasoning_then_text() -> None:
     events = run_stream(REASON)
     assert_well_formed(events)
     thinking = [d for n, d in events if n.startswith("content_block") and d["index"] == 0]
@@ -139,7 +139,7 @@ def test_reasoning_then_text() -> None:  # scenario 38
     assert text_start["content_block"]["type"] == "text"
 
 
-def test_reasoning_without_summary_is_an_empty_signed_thinking_block() -> None:  # scenario 39
+def test_reasoning_without_summary_is_an_empty_signed_thinking_block() -> None:
     silent = [REASONING[0], REASONING[-1]]
     events = run_stream([TEXT[0], *silent, *TEXT[1:]])
     assert_well_formed(events)
@@ -186,7 +186,7 @@ def test_several_summary_parts_share_one_signed_thinking_block() -> None:
     ]
 
 
-def test_tool_stream() -> None:  # scenario 40
+def test_tool_stream() -> None:
     events = run_stream(TOOL)
     assert_well_formed(events)
     assert events[1][1]["content_block"] == {
@@ -218,7 +218,7 @@ def test_tool_call_without_added_event_still_makes_a_full_block() -> None:
     ]
 
 
-def test_tool_names_and_ids_come_back_as_the_client_knows_them() -> None:  # scenario 18
+def test_tool_names_and_ids_come_back_as_the_client_knows_them() -> None:
     original = "mcp__server__" + "a" * 60 + "__lookup"
     added = {
         "type": "response.output_item.added",
@@ -253,7 +253,7 @@ def test_parallel_tool_calls_are_separate_blocks() -> None:
     assert starts == ["call_1", "call_2"]
 
 
-def test_incomplete_max_output_tokens_is_max_tokens() -> None:  # scenario 42
+def test_incomplete_max_output_tokens_is_max_tokens() -> None:
     incomplete = {
         "type": "response.incomplete",
         "response": {

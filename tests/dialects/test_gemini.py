@@ -1,4 +1,4 @@
-"""Gemini generateContent ⇄ Codex (proxy.md §4.7, §4.7.1, §4.7.2, §2.4; scenarios 14, 50–54)."""
+"""Gemini generateContent ⇄ Codex: request, stream and non-stream."""
 
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ def test_snake_case_system_instruction_and_models_prefix() -> None:
 
 
 @pytest.mark.parametrize(("config", "effort"), [
-    ({"thinkingConfig": {"thinkingBudget": 20000}}, "high"),  # scenario 14
-    ({"thinkingConfig": {"thinkingLevel": "LOW"}}, "low"),  # scenario 14
+    ({"thinkingConfig": {"thinkingBudget": 20000}}, "high"),
+    ({"thinkingConfig": {"thinkingLevel": "LOW"}}, "low"),
     ({"thinking_config": {"thinking_budget": 1024}}, "low"),
     ({"thinkingConfig": {"thinkingBudget": -1}}, "auto"),
     ({"thinkingConfig": {"thinkingBudget": 0}}, "none"),
@@ -105,7 +105,7 @@ def test_empty_tools_still_sets_tool_choice() -> None:
     assert body["tools"] == [] and body["tool_choice"] == "auto"
 
 
-def test_function_calls_and_responses_pair_in_fifo_order() -> None:  # scenario 53
+def test_function_calls_and_responses_pair_in_fifo_order() -> None:
     body = translate({"contents": [
         *USER,
         {"role": "model", "parts": [{"functionCall": {"name": "a", "args": {"x": 1}}},
@@ -152,7 +152,7 @@ def test_count_tokens_counts_the_translated_body() -> None:
 # --- stream ----------------------------------------------------------------------------------------
 
 
-def test_text_stream_chunks_and_final_usage() -> None:  # scenario 50
+def test_text_stream_chunks_and_final_usage() -> None:
     chunks = run(ev.text_stream())
     assert parts(chunks) == [{"text": "Hel"}, {"text": "lo"}]
     first, last = chunks[0], chunks[-1]
@@ -169,7 +169,7 @@ def test_reasoning_deltas_are_thought_parts() -> None:
     assert parts(run(ev.reason_stream())) == [{"thought": True, "text": "think"}, {"text": "Hel"}, {"text": "lo"}]
 
 
-def test_function_call_is_held_until_just_before_the_usage_chunk() -> None:  # scenario 51
+def test_function_call_is_held_until_just_before_the_usage_chunk() -> None:
     body = {"tools": [{"functionDeclarations": [{"name": "get_weather"}]}]}
     chunks = run(ev.tool_stream(calls=2), body)
     calls = chunks[-3:-1]
@@ -271,7 +271,7 @@ def test_render_text_with_summary_as_thought() -> None:
     assert body["responseId"] == "resp_1" and body["modelVersion"] == "gpt-5.4"
 
 
-def test_render_function_call() -> None:  # scenario 52
+def test_render_function_call() -> None:
     req = translate_request({"model": "gpt-5.4", "tools": [{"functionDeclarations": [{"name": "get_weather"}]}]}, {})
     body = render_response(completed_response(ev.tool_stream()), req)
     assert body["candidates"][0]["content"]["parts"][0] == {"functionCall": {"name": "get_weather",

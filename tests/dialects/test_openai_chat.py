@@ -1,4 +1,4 @@
-"""Chat Completions ⇄ Codex: request rows of proxy.md §4.1, stream rows of §4.2, §4.3, scenarios 22–30."""
+"""Chat Completions ⇄ Codex: the request, the stream and the non-stream answer."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def gjson(doc: Any, path: str) -> Any:
     return doc
 
 
-# ---- canned upstream streams of proxy.md §11 -------------------------------------------------
+# ---- canned upstream streams -----------------------------------------------------------------
 
 CREATED: dict[str, Any] = {
     "type": "response.created",
@@ -479,7 +479,7 @@ def test_json_schema_response_format_scenario_30() -> None:
 
 
 def test_json_object_response_format_reaches_the_backend() -> None:
-    """Recommended divergence (§4.1): CPA drops json_object; we map it."""
+    """A divergence from CPA: CPA drops json_object; we map it."""
     out = translate(chat({"role": "user", "content": "hi"}, response_format={"type": "json_object"})).body
 
     assert out["text"] == {"format": {"type": "json_object"}}
@@ -525,7 +525,7 @@ def test_unusable_bodies_are_400(body: Any) -> None:
     assert DIALECT.error_body(info.value)["error"]["type"] == "invalid_request_error"
 
 
-# ---- request: Responses-shaped body on the Chat route (§1.1) ---------------------------------
+# ---- request: Responses-shaped body on the Chat route ----------------------------------------
 
 
 RESPONSES_BODY = {
@@ -623,7 +623,7 @@ def test_body_with_messages_is_never_treated_as_responses() -> None:
     assert len(req.body["input"]) == 1
 
 
-# ---- stream: scenarios 22–26 ------------------------------------------------------------------
+# ---- stream -----------------------------------------------------------------------------------
 
 
 def test_text_stream_scenario_22() -> None:
@@ -762,7 +762,7 @@ def test_streamed_tool_names_are_restored_to_the_client_names() -> None:
     ("reason", "finish"), [("max_output_tokens", "length"), ("content_filter", "content_filter")]
 )
 def test_incomplete_ends_with_length_or_content_filter_and_usage(reason: str, finish: str) -> None:
-    """Recommended divergence (§4.2): CPA sends no finish_reason for response.incomplete."""
+    """A divergence from CPA: CPA sends no finish_reason for response.incomplete."""
     incomplete = {
         "type": "response.incomplete",
         "response": {
@@ -903,7 +903,7 @@ def test_fail_sends_one_error_chunk_and_no_done() -> None:
 
 
 def test_upstream_ending_without_terminal_event_is_an_error_not_done() -> None:
-    """Recommended divergence (§5.2): never a silent end for Chat clients."""
+    """A divergence from CPA: never a silent end for Chat clients."""
     chunks = run_stream([CREATED, *text_events()])
 
     assert "[DONE]" not in chunks
@@ -917,7 +917,7 @@ def test_keepalive_is_an_sse_comment() -> None:
     assert translator.keepalive == b": keep-alive\n\n"
 
 
-# ---- non-stream: §4.3 and scenario 27 ---------------------------------------------------------
+# ---- non-stream -------------------------------------------------------------------------------
 
 
 def test_non_stream_text_and_reasoning() -> None:
@@ -954,7 +954,7 @@ def test_non_stream_text_and_reasoning() -> None:
 
 
 def test_non_stream_concatenates_every_text_and_summary_part() -> None:
-    """Recommended divergence (§4.3): CPA keeps only the first part of each item."""
+    """A divergence from CPA: CPA keeps only the first part of each item."""
     reasoning = {
         "type": "reasoning",
         "summary": [{"type": "summary_text", "text": "one"}, {"type": "summary_text", "text": "two"}],

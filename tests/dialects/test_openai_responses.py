@@ -1,4 +1,4 @@
-"""Responses passthrough: the request rules of proxy.md §4.4 and the re-framed stream."""
+"""Responses passthrough: the request rewrites and the re-framed stream."""
 
 from __future__ import annotations
 

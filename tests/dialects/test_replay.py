@@ -1,4 +1,4 @@
-"""Reasoning replay (proxy.md §4.5.4): what is kept from a turn and where it goes back."""
+"""Reasoning replay: what is kept from a turn and where it goes back."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Local token counting with o200k_base (proxy.md §3.8 Decision, §4.5.6)."""
+"""Local token counting with o200k_base."""
 
 from __future__ import annotations
 

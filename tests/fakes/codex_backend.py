@@ -55,7 +55,7 @@ class Recorded:
 
 
 def usage_body(short: float = 0, long: float = 0, plan: str = "plus", reset_at: int = 1_790_000_000) -> dict[str, Any]:
-    """A ``/wham/usage`` answer in the backend's shape (quota.md §3.2)."""
+    """A ``/wham/usage`` answer in the backend's shape."""
     def window(used: float, seconds: int) -> dict[str, Any]:
         return {"used_percent": used, "limit_window_seconds": seconds, "reset_after_seconds": 1000,
                 "reset_at": reset_at + seconds}

@@ -1,4 +1,4 @@
-"""Canned Codex SSE sequences (proxy.md §11: TEXT, REASON, TOOL) in the real wire shapes."""
+"""Canned Codex SSE sequences (TEXT, REASON, TOOL) in the real wire shapes."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""A fake OpenAI OAuth issuer (auth.md §9 "FOS") on a real loopback socket.
+"""A fake OpenAI OAuth issuer on a real loopback socket.
 
 It implements what cliproxy talks to: the authorize redirect, the token endpoint (authorization
 code with a real PKCE check, refresh with rotation and ``refresh_token_reused`` on reuse, the
 API-key token exchange), the device user-code and token endpoints (pending 403 until the test
-approves, then a server-held PKCE pair), and revoke. Bodies may be form or JSON (§10.12). Every
+approves, then a server-held PKCE pair), and revoke. Bodies may be form or JSON (CPA sends
+forms, Codex CLI JSON; the real issuer takes both). Every
 request is recorded; every secret it hands out is remembered so tests can assert none leaks.
 """
 
@@ -41,7 +42,7 @@ def _b64(data: bytes) -> str:
 
 
 def unsigned_jwt(payload: dict[str, Any]) -> str:
-    """The spec's helper: ``base64url({"alg":"none"}) . base64url(payload) . "sig"``."""
+    """An unsigned test token: ``base64url({"alg":"none"}) . base64url(payload) . "sig"``."""
     header = _b64(b'{"alg":"none"}')
     return f"{header}.{_b64(json.dumps(payload).encode())}.sig"
 

@@ -1,5 +1,5 @@
 """Property: whatever happened before, a pick never returns an account that is cooling down, and
-returns one whenever one can serve (issue 6). The index (selectors, wake-ups) is checked against
+returns one whenever one can serve. The index (selectors, wake-ups) is checked against
 the pool's direct, account-by-account answer and against the cooldowns the test itself recorded."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Quota signals into per-account windows, and the pool view Codex CLI is shown (quota.md §1–3, §7)."""
+"""Quota signals into per-account windows, and the pool view Codex CLI is shown."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_headroom_is_the_binding_window() -> None:
 
 
 def assert_codex_cli_decodes(body: dict[str, Any]) -> None:
-    """The serde rules of quota.md §3.2: one violation and Codex CLI shows no limits."""
+    """The rules Codex CLI decodes the body by: one violation and it shows no limits."""
     assert body["plan_type"] in PLANS
     limit = body["rate_limit"]
     assert isinstance(limit["allowed"], bool) and isinstance(limit["limit_reached"], bool)

@@ -1,4 +1,4 @@
-"""Usage reads per account (quota.md §6 "Poll"), the routed view, and prefer-earlier-reset routing."""
+"""Usage reads per account, the routed view, and prefer-earlier-reset routing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Codex reasoning blob shape check (proxy.md §3.3 step 8)."""
+"""The Codex reasoning blob shape check."""
 
 from __future__ import annotations
 

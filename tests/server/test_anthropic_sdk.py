@@ -67,7 +67,7 @@ def test_thinking_signature_round_trips_to_the_next_turn(proxy: Proxy, fake: Fak
     second = fake.inference_requests()[1].body
     reasoning = [item for item in second["input"] if item.get("type") == "reasoning"]
     assert reasoning and reasoning[0]["encrypted_content"] == ev.BLOB
-    assert second["reasoning"]["effort"] == "low"  # budget 1024 → low (proxy.md §2.4)
+    assert second["reasoning"]["effort"] == "low"  # budget 1024 → low (docs/routes.md, "Reasoning effort")
 
 
 def test_parallel_tool_use_then_results(proxy: Proxy, fake: FakeCodex) -> None:

@@ -93,7 +93,7 @@ def test_codex_cli_headers_pass_through_and_client_auth_does_not(proxy: Proxy, f
     assert sent["originator"] == "codex_exec" and sent["user-agent"].startswith("codex_exec/0.169.0")
     assert sent["authorization"] == "Bearer tok-a" and "cookie" not in sent
     assert "session_id" not in sent  # the client's own session-id header wins, no second one
-    assert "event: codex.rate_limits" not in text  # stripped on /v1/responses (quota.md §6)
+    assert "event: codex.rate_limits" not in text  # stripped on /v1/responses: the OpenAI SDKs reject it
     with httpx.stream("POST", proxy.url + "/backend-api/codex/responses", json=body, headers=headers) as native:
         assert "event: codex.rate_limits" in native.read().decode()  # kept on the Codex-native route
 

@@ -53,7 +53,7 @@ def test_chat_non_stream_and_the_upstream_request_shape(proxy: Proxy, fake: Fake
     assert body["input"][0]["role"] == "developer" and body["instructions"] == ""
     assert body["tools"] == [{"type": "image_generation", "output_format": "png"}]
     assert "temperature" not in body and "max_tokens" not in body
-    # UUIDv5 of the client key (proxy.md §11 scenario 8), mirrored into the session header.
+    # UUIDv5 of the client key, mirrored into the session header.
     assert body["prompt_cache_key"] == "4dea7d24-fbf0-5b07-add7-fccdd164fdda"
     assert sent.headers["session_id"] == body["prompt_cache_key"]
 

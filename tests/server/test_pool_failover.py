@@ -216,7 +216,7 @@ def test_401_refreshes_retries_then_cools_until_the_credential_changes(fake: Fak
 
 
 def test_usage_not_included_in_stream_blocks_the_account_an_hour(fake: FakeCodex, accounts: Path) -> None:
-    """quota.md §7 scenario 8."""
+    """A ``usage_not_included`` failure inside the stream rests the account for an hour."""
     failed = {"type": "response.failed", "response": {"id": "r", "status": "failed", "error": {
         "code": "usage_not_included", "message": "Upgrade to Plus to use Codex"}}}
     fake.script("tok-a", Reply(events=[*ev.preamble(), failed]))

@@ -1,5 +1,5 @@
 """Quota as Codex CLI sees it through the proxy: the usage endpoint on every path, the pool's
-``codex.rate_limits`` and ``x-codex-*`` headers, and ``cliproxy status`` (quota.md §7)."""
+``codex.rate_limits`` and ``x-codex-*`` headers, and ``cliproxy status``."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_rate_limits_events_feed_the_pool_and_codex_cli_sees_the_pool(fake: Fake
                           json={"model": "gpt-5.4", "input": "hi", "stream": True}) as response:
             seen = response.read().decode()
             quota_headers = dict(response.headers)
-    assert "codex.rate_limits" not in plain  # scenario 5: /v1/responses SDK clients never see it
+    assert "codex.rate_limits" not in plain  # /v1/responses SDK clients never see it
     window = body["rate_limit"]["primary_window"]
     assert window["used_percent"] == round((20 + 95) / 2) and window["reset_at"] == int(reset)
     assert body["rate_limit"]["secondary_window"]["limit_window_seconds"] == 604800
@@ -108,7 +108,7 @@ def test_headers_of_an_answer_update_the_windows(fake: FakeCodex, accounts: Path
     with proxy_for(fake, accounts, routing={"strategy": "fill-first"}) as proxy:
         turn(proxy)
         body = usage(proxy)
-    # scenario 2: the weekly window came in the primary slot; b, never used, counts as 0 %
+    # the weekly window came in the primary slot; b, never used, counts as 0 %
     assert body["rate_limit"]["secondary_window"]["used_percent"] == round(29 / 2)
     assert body["rate_limit"]["secondary_window"]["reset_at"] == reset
     assert body["rate_limit"]["primary_window"] is None

@@ -1,4 +1,4 @@
-"""The caller's own ChatGPT backend requests and the usage client views (quota.md §6, §7 scenarios 15, 16)."""
+"""The caller's own ChatGPT backend requests and the usage client views."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def pool_tokens_seen(fake: FakeCodex) -> bool:
 
 
 def test_passthrough_view_relays_the_callers_own_usage_read_verbatim(fake: FakeCodex, accounts: Path) -> None:
-    """Scenario 15: the caller's Authorization and ChatGPT-Account-ID reach the backend, the body
+    """The caller's Authorization and ChatGPT-Account-ID reach the backend, the body
     comes back byte for byte; a client key never goes upstream."""
     raw = b'{"plan_type": "team",  "rate_limit": {"allowed": true, "limit_reached": false}, "x": 1.50}'
     fake.usage_default = Reply(body=raw, headers={"x-codex-primary-used-percent": "100"})
@@ -60,7 +60,7 @@ def test_pool_view_answers_locally_without_a_backend_call(fake: FakeCodex, accou
 
 
 def test_other_backend_paths_are_relayed_with_the_pool_quota_headers(fake: FakeCodex, accounts: Path) -> None:
-    """Scenario 16: relayed with the caller's headers; an upstream 100 % becomes the pool value."""
+    """Relayed with the caller's headers; an upstream 100 % becomes the pool value."""
     reset = time.time() + 3600
     fake.script("tok-a", Reply(events=stream_with(rate_limits(40, 10, reset))))
     fake.backend_reply = Reply(body={"requirements": []}, headers={

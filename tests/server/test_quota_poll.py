@@ -1,4 +1,4 @@
-"""quota.md §7 scenario 17: the usage poll reads each account with its own token, once per interval;
+"""The usage poll reads each account with its own token, once per interval;
 a 401 there is no account failure."""
 
 from __future__ import annotations

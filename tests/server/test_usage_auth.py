@@ -1,4 +1,4 @@
-"""quota.md §7 scenario 14: Codex CLI signed in with ChatGPT reads the pool's quota with its own token."""
+"""Codex CLI signed in with ChatGPT reads the pool's quota with its own token."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The local callback server of the browser login, and the parser for a pasted redirect URL.
 
 The server is a few lines of asyncio rather than a web framework: it answers two paths, for one
-login, on loopback. It follows Codex where auth.md §1.4.3 recommends it: the state is checked *in the handler*
+login, on loopback. It follows Codex CLI rather than CPA on two points: the state is checked *in the handler*
 (a wrong or missing state gets 400 and the login keeps waiting, so a stray request cannot abort it),
 and the code is exchanged *before* the browser is sent to ``/success``, so the page tells the truth.
 """
@@ -38,7 +38,7 @@ class CallbackParams:
     error_description: str = ""
 
 
-# ---- pasted callback URL (auth.md §1.7) ------------------------------------------------------
+# ---- pasted callback URL ---------------------------------------------------------------------
 
 _BARE_CODE = re.compile(r"[A-Za-z0-9._~-]{16,}")
 
@@ -84,7 +84,7 @@ def parse_callback_input(text: str) -> CallbackParams | None:
 
 
 def check_pasted(params: CallbackParams, expected_state: str) -> str:
-    """The code of a pasted result, after the same checks as a server callback (auth.md §1.7)."""
+    """The code of a pasted result, after the same checks as a server callback."""
     if params.error:
         raise OAuthError(params.error, params.error_description)
     if params.state and params.state != expected_state:

@@ -1,7 +1,7 @@
 """JWT claims of the id_token and access_token, decoded without signature verification.
 
 The proxy is not the token's audience and has no reason to verify OpenAI's signature: it only
-reads the account id, plan, email and expiry that the issuer put there (auth.md §4). Decoding is
+reads the account id, plan, email and expiry that the issuer put there. Decoding is
 tolerant: a mistyped claim loses that field, never the whole token.
 """
 

@@ -34,7 +34,7 @@ def _string_list(value: Any) -> tuple[str, ...]:
 
 def credential_from_record(record: dict[str, Any], cred_id: str, base_url: str,
                            path: Path | None = None) -> Credential:
-    """Build a Credential from a parsed CPA account file (auth.md §5.1)."""
+    """Build a Credential from a parsed CPA account file."""
     access = str(record.get("access_token") or "")
     claims = read_claims(str(record.get("id_token") or ""), access)
     headers = record.get("headers")
@@ -71,7 +71,7 @@ def read_account_file(path: Path) -> dict[str, Any] | None:
 
 
 def load_account_files(auth_dir: Path, base_url: str) -> list[Credential]:
-    """Top-level ``*.json`` files of type ``codex``, sorted by id (auth.md §5.1)."""
+    """Top-level ``*.json`` files of type ``codex``, sorted by id; other files are not accounts."""
     store = FileStore(auth_dir)
     credentials = []
     for name in store.names():

@@ -1,4 +1,4 @@
-"""The device-code flow (auth.md §3): sign in on another device with a short code.
+"""The device-code flow: sign in on another device with a short code.
 
 For machines without a browser (SSH, containers). The issuer holds the PKCE pair in this flow: a
 successful poll returns an authorization code *and* its verifier, which then go through the normal
@@ -132,7 +132,7 @@ async def poll_device_token(
     on_wait: Callable[[float], None] | None = None,
 ) -> DeviceGrant:
     """Poll until the user approves: first poll at once, then every ``interval``; 403/404 mean
-    pending; the deadline is checked before each poll (auth.md §3.1 step 4).
+    pending; the deadline is checked before each poll, as CPA does.
 
     ``on_wait(seconds_left)`` is called before each sleep, for a countdown."""
     deadline = clock() + timeout

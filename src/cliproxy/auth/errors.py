@@ -1,4 +1,4 @@
-"""The failures of login and refresh, each carrying what the user needs to act (auth.md §8).
+"""The failures of login and refresh, each carrying what the user needs to act.
 
 ``str(error)`` is the technical text (CPA's wording, which tests may match); ``friendly`` is the one
 line the CLI shows. Neither ever contains a token, a code or a verifier: error bodies from the
@@ -110,17 +110,17 @@ class CallbackInputError(AuthError):
 
 
 class AccountInfoError(AuthError):
-    """Tokens were issued but carry no email: the account cannot be stored (auth.md §1.9)."""
+    """Tokens were issued but carry no email: the account cannot be stored, as in CPA."""
 
     def __init__(self) -> None:
         super().__init__("codex token storage missing account information")
 
 
 class DeviceFlowError(AuthError):
-    """The device-code flow failed; messages are CPA's (auth.md §3.1)."""
+    """The device-code flow failed; messages are CPA's."""
 
 
-# Refresh-failure reasons and the sentence the user reads for each (Codex wording, auth.md §6.2).
+# Refresh-failure reasons and the sentence the user reads for each (Codex CLI's wording).
 REFRESH_REASONS: dict[str, tuple[str, str]] = {
     "refresh_token_expired": ("expired", "its refresh token has expired"),
     "refresh_token_reused": ("reused", "its refresh token was already used"),

@@ -118,7 +118,7 @@ def find_account(store: CredentialStore, email: str, account_id: str) -> str | N
 
 
 def _target(store: CredentialStore, record: dict[str, Any]) -> tuple[str, str]:
-    """(file name, plan): the existing file of this account, else a new name (auth.md §1.9)."""
+    """(file name, plan): the existing file of this account, else a new name."""
     email, account_id = str(record["email"]), str(record.get("account_id") or "")
     plan = read_claims(str(record.get("id_token") or ""), str(record.get("access_token") or "")).plan
     return find_account(store, email, account_id) or account_filename(email, plan, account_id), plan
@@ -153,7 +153,7 @@ class BrowserOptions:
     no_browser: bool = False
     host: str = "127.0.0.1"
     port: int = DEFAULT_CALLBACK_PORT  # where the callback server listens
-    redirect_port: int = DEFAULT_CALLBACK_PORT  # what the redirect_uri says (auth.md §1.3 Decision)
+    redirect_port: int = DEFAULT_CALLBACK_PORT  # what the redirect_uri says; a tunnel may map it to port
     fallback_port: bool = False  # on a busy 1455, try Codex's 1457 for both
     timeout: float = CALLBACK_TIMEOUT
     paste_delay: float = PASTE_PROMPT_DELAY
@@ -211,7 +211,7 @@ class BrowserLogin:
 
 async def _start_server(attempt: BrowserLogin, options: BrowserOptions) -> CallbackServer:
     """Bind the callback server; with ``fallback_port``, a busy 1455 moves listen port and
-    redirect URI to 1457, as Codex does (auth.md §1.4.5)."""
+    redirect URI to 1457, as Codex does."""
     ports = [options.port]
     if options.fallback_port and options.port == DEFAULT_CALLBACK_PORT:
         ports.append(FALLBACK_CALLBACK_PORT)
@@ -249,7 +249,7 @@ class _Waiter:
 
 async def _paste_loop(attempt: BrowserLogin, ui: LoginUI, waiter: _Waiter | None, *, delay: float,
                       repeat: bool) -> None:
-    """Offer to paste the redirect URL (auth.md §1.7). Bad input ends the login; an empty line keeps
+    """Offer to paste the redirect URL. Bad input ends the login; an empty line keeps
     waiting (prompting again only when there is no browser to wait for)."""
     await asyncio.sleep(delay)
     while True:
@@ -279,7 +279,7 @@ async def _paste_loop(attempt: BrowserLogin, ui: LoginUI, waiter: _Waiter | None
 
 def _show_instructions(ui: LoginUI, url: str, redirect_uri: str, options: BrowserOptions, port: int) -> bool:
     """Open the browser (or not) and print the URL; returns True when no local browser was opened,
-    in which case the user is told to paste the redirect URL (auth.md §1.6)."""
+    in which case the user is told to paste the redirect URL."""
     opened = not options.no_browser and ui.open_browser(url)
     if opened:
         ui.say("Opened your browser to sign in to ChatGPT. If it did not open, use this URL:")
@@ -295,7 +295,7 @@ def _show_instructions(ui: LoginUI, url: str, redirect_uri: str, options: Browse
 
 
 async def run_browser_login(ctx: LoginContext, ui: LoginUI, options: BrowserOptions) -> SavedAccount:
-    """The browser flow of auth.md §1: server up, URL out, wait for callback or paste, save."""
+    """The browser login with PKCE: server up, URL out, wait for callback or paste, save."""
     attempt = BrowserLogin(ctx, redirect_uri_for(options.redirect_port))
     server = await _start_server(attempt, options)
     tasks: list[asyncio.Task[None]] = []
@@ -328,7 +328,7 @@ async def run_browser_login(ctx: LoginContext, ui: LoginUI, options: BrowserOpti
 
 async def run_device_login(ctx: LoginContext, ui: LoginUI, *, no_browser: bool = False,
                            timeout: float = DEVICE_TIMEOUT, sleep: Sleep = asyncio.sleep) -> SavedAccount:
-    """The device-code flow of auth.md §3, with Codex's phishing warning."""
+    """The device-code flow, with Codex's phishing warning."""
     code = await request_device_code(ctx.http, ctx.endpoints)
     ui.say("Sign in on any device with a browser:")
     ui.say(f"  1. Open   {code.verification_url}")
@@ -349,7 +349,7 @@ async def run_device_login(ctx: LoginContext, ui: LoginUI, *, no_browser: bool =
     return await save_tokens(ctx, bundle)
 
 
-# ---- Codex CLI import (auth.md §5.2) ------------------------------------------------------------
+# ---- Codex CLI import ---------------------------------------------------------------------------
 
 def default_codex_auth_path(environ: dict[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ

@@ -1,8 +1,8 @@
 """HTTP to the OAuth issuer: authorize URL, code exchange, refresh, API-key exchange, revoke.
 
 Every endpoint derives from one issuer base URL (config ``oauth-issuer``), so a single setting points
-login, device flow, refresh, exchange and revoke at a fake issuer in tests. Request shapes follow CPA
-(auth.md §1.3, §1.8, §6.1): form bodies, sorted authorize parameters with ``+`` for spaces.
+login, device flow, refresh, exchange and revoke at a fake issuer in tests. Request shapes follow CPA:
+form bodies, sorted authorize parameters with ``+`` for spaces.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 SCOPE = "openid email profile offline_access"
 REFRESH_SCOPE = "openid profile email"
 DEFAULT_CALLBACK_PORT = 1455
-FALLBACK_CALLBACK_PORT = 1457  # on Codex's redirect allow-list (auth.md §1.4.5, unverified)
+FALLBACK_CALLBACK_PORT = 1457  # Codex CLI's fallback; a Codex comment says it is on the redirect allow-list
 
-# 30 s per call, 10 s to connect (auth.md §6.6); revoke is best effort and gets 10 s.
+# 30 s per call, 10 s to connect (CPA once had no timeout at all); revoke is best effort and gets 10 s.
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 REVOKE_TIMEOUT = httpx.Timeout(10.0)
 
@@ -38,7 +38,7 @@ PERMANENT_REFRESH_CODES = frozenset(
 
 @dataclass(frozen=True)
 class Endpoints:
-    """The issuer's URLs, all derived from its base URL (auth.md §0, §3.2)."""
+    """The issuer's URLs, all derived from its base URL."""
 
     issuer: str
 
@@ -76,7 +76,7 @@ def redirect_uri_for(port: int = DEFAULT_CALLBACK_PORT) -> str:
 
 
 def authorize_url(endpoints: Endpoints, *, challenge: str, state: str, redirect_uri: str) -> str:
-    """CPA's authorize URL: its parameters, sorted, spaces as ``+`` (auth.md §1.3)."""
+    """CPA's authorize URL: its parameters, sorted, spaces as ``+``; Codex CLI's order differs."""
     params = {
         "client_id": CLIENT_ID,
         "code_challenge": challenge,
@@ -125,7 +125,7 @@ def _body_text(response: httpx.Response) -> str:
 
 async def exchange_code(http: httpx.AsyncClient, endpoints: Endpoints, *, code: str, verifier: str,
                         redirect_uri: str) -> TokenBundle:
-    """Authorization code → tokens (auth.md §1.8). Any failure is ``code_exchange_failed``."""
+    """Authorization code → tokens. Any failure is ``code_exchange_failed``."""
     if not verifier:
         raise AuthenticationError("code_exchange_failed", "PKCE codes are required for token exchange")
     form = {"client_id": CLIENT_ID, "code": code, "code_verifier": verifier,
@@ -152,7 +152,7 @@ async def exchange_code(http: httpx.AsyncClient, endpoints: Endpoints, *, code: 
 
 
 def error_code(body: Any) -> str:
-    """The OAuth error code of a JSON error body: ``error.code``, ``error`` or ``code`` (auth.md §6.2)."""
+    """The OAuth error code of a JSON error body: ``error.code``, ``error`` or ``code``."""
     if not isinstance(body, dict):
         return ""
     error = body.get("error")
@@ -164,8 +164,8 @@ def error_code(body: Any) -> str:
 
 
 def classify_refresh_failure(status: int, body: bytes) -> RefreshError:
-    """Permanent: 401, a known refresh-token code, or ``invalid_grant`` on a 4xx (auth.md §6.2
-    Decision). Everything else — 5xx, 429, other 4xx — is transient."""
+    """Permanent: 401, a known refresh-token code, or ``invalid_grant`` on a 4xx (CPA
+    retried ``invalid_grant`` forever). Everything else — 5xx, 429, other 4xx — is transient."""
     try:
         code = error_code(orjson.loads(body)) if body.strip() else ""
     except orjson.JSONDecodeError:
@@ -180,7 +180,7 @@ def classify_refresh_failure(status: int, body: bytes) -> RefreshError:
 
 async def refresh_tokens(http: httpx.AsyncClient, endpoints: Endpoints, refresh_token: str,
                          *, timeout: httpx.Timeout = REQUEST_TIMEOUT) -> TokenBundle:
-    """One refresh call (auth.md §6.1); raises a classified :class:`RefreshError`."""
+    """One refresh call; raises a classified :class:`RefreshError`."""
     if not refresh_token:
         raise RefreshError("refresh token is required", permanent=True)
     form = {"client_id": CLIENT_ID, "grant_type": "refresh_token", "refresh_token": refresh_token,
@@ -204,7 +204,7 @@ async def refresh_tokens(http: httpx.AsyncClient, endpoints: Endpoints, refresh_
 
 
 async def exchange_api_key(http: httpx.AsyncClient, endpoints: Endpoints, id_token: str) -> str | None:
-    """id_token → OpenAI Platform API key (auth.md §2). Best effort: None on any failure."""
+    """id_token → OpenAI Platform API key, as Codex CLI gets one. Best effort: None on any failure."""
     form = {"client_id": CLIENT_ID, "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
             "requested_token": "openai-api-key", "subject_token": id_token,
             "subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}
@@ -226,7 +226,7 @@ async def exchange_api_key(http: httpx.AsyncClient, endpoints: Endpoints, id_tok
 
 async def revoke(http: httpx.AsyncClient, endpoints: Endpoints, *, refresh_token: str = "",
                  access_token: str = "") -> bool:
-    """Best-effort revoke (auth.md §6.7): the refresh token when known, else the access token."""
+    """Best-effort revoke, as Codex CLI's logout does: the refresh token when known, else the access token."""
     if refresh_token:
         body = {"token": refresh_token, "token_type_hint": "refresh_token", "client_id": CLIENT_ID}
     elif access_token:

@@ -1,4 +1,4 @@
-"""PKCE verifier and challenge (RFC 7636, S256) and the OAuth ``state``, with CPA's sizes (auth.md §1.2).
+"""PKCE verifier and challenge (RFC 7636, S256) and the OAuth ``state``, with CPA's sizes.
 
 A 128-character verifier and a 32-hex-character state: both pass every validator we know of,
 including the management API's state check (at most 128 characters of ``[A-Za-z0-9._-]``).

@@ -1,4 +1,4 @@
-"""The CPA account record (auth.md §5.1): its fields, times, file name, and how login, refresh,
+"""The CPA account record: its fields, times, file name, and how login, refresh,
 failure and import change it.
 
 Pure functions on plain dicts: the record *is* the parsed file, so keys we do not know (a user's
@@ -17,7 +17,7 @@ from cliproxy.auth.errors import AccountInfoError, RefreshError
 from cliproxy.auth.oauth import TokenBundle
 from cliproxy.config.coerce import parse_duration
 
-# Keys a re-login replaces rather than carries over (auth.md §1.9, later upstream's list).
+# Keys a re-login replaces rather than carries over (later CPA's list; every other key is the user's).
 TOKEN_KEYS = frozenset({
     "access_token", "refresh_token", "id_token", "session_id", "expired", "last_refresh", "expires_in",
     "timestamp", "token_type", "user_code", "verification_uri", "verification_uri_complete",
@@ -103,7 +103,7 @@ def _safe(text: str) -> str:
 
 def account_filename(email: str, plan: str, account_id: str) -> str:
     """``codex-<hash8>-<email>[-<plan>].json``: the hash whenever the account id is known, so two
-    workspaces of one email never overwrite each other (later upstream's rule, auth.md §1.9)."""
+    workspaces of one email never overwrite each other (later CPA's rule; at first it hashed only ``team`` accounts)."""
     parts = ["codex"]
     if hashed := account_hash(account_id):
         parts.append(hashed)
@@ -116,7 +116,7 @@ def account_filename(email: str, plan: str, account_id: str) -> str:
 # ---- building and changing records -------------------------------------------------------------
 
 def record_from_tokens(bundle: TokenBundle, now: float) -> dict[str, Any]:
-    """A fresh account record after a login; refuses tokens without an email (auth.md §1.9)."""
+    """A fresh account record after a login; refuses tokens without an email, as CPA does."""
     claims = read_claims(bundle.id_token, bundle.access_token)
     if not claims.email:
         raise AccountInfoError()
@@ -138,7 +138,7 @@ def record_from_tokens(bundle: TokenBundle, now: float) -> dict[str, Any]:
 
 def merge_relogin(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     """A re-login keeps the user's own keys (priority, headers, disabled...) and replaces the tokens;
-    it also clears any ``auth_error`` marker (auth.md §1.9 Decision, §6.5)."""
+    it also clears any ``auth_error`` marker. CPA at first dropped the user's keys on re-login."""
     merged = {key: value for key, value in (old or {}).items() if key not in TOKEN_KEYS}
     merged.update(new)
     if old and "disabled" in old:
@@ -149,7 +149,8 @@ def merge_relogin(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
 def apply_refresh(record: dict[str, Any], bundle: TokenBundle, now: float) -> dict[str, Any]:
     """The record after a successful refresh. Never overwrites a field with an empty value: a missing
     id_token keeps the old one and its email; a missing ``expires_in`` falls back to the new access
-    token's ``exp``, else keeps the old expiry (auth.md §6.4 Decision)."""
+    token's ``exp``, else keeps the old expiry. (CPA overwrote ``id_token`` and ``email`` even with
+    empty values.)"""
     updated = {key: value for key, value in record.items() if key != "auth_error"}
     for key in ("access_token", "refresh_token", "id_token"):
         if value := getattr(bundle, key):
@@ -173,7 +174,7 @@ def token_fingerprint(token: str) -> str:
 
 
 def mark_auth_error(record: dict[str, Any], error: RefreshError, now: float) -> dict[str, Any]:
-    """Persist a permanent refresh failure so it survives a restart (auth.md §6.5 Decision).
+    """Persist a permanent refresh failure so it survives a restart (CPA kept it in memory only).
 
     The marker names the refresh token it applies to by fingerprint, so replacing the tokens in
     place (or a re-login, which drops the marker) makes the account usable again."""
@@ -215,7 +216,7 @@ def auth_error_message(record: dict[str, Any]) -> str:
     return str(marker)
 
 
-# ---- Codex CLI auth.json import (auth.md §5.2) -------------------------------------------------
+# ---- Codex CLI auth.json import ----------------------------------------------------------------
 
 class ImportRefused(Exception):
     """The Codex auth file holds no ChatGPT login we can use; the message says why."""

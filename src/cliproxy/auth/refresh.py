@@ -1,7 +1,7 @@
 """Keeping accounts logged in: the refresh of one account, and when an account is due for one.
 
 Refresh tokens rotate and are single-use, so the one thing refresh must never do is spend a token
-twice. Three guards, innermost last (auth.md §6.3, §6.6):
+twice. Three guards, innermost last:
 
 1. single-flight per account and refresh token: concurrent callers in one process share one call;
 2. the account's cross-process file lock is held across re-read → refresh call → write;
@@ -52,7 +52,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 def due_time(expires_at: float | None, last_refresh_at: float | None, interval: float | None,
              now: float) -> float:
-    """When an account should be refreshed (auth.md §6.3, with our lead cap).
+    """When an account should be refreshed: CPA's rule, with the lead capped at half the lifetime.
 
     Lead = min(5 days, half the token's lifetime), the lifetime being expiry − last refresh, so a
     short-lived token never causes a refresh storm. No expiry: last refresh + 5 days; neither: now.

@@ -1,7 +1,7 @@
 """Where account records live: one interface, and the default store of one JSON file per account.
 
 ``CredentialStore`` is what login, refresh and the CLI talk to; a shared backend (Redis, PostgreSQL)
-can implement it later. ``FileStore`` keeps CPA's layout (auth.md §5.1) and fixes its two hazards:
+can implement it later. ``FileStore`` keeps CPA's layout (one JSON file per account) and fixes its two hazards:
 files are written with mode 0600, atomically (temp file, fsync, rename), so a crash or a ``kill -9``
 leaves the old file or the new one, never a partial one; and each account has a cross-process lock,
 so two processes sharing an auth dir never spend the same refresh token twice.
@@ -62,7 +62,7 @@ class CredentialStore(Protocol):
 
 
 def encode_record(record: Mapping[str, Any]) -> bytes:
-    """Sorted keys, compact, trailing newline: CPA's login format (auth.md §5.1)."""
+    """Sorted keys, compact, trailing newline: CPA's login format."""
     return orjson.dumps(dict(record), option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
 
 

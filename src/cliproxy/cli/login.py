@@ -45,7 +45,7 @@ _LINUX_LAUNCHERS = ("xdg-open", "x-www-browser", "www-browser", "firefox", "chro
 
 
 def _has_browser() -> bool:
-    """A graphical browser we can start (auth.md §1.6); a Linux box without a display has none."""
+    """A graphical browser we can start; a Linux box without a display has none."""
     if os.environ.get("BROWSER"):
         return True
     if sys.platform.startswith("linux"):

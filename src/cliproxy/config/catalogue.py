@@ -62,7 +62,7 @@ class Catalogue:
         return next((i for i, info in enumerate(self.models) if info.id.lower() == lowered), None)
 
     def for_plan(self, plan: str) -> tuple[ModelInfo, ...]:
-        """The plan's list (proxy.md §2.2 plan mapping); a missing or unknown plan gets the pro list."""
+        """The plan's list (``plan_aliases`` maps a plan name to one); a missing or unknown plan gets the pro list."""
         plan_list = self.plan_aliases.get(plan.strip().lower(), self.default_plan)
         return tuple(info for info in self.models if plan_list in self.plans_of[info.id.lower()])
 

@@ -1,7 +1,7 @@
 """Editing config.yaml in place: the user's comments, key order and quoting survive our writes.
 
 The proxy writes its config file for two reasons: the management API persists a setting, and a
-plaintext ``remote-management.secret-key`` is replaced by its bcrypt hash (proxy.md §7.2). Both go
+plaintext ``remote-management.secret-key`` is replaced by its bcrypt hash, as CPA does. Both go
 through a ruamel round-trip document and an atomic replace, so an editor never sees half a file and a
 symlinked config (dotfiles) stays a symlink to the file we rewrite.
 """

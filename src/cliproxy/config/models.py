@@ -33,7 +33,7 @@ IMAGE_MODEL = "gpt-image-2"
 
 def split_suffix(name: str) -> tuple[str, str | None]:
     """``"gpt-5.4(high)"`` -> ``("gpt-5.4", "high")``: the suffix is what sits between the *last*
-    ``(`` and a final ``)`` (proxy.md §2.3). Names without one give ``None``."""
+    ``(`` and a final ``)``, as in CPA. Names without one give ``None``."""
     if name.endswith(")"):
         opening = name.rfind("(")
         if opening > 0:

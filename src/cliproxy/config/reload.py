@@ -1,4 +1,4 @@
-"""Hot reload: watch config.yaml and the auth dir, rebuild the snapshot, swap one reference (proxy.md §8).
+"""Hot reload: watch config.yaml and the auth dir, rebuild the snapshot, swap one reference.
 
 A change is read whole, compared by content hash, validated, and only then swapped in, so a request
 keeps the snapshot it started with and a broken edit never replaces a working one. Three things are
@@ -34,7 +34,7 @@ from cliproxy.credential import Credential
 
 log = logging.getLogger(__name__)
 
-DEBOUNCE_MS = 150  # quiet time after the last event before a batch is read (proxy.md §8: ≥ 150 ms)
+DEBOUNCE_MS = 150  # quiet time after the last event before a batch is read (CPA waits 150 ms)
 MAX_BATCH_MS = 1000
 # Config fields a running server cannot apply, with the key the user wrote.
 RESTART_ONLY = {"host": "host", "port": "port", "tls": "tls", "auth_dir": "auth-dir"}

@@ -1,8 +1,8 @@
 """Typed configuration: the sections of CLIProxyAPI's YAML file (kebab-case keys) as frozen structs.
 
 Every key keeps CPA's spelling so an existing ``config.yaml`` loads unchanged; reading and
-validating the file is ``config.load``. Our own defaults differ from CPA where the spec says
-**Decision** (loopback bind, keepalives on, session affinity on, usage statistics on).
+validating the file is ``config.load``. A few of our defaults differ from
+CPA's on purpose: loopback bind, keepalives on, session affinity on, usage statistics on.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cliproxy.config.limits import Limits
 DEFAULT_CODEX_BASE_URL = "https://chatgpt.com/backend-api/codex"
 DEFAULT_OAUTH_ISSUER = "https://auth.openai.com"
 DEFAULT_AMP_UPSTREAM = "https://ampcode.com"
-# The Codex CLI version whose catalogue shape we ask for (clients.md: Codex CLI 0.169.0).
+# The Codex CLI version whose catalogue shape we ask for (``models.client-version`` overrides it).
 DEFAULT_CODEX_CLIENT_VERSION = "0.169.0"
 
 NonNegInt = Annotated[int, Meta(ge=0)]
@@ -55,12 +55,12 @@ class Routing(_Section, frozen=True):
     session_affinity: bool = True
     session_affinity_ttl: str = "1h"
     # Within a priority group, serve first the accounts whose short (5 h) or long (weekly) window
-    # resets soonest: their remaining quota is lost at the reset anyway (quota.md §6).
+    # resets soonest: their remaining quota is lost at the reset anyway.
     prefer_earlier_reset: PreferReset = "off"
 
 
 class Quota(_Section, frozen=True):
-    """Where quota data comes from and what clients are shown of it (quota.md §6)."""
+    """Where quota data comes from and what clients are shown of it (docs/pool.md, "Quota windows")."""
 
     # Seconds between ``GET …/wham/usage`` reads per OAuth account; 0 = never (headers and
     # events still feed the windows).

@@ -99,7 +99,8 @@ class Dialect:
     stream_translator: Callable[[TranslatedRequest], StreamTranslator]
     render_response: Callable[[JSON, TranslatedRequest], JSON]
     error_body: Callable[[ProxyError], JSON]
-    # The dialect family decides how an unsupported reasoning level is treated (proxy.md §2.4).
+    # Whether the client speaks an OpenAI dialect. CPA refused a reasoning level the model lacks from
+    # those clients (400) and clamped it for the others; we clamp for all, but keep the distinction.
     same_family_as_codex: bool = False
     # Upstream event names (SSE ``event:``) whose JSON this dialect's stream translator never
     # reads: it gets ``{"type": name}`` and the raw bytes, and the JSON is not parsed at all.

@@ -1,4 +1,4 @@
-"""Legacy OpenAI Completions (``/v1/completions``) as a one-message Chat request (proxy.md §4.3).
+"""Legacy OpenAI Completions (``/v1/completions``) as a one-message Chat request.
 
 The prompt becomes one user message and goes through the Chat translator; the answer is the
 Chat answer reshaped as ``text_completion``. Only text survives: reasoning, tool calls and images

@@ -1,4 +1,4 @@
-"""Tool-name and call-id shortening to the backend's 64-character limit (proxy.md §4.6).
+"""Tool-name and call-id shortening to the backend's 64-character limit.
 
 Shared by the Chat, Claude and Gemini translators; the reverse map restores the client's names.
 """

@@ -1,7 +1,7 @@
-"""OpenAI Responses passthrough (proxy.md §4.4): the client already speaks the upstream's language.
+"""OpenAI Responses passthrough: the client already speaks the upstream's language.
 
-The request is rewritten only where the Codex backend needs it; every field the spec does not
-name passes untouched (Codex CLI sends ``client_metadata``, ``tool_search`` tools, item ids...).
+The request is rewritten only where the Codex backend needs it; every other field
+passes untouched (Codex CLI sends ``client_metadata``, ``tool_search`` tools, item ids...).
 The stream is re-framed without re-encoding: each event's raw JSON goes out as it came in.
 """
 
@@ -100,8 +100,8 @@ class ResponsesStream:
 
     The backend's own ``codex.rate_limits`` / ``codex.response.metadata`` events come before
     ``response.created``; the OpenAI SDKs' stream helpers reject any event before that one, so
-    they are kept only on the Codex-native route (``/backend-api/codex/responses``, quota.md §6)
-    and stripped on ``/v1/responses``.
+    they are kept only on the Codex-native route (``/backend-api/codex/responses``), where
+    ``codex.rate_limits`` carries the pool's quota, and stripped on ``/v1/responses``.
     """
 
     keepalive = sse.KEEPALIVE_COMMENT

@@ -1,4 +1,4 @@
-"""Local token counting for the count_tokens routes (proxy.md §3.8 Decision, §4.5.6).
+"""Local token counting for the count_tokens routes (docs/routes.md, "Inference routes").
 
 Counts with the ``o200k_base`` encoding for every Codex model, offline: the BPE tables ship inside
 the installed ``bpe-openai`` package. They cost tens of MiB of memory, so nothing is loaded at
@@ -75,7 +75,7 @@ def count_text(text: str) -> int:
         return tokenizer().count(text.encode("utf-8", "replace").decode("utf-8"))
 
 
-# --- what §3.8 counts in a Codex body ----------------------------------------------------------
+# --- what CPA counts in a Codex body -----------------------------------------------------------
 
 
 def _part_texts(content: object) -> list[str]:
@@ -118,7 +118,7 @@ def _format_texts(body: dict[str, Any]) -> list[str]:
 
 
 def codex_body_text(body: dict[str, Any]) -> str:
-    """The newline-joined text §3.8 counts: instructions, input texts, tools, output format."""
+    """The newline-joined text CPA counts: instructions, input texts, tools, output format."""
     texts = [body["instructions"]] if isinstance(body.get("instructions"), str) else []
     items = body.get("input")
     for item in items if isinstance(items, list) else []:

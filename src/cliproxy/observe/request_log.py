@@ -1,4 +1,4 @@
-"""Request logs (proxy.md §7.4): what a request was, where it went, and what the client got back.
+"""Request logs: what a request was, where it went, and what the client got back.
 
 With ``request-log: true`` every request gets one file; otherwise only failed requests are written,
 as error logs, and only the newest ``error-logs-max-files`` are kept (0 keeps all). Files are mode

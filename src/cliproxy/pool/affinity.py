@@ -1,7 +1,7 @@
 """Session affinity: one conversation stays on one account, because the prompt cache lives there.
 
 The backend caches a conversation's prefix per account; a turn served by another account pays
-for the whole prompt again and answers slower. So a session id (proxy.md §6.2) is bound to the
+for the whole prompt again and answers slower. So a session id is bound to the
 account that served it, for ``routing.session-affinity-ttl`` after its last use, in a bounded
 LRU table. The pool decides when a binding moves (the account cools down) and when it is kept
 (a transient error: the turn goes elsewhere, the next one comes back).
@@ -20,7 +20,7 @@ from cliproxy.dialects.base import TranslatedRequest
 
 DEFAULT_TTL = 3600.0
 MAX_ENTRIES = 50_000
-# Client headers that name a conversation, first match wins (proxy.md §6.2).
+# Client headers that name a conversation, first match wins (docs/pool.md, "Session affinity").
 SESSION_HEADERS = ("x-session-id", "session-id", "session_id", "x-amp-thread-id", "conversation_id",
                    "x-client-request-id")
 

@@ -1,7 +1,7 @@
 """How an outcome rests an account: the ``COOLDOWNS`` table, the backoff, and the state it writes.
 
 The pool records every attempt; a failure becomes a rest through one table keyed by ``Outcome``
-(issue 6; it replaces CPA's per-model table of proxy.md §5.4):
+(it replaces CPA's cooldowns, which were kept per model even for account-wide failures):
 
 | outcome | scope | until |
 |---|---|---|

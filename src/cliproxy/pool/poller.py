@@ -1,4 +1,4 @@
-"""Reads each OAuth account's quota from the ChatGPT backend's usage endpoint (quota.md §6 "Poll").
+"""Reads each OAuth account's quota from the ChatGPT backend's usage endpoint (docs/pool.md, "The poller").
 
 Response headers and ``codex.rate_limits`` events only tell about accounts that serve: an idle
 account's windows go stale, a new one's are unknown. With ``quota.poll-interval`` set, a background
@@ -8,7 +8,7 @@ poll is on, the usage route also reads, before answering, the accounts not read 
 Codex CLI's ``/status`` shows fresh numbers.
 
 A failed read is never an account failure: a 401 here means the token is due for the refresh the
-scheduler does anyway (auth.md), so it is logged and nothing is cooled down or blocked.
+scheduler does anyway, so it is logged and nothing is cooled down or blocked.
 """
 
 from __future__ import annotations

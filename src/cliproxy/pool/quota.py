@@ -1,8 +1,8 @@
-"""What the Codex backend says about an account's quota (quota.md): each source read into a ``Report``.
+"""What the Codex backend says about an account's quota: each source read into a ``Report``.
 
-Three sources report windows: the ``x-codex-*`` response headers (§1), the ``codex.rate_limits``
-stream event (§2) and the ``GET …/wham/usage`` body the poller reads (§3.2); a
-``usage_limit_reached`` 429 body (§4) is read by the upstream's classifier. Windows are classified
+Three sources report windows: the ``x-codex-*`` response headers, the ``codex.rate_limits``
+stream event and the ``GET …/wham/usage`` body the poller reads; a
+``usage_limit_reached`` 429 body is read by the upstream's classifier. Windows are classified
 by their length (≤ 1 day is *short*, longer is *long*), never by the slot they came in: captures
 show a weekly window in the ``primary`` slot. A window whose ``reset_at`` has passed counts as 0 %
 used. What the pool keeps of these reports, and shows of them, is ``pool/quota_view.py``.
@@ -78,7 +78,7 @@ class Report:
 
 
 # --------------------------------------------------------------------------------------------
-# Parsing (quota.md §1, §2)
+# Parsing the headers and the event
 # --------------------------------------------------------------------------------------------
 
 
@@ -91,7 +91,8 @@ def family_id(name: str) -> str:
 
 
 def _window(used: Any, minutes: Any, reset_at: Any, reset_after: Any, now: float) -> Window | None:
-    """A window exists when used-percent is a number and something says it is real (§1)."""
+    """A window exists when used-percent is a number and something says it is real
+    (a non-zero share, a length or a reset time), as Codex CLI decides."""
     used_percent = as_float(used)
     if used_percent is None:
         return None
@@ -161,7 +162,7 @@ def parse_headers(headers: Mapping[str, str], now: float) -> Report | None:
 
 
 def parse_event(event: Mapping[str, Any], now: float) -> Report | None:
-    """A ``codex.rate_limits`` event (quota.md §2)."""
+    """A ``codex.rate_limits`` event."""
     limits = event.get("rate_limits")
     if not isinstance(limits, dict):
         return None
@@ -179,7 +180,7 @@ def parse_event(event: Mapping[str, Any], now: float) -> Report | None:
 
 
 def _read_window(raw: Any, now: float) -> Window | None:
-    """A §3.2 window: ``limit_window_seconds`` → minutes rounded up, as Codex CLI does."""
+    """A usage-body window: ``limit_window_seconds`` → minutes rounded up, as Codex CLI does."""
     if not isinstance(raw, dict):
         return None
     seconds = as_float(raw.get("limit_window_seconds")) or 0.0
@@ -197,7 +198,7 @@ def _read_family(limits: Any, limit_name: str, now: float) -> Family | None:
 
 
 def parse_usage(body: Any, now: float) -> Report | None:
-    """A ``GET …/wham/usage`` answer (quota.md §3.2), as the poll reads it for one account."""
+    """A ``GET …/wham/usage`` answer, as the poll reads it for one account."""
     if not isinstance(body, dict):
         return None
     report = Report(source="usage", plan=str(body.get("plan_type") or "").lower())

@@ -22,7 +22,7 @@ from cliproxy.pool.quota import CODEX_FAMILY, LONG, SHORT, Credits, Family, Repo
 
 CLASS_SECONDS = {SHORT: 5 * 3600, LONG: 7 * 24 * 3600}
 UNKNOWN_RESET_RECHECK = 300.0  # a full window without a reset time is looked at again after this
-# plan_type values Codex CLI decodes (quota.md §3.2); anything else fails its decode.
+# plan_type values Codex CLI decodes; anything else fails its decode, and it then shows no limits.
 KNOWN_PLANS = frozenset({"guest", "free", "go", "plus", "pro", "prolite", "free_workspace", "team",
                          "self_serve_business_usage_based", "business", "enterprise_cbp_usage_based",
                          "enterprise", "education", "edu", "quorum", "k12"})
@@ -131,7 +131,7 @@ class AccountQuota:
 
 
 # --------------------------------------------------------------------------------------------
-# The pool view (quota.md §6 "client-view: pool")
+# The pool view (docs/pool.md, "What Codex CLI is shown")
 # --------------------------------------------------------------------------------------------
 
 

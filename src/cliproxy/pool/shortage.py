@@ -3,7 +3,7 @@
 While any account will come back by itself the answer is a 429 with ``Retry-After`` = seconds to
 the earliest return and a message saying how many accounts are cooling and when the first is
 back. Responses clients (Codex CLI) get the ``usage_limit_reached`` shape, the only 429 Codex CLI
-shows a reset time for (quota.md §6 "Pool exhausted"). Only when every account needs the user
+shows a reset time for. Only when every account needs the user
 (login again, enable it) is the answer a 503 naming them and the command that fixes it.
 """
 
@@ -78,7 +78,7 @@ def cooling_message(shortage: Shortage) -> str:
 
 
 def cooling_error(shortage: Shortage, dialect: str) -> ProxyError:
-    """The aggregated 429 of issue 6's table, per dialect."""
+    """The aggregated 429, per dialect (docs/errors.md, "When no account can take the request")."""
     first_at = min(until for until, _, _ in shortage.cooling)
     wait = max(1, math.ceil(first_at - shortage.now))
     message = cooling_message(shortage)

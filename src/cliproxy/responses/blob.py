@@ -1,4 +1,4 @@
-"""Recognise a Codex reasoning blob (``encrypted_content``) by its shape (proxy.md §3.3 step 8).
+"""Recognise a Codex reasoning blob (``encrypted_content``) by its shape.
 
 The backend rejects a whole request when a reasoning item carries something that is not one of
 its own encrypted blobs ("invalid_encrypted_content"), and clients happily send back foreign

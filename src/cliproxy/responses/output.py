@@ -1,4 +1,4 @@
-"""Rebuild a completed response's ``output`` from the items streamed before it (proxy.md §3.6).
+"""Rebuild a completed response's ``output`` from the items streamed before it.
 
 The backend's ``response.completed`` often carries an empty ``output``; every dialect needs the
 items, so the runner collects ``response.output_item.done`` items and patches the terminal event.

@@ -24,7 +24,7 @@ import orjson
 
 from cliproxy.errors import Outcome, ProxyError
 
-MAX_EVENT_BYTES = 50 * 1024 * 1024  # the reference's line limit (proxy.md §3.7)
+MAX_EVENT_BYTES = 50 * 1024 * 1024  # CPA's longest SSE line; a bigger event fails the attempt (502)
 Frame = tuple[bytes, bytes]  # (event name, data)
 Batch = list[tuple[dict[str, Any], bytes]]  # (event, its raw JSON)
 

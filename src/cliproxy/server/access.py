@@ -1,4 +1,7 @@
-"""Client API keys (proxy.md §7.1): which request may use the proxy, compared in constant time."""
+"""Client API keys: which request may use the proxy, compared in constant time.
+
+The order keys are read in, and who needs one, are in docs/routes.md, "Access: the front door".
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from cliproxy.auth.claims import AUTH_CLAIM, decode_jwt
 from cliproxy.errors import ProxyError
 
 PROTECTED_PREFIXES = ("/v1/", "/v1beta/", "/backend-api/", "/api/", "/metrics")
-# Codex CLI's quota routes (quota.md §6): signed in with ChatGPT, it sends its own ChatGPT token.
+# Codex CLI's quota routes: signed in with ChatGPT, it sends its own ChatGPT token there.
 USAGE_SUFFIXES = ("/wham/usage", "/api/codex/usage", "/wham/accounts/check")
 
 
@@ -18,7 +21,7 @@ def is_usage_path(path: str) -> bool:
 
 
 def is_relayed_path(path: str) -> bool:
-    """A ChatGPT backend path relayed with the caller's own identity (quota.md §6): under
+    """A ChatGPT backend path relayed with the caller's own identity: under
     ``/backend-api/``, neither a usage route nor the Codex API, which the proxy serves itself."""
     return path.startswith("/backend-api/") and not path.startswith("/backend-api/codex/") and not is_usage_path(path)
 

@@ -1,4 +1,4 @@
-"""The caller's own ChatGPT backend requests, relayed as they are (quota.md §6).
+"""The caller's own ChatGPT backend requests, relayed as they are.
 
 With ``chatgpt_base_url`` pointed at the proxy, Codex CLI sends more than the usage read there:
 ``/wham/config/requirements``, ``/wham/tasks…``, ``/ps/…``, rate-limit reset credits, the add-credits

@@ -86,7 +86,7 @@ class Gate:
 
     @staticmethod
     def _quota_read_by_codex(scope: Scope, headers: Headers) -> bool:
-        """Loopback Codex CLI signed in with ChatGPT reads quota with its own token (quota.md §6):
+        """Loopback Codex CLI signed in with ChatGPT reads quota with its own token:
         allowed on the quota routes, where that token goes upstream only in the ``passthrough``
         view, and on the relayed ChatGPT backend paths, which act for that token's own account
         only. Inference still needs a client key."""

@@ -224,7 +224,7 @@ async def gemini_models(request: Request) -> Response:
     """The Gemini API surface: ``/v1beta/models[/{name}]`` (GET) and ``{model}:{action}`` (POST).
 
     One path route split on the colon by hand (Starlette path parameters do not take ``:``
-    reliably). An unknown action is a 404 in Google's shape (proxy.md §1.1 Decision). Streams are
+    reliably). An unknown action is a 404 in Google's shape, as any unknown path is. Streams are
     SSE whatever ``alt`` says: the google-genai SDK always asks for ``alt=sse``.
     """
     rest = request.path_params.get("rest", "")

@@ -1,4 +1,4 @@
-"""The usage endpoint Codex CLI reads for its status line, answered from the pool (quota.md §3, §6).
+"""The usage endpoint Codex CLI reads for its status line, answered from the pool.
 
 Codex CLI derives the path from its ``chatgpt_base_url``: ``{base}/wham/usage`` when the base
 contains ``/backend-api``, else ``{base}/api/codex/usage``. Every derivable path is served, with

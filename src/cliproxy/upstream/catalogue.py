@@ -37,7 +37,7 @@ def _user_agent(config: Config) -> str:
 
 
 def request_headers(credential: Credential, config: Config) -> httpx.Headers:
-    """The inference path's auth headers (proxy.md §3.2, §6.4), for a JSON GET. The account's own
+    """The inference path's auth headers, for a JSON GET. The account's own
     extra ``headers`` come first; ours replace any of the same name, whatever its case."""
     headers = httpx.Headers(list(credential.headers))
     headers["Authorization"] = f"Bearer {credential.access_token}"

@@ -1,4 +1,6 @@
-"""Classify Codex backend failures into one ProxyError with an Outcome (proxy.md §5.1, §5.2).
+"""Classify Codex backend failures into one ProxyError with an Outcome.
+
+The tables are in docs/errors.md, "From the Codex backend" and "Errors inside a 200 stream".
 
 Pure functions of (status, body, headers, now), so the whole table is testable with plain data.
 The Outcome is what the pool acts on; status/type/code are what the client is told.
@@ -118,7 +120,7 @@ def _outcome_for(status: int, code: str, error_type: str, message: str) -> Outco
 
 def classify_http_error(status: int, body: bytes, headers: Mapping[str, str],
                         now: float | None = None) -> ProxyError:
-    """A non-2xx upstream answer → ProxyError (proxy.md §5.1, with the outcome of issue 6's table)."""
+    """A non-2xx upstream answer → ProxyError, with the outcome the pool acts on."""
     now = time.time() if now is None else now
     text = body.decode("utf-8", errors="replace")
     doc = _parse_json(body)
@@ -147,7 +149,8 @@ def _quota_extra(error: Mapping[str, Any], retry_after: float | None) -> dict[st
 
 
 def _classified_code(status: int, code: str, error_type: str, message: str, text: str) -> tuple[str, str]:
-    """The first matching row of §5.1's classification table, else the upstream's own code/type."""
+    """The first matching special case (context, signature, previous response, auth), else the
+    upstream's own code and type."""
     if _is_context_error(status, code, error_type, message):
         return "context_too_large", "invalid_request_error"
     if "invalid signature in thinking block" in text or "invalid_encrypted_content" in text:
@@ -163,7 +166,7 @@ def _classified_code(status: int, code: str, error_type: str, message: str, text
 
 
 def classify_stream_error(event: Mapping[str, Any], now: float | None = None) -> ProxyError:
-    """An ``error`` or ``response.failed`` event inside a 200 stream (proxy.md §5.2 + divergence)."""
+    """An ``error`` or ``response.failed`` event inside a 200 stream."""
     response = event.get("response")
     source: Mapping[str, Any] = event
     if isinstance(response, dict) and isinstance(response.get("error"), dict):
@@ -205,6 +208,7 @@ def _stream_error_by_code(message: str, code: str, error_type: str, error: Mappi
 
 
 def disconnected(reason: str) -> ProxyError:
-    """The upstream stream ended before ``response.completed`` (a 502, not CPA's 408: see §3.6)."""
+    """The upstream stream ended before ``response.completed``: a 502, not CPA's 408, because the
+    SDKs retry a 408 on their own and the pool has already failed over."""
     return ProxyError(502, f"stream disconnected before completion: {reason}",
                       code="stream_disconnected", type="server_error", outcome=Outcome.DISCONNECTED)

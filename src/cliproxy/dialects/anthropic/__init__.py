@@ -1,4 +1,4 @@
-"""The Anthropic Messages dialect (Claude Code): Messages ⇄ Codex Responses (proxy.md §4.5).
+"""The Anthropic Messages dialect (Claude Code): Messages ⇄ Codex Responses.
 
 This module is the dialect's face: its ``Dialect`` table and the request translation the
 messages and count-tokens routes call before the table. The work lives by direction: ``request``

@@ -1,4 +1,4 @@
-"""Reasoning replay for Claude Code sessions (proxy.md §4.5.4): what to keep, and where it goes back.
+"""Reasoning replay for Claude Code sessions: what to keep, and where it goes back.
 
 Claude Code re-sends its history on every turn, but not always with the reasoning the backend
 produced: thinking blocks get cleared or lose their signature. Without its encrypted reasoning

@@ -1,4 +1,4 @@
-"""Anthropic Messages request → Codex Responses body (proxy.md §4.5, §2.4, §3.3, §3.4).
+"""Anthropic Messages request → Codex Responses body.
 
 Pure: a dict and the request headers in, a ``TranslatedRequest`` out. The thinking level lands in
 ``body["reasoning"]["effort"]`` as the client asked (``minimal``/``max`` already clamped the way
@@ -242,7 +242,7 @@ def translate_input(body: JSON, names: dict[str, str]) -> list[JSON]:
     return pair_tool_calls(out.items)
 
 
-# --- thinking → reasoning.effort (§2.4) --------------------------------------------------------
+# --- thinking → reasoning.effort (docs/routes.md, "Reasoning effort") --------------------------
 
 _CLAMP = {"minimal": "low", "max": "xhigh"}
 
@@ -281,7 +281,7 @@ def reasoning_effort(body: JSON) -> str:
     return _CLAMP.get(level, level)
 
 
-# --- session and prompt cache (§3.4, issue decision) -------------------------------------------
+# --- session and prompt cache ------------------------------------------------------------------
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -314,7 +314,11 @@ def claude_session(body: JSON, headers: Mapping[str, str]) -> str:
 
 
 def prompt_cache_key(model: str, session: str) -> str:
-    """Deterministic per (model, session) so cache hits survive proxy restarts."""
+    """Deterministic per (model, session) so cache hits survive proxy restarts.
+
+    CPA maps each session to a random id it remembers for an hour, so a restart costs every
+    Claude Code conversation its prompt cache.
+    """
     base = _MODEL_SUFFIX.sub("", model)
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"cli-proxy-api:codex:prompt-cache:claude:{base}:{session}"))
 

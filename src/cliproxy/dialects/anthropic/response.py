@@ -1,4 +1,4 @@
-"""Codex response → Anthropic message (proxy.md §4.5.2), and the pieces the stream shares.
+"""Codex response → Anthropic message, and the pieces the stream shares.
 
 Stop reason, usage and tool-use ids must come out identical whether Claude Code streams or not,
 so both directions use the helpers here.
@@ -37,7 +37,7 @@ _generated = count(1)
 
 
 def client_tool_id(call_id: object) -> str:
-    """The ``tool_use.id`` Claude Code sees for an upstream ``call_id`` (§4.5.1 tool-use ids).
+    """The ``tool_use.id`` Claude Code sees for an upstream ``call_id``.
 
     Anthropic ids may only hold ``[A-Za-z0-9_-]``; the request side shortens the same way, so
     the id Claude Code sends back in ``tool_result`` reaches the backend as the call's id.

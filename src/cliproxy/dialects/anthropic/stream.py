@@ -1,6 +1,6 @@
-"""Codex SSE events → Anthropic Messages stream (proxy.md §4.5.1).
+"""Codex SSE events → Anthropic Messages stream.
 
-Invariants Claude Code depends on (clients.md §2.3): every ``content_block_start`` gets its
+Invariants Claude Code depends on: every ``content_block_start`` gets its
 ``content_block_stop`` (without it Claude Code exits 0 with an empty answer), a thinking block
 gets its ``signature_delta`` before its stop, at most one block is open at a time, and the
 stream ends with either ``message_stop`` or exactly one ``error`` event — never both, never
@@ -309,7 +309,7 @@ class AnthropicStream(EventTable):
         "response.completed": _on_terminal,
         "response.incomplete": _on_terminal,
         # Not rendered: response.in_progress, *.done twins of the deltas above, summary_part.done
-        # (the block stays open for the signature), image generation (§4.5.3), codex.rate_limits,
+        # (the block stays open for the signature), image generation, codex.rate_limits,
         # codex.response.metadata, and error / response.failed — the runner classifies those and
         # calls ``fail`` exactly once.
     }

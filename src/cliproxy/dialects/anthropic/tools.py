@@ -1,4 +1,4 @@
-"""Anthropic ``tools`` / ``tool_choice`` → Codex tools (proxy.md §4.5 "Tools", §4.6).
+"""Anthropic ``tools`` / ``tool_choice`` → Codex tools.
 
 Tools are rebuilt from ``name``, ``description`` and the schema only (the recommended
 divergence): Anthropic-only keys (``cache_control``, ``defer_loading``, ``input_examples``,
@@ -107,7 +107,11 @@ def _tool_name(tool: JSON, index: int) -> str:
 
 
 def translate_tools(raw: object) -> Tools:
-    """Declared tools, with names shortened uniquely over the whole list (§4.6 rule 4)."""
+    """Declared tools, with names shortened uniquely over the whole list.
+
+    A clash is resolved by a ``_1``, ``_2``… suffix, in declaration order, so the same tool list
+    always gives the same names.
+    """
     if raw is None:
         return Tools()
     if not isinstance(raw, list):

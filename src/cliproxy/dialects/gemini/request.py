@@ -1,11 +1,11 @@
-"""Gemini ``generateContent`` request → Codex Responses body (proxy.md §4.7, §2.4, §4.6).
+"""Gemini ``generateContent`` request → Codex Responses body.
 
 Pure: a dict and the request headers in, a ``TranslatedRequest`` out. The model comes from the
 URL; the route copies it into ``body["model"]`` before calling ``translate_request``. The
 thinking level lands in ``body["reasoning"]["effort"]`` as the client asked; the route clamps it
 to the resolved model (``models.apply_reasoning``).
 
-Divergence from CPA (recommended in §4.7): ``inlineData`` images become ``input_image`` data URLs
+Divergence from CPA: ``inlineData`` images become ``input_image`` data URLs
 instead of being dropped.
 """
 
@@ -46,7 +46,7 @@ def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-# --- reasoning (§2.4) ----------------------------------------------------------------------------
+# --- reasoning (docs/routes.md, "Reasoning effort") ----------------------------------------------
 
 
 def reasoning_effort(body: JSON) -> str:
@@ -63,7 +63,7 @@ def reasoning_effort(body: JSON) -> str:
     return "medium"
 
 
-# --- tools (§4.7 tools, §4.6) ----------------------------------------------------------------------
+# --- tools -----------------------------------------------------------------------------------------
 
 
 def _lower_types(value: Any) -> Any:
@@ -106,7 +106,7 @@ def translate_tools(tools: list[Any]) -> tuple[list[JSON], dict[str, str]]:
     return out, names
 
 
-# --- contents (§4.7) -------------------------------------------------------------------------------
+# --- contents --------------------------------------------------------------------------------------
 
 
 class _History:

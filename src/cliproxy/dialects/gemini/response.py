@@ -1,7 +1,7 @@
-"""A finished Codex response → one Gemini ``GenerateContentResponse`` (proxy.md §4.7.2), and the
+"""A finished Codex response → one Gemini ``GenerateContentResponse``, and the
 pieces the stream shares with it (usage, finish reason, function-call and image parts).
 
-Divergence from CPA (recommended in §4.7.2): a reasoning item becomes a thought part with its
+Divergence from CPA: a reasoning item becomes a thought part with its
 summary text (CPA used ``content``, usually null, and emitted empty thought parts); empty ones are
 skipped. An incomplete response finishes with ``MAX_TOKENS``/``SAFETY`` instead of ``STOP``.
 """

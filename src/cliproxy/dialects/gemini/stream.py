@@ -1,18 +1,18 @@
-"""Codex SSE events → Gemini ``streamGenerateContent`` chunks (proxy.md §4.7.1).
+"""Codex SSE events → Gemini ``streamGenerateContent`` chunks.
 
 Each chunk is one ``GenerateContentResponse`` framed as ``data: <json>\\n\\n``. A finished
 function call is held back and sent right before the next chunk (so its ``finishReason:"STOP"``
 lands just before the usage chunk, as CPA does).
 
-Divergences (recommended in §4.7.1): the final chunk carries ``finishReason`` (``STOP``, or
+Divergences from CPA: the final chunk carries ``finishReason`` (``STOP``, or
 ``MAX_TOKENS``/``SAFETY`` for an incomplete response) and ``thoughtsTokenCount``; a held-back call
 still pending at the end is sent by ``finish`` instead of being lost.
 
 Keepalive and errors are shaped for the ``google-genai`` SDK, which parses every non-``data:``
 line as JSON: an SSE comment (``: keep-alive``) or an ``event: error`` line would make it raise
 ``UnknownApiResponseError``. So the keepalive is a bare blank line (a no-op in SSE) and a
-mid-stream failure is one ``data: {"error":{…}}`` chunk (§5.2's "Gemini: an error chunk"), which the
-SDK raises as ``APIError`` with the right code.
+mid-stream failure is one ``data: {"error":{…}}`` chunk (docs/errors.md, "Mid-stream errors"), which
+the SDK raises as ``APIError`` with the right code.
 """
 
 from __future__ import annotations

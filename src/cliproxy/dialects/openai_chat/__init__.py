@@ -1,4 +1,4 @@
-"""The OpenAI Chat Completions dialect: Chat ⇄ Codex Responses (proxy.md §4.1–§4.3, §3.4, §1.1).
+"""The OpenAI Chat Completions dialect: Chat ⇄ Codex Responses.
 
 This module is the dialect's face: its ``Dialect`` table, what the Chat route calls before it (a
 Responses-shaped body converted to Chat, the prompt-cache key of a client key), and what the

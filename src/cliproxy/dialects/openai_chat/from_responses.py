@@ -1,4 +1,4 @@
-"""A Responses-shaped body posted to ``/v1/chat/completions`` → a Chat body (proxy.md §1.1).
+"""A Responses-shaped body posted to ``/v1/chat/completions`` → a Chat body.
 
 Some clients post Responses bodies (``input``/``instructions``) to the Chat route; CPA accepts
 them by converting first, so the Chat translator stays the only way in.

@@ -1,7 +1,7 @@
-"""Chat Completions request → Codex Responses body (proxy.md §4.1, §3.4).
+"""Chat Completions request → Codex Responses body.
 
 Pure, no I/O. ``json_object`` reaches the backend (a recommended divergence: CPA drops it); a
-Responses-shaped body is converted to Chat first (§1.1) so this stays the only way in.
+Responses-shaped body is converted to Chat first so this stays the only way in.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _PROMPT_CACHE_PREFIX = "cli-proxy-api:codex:prompt-cache:"
 
 
 def chat_prompt_cache_key(api_key: str) -> str:
-    """The stable prompt-cache id of a Chat client (§3.4).
+    """The stable prompt-cache id of a Chat client.
 
     Chat has no conversation id, so the client's API key is the only stable identity; hashing it
     (UUIDv5) keeps the key out of the upstream request while giving the same cache key every turn.
@@ -101,7 +101,7 @@ def _message_item(role: str, parts: list[JSON]) -> JSON:
 
 def _developer_message(message: JSON, where: str, _: dict[str, str]) -> list[JSON]:
     """System and developer turns alike: system text goes in as a developer message, not into
-    ``instructions`` (§4.1)."""
+    ``instructions``, as CPA does."""
     return [_message_item("developer", _content_parts(message.get("content"), where, "input_text", False))]
 
 
@@ -207,7 +207,7 @@ def _image_url_of(part: JSON, where: str) -> str:
 
 
 def _user_image(part: JSON, where: str) -> JSON | None:
-    # data: and https: URLs alike; `detail` is dropped as in CPA (§4.1).
+    # data: and https: URLs alike; `detail` is dropped as in CPA.
     return {"type": "input_image", "image_url": _image_url_of(part, where)}
 
 

@@ -1,4 +1,4 @@
-"""Finished Codex response → ``chat.completion`` (proxy.md §4.3), and the output helpers the
+"""Finished Codex response → ``chat.completion``, and the output helpers the
 stream shares (usage, incomplete finish reason, image data URLs).
 
 Non-stream content concatenates every text part and every reasoning summary part (a recommended

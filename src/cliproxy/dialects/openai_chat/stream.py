@@ -1,4 +1,4 @@
-"""Codex events → ``chat.completion.chunk`` frames (proxy.md §4.2).
+"""Codex events → ``chat.completion.chunk`` frames.
 
 A leading ``{role:"assistant",content:""}`` chunk follows ``response.created``;
 ``response.incomplete`` ends the stream with ``finish_reason`` ``length``/``content_filter``; a

@@ -1,4 +1,4 @@
-"""The management API under ``/v0/management`` (proxy.md §7.2–7.3), as one ASGI app.
+"""The management API under ``/v0/management`` (docs/routes.md, "Management API"), as one ASGI app.
 
 Every call passes the guard first (secret set, loopback or ``allow-remote``, not banned, right key);
 without a secret every path is 404, as if the API did not exist. Then a plain Starlette router

@@ -1,4 +1,4 @@
-"""Management endpoints for account files (proxy.md §7.3 ``auth-files*``).
+"""Management endpoints for account files (``/auth-files…``).
 
 Listings join what the file says (email, plan, expiry, a persisted login error) with what the pool
 knows (cooling until when and why, request counts). Tokens never leave: the listing has none and a
@@ -27,7 +27,7 @@ from cliproxy.server.json import JSONResponse
 from cliproxy.server.management.common import BadBody, ManagementContext, endpoint, json_body, ok
 
 MAX_UPLOAD = 1024 * 1024
-# Fields of an account file the API may edit (auth.md §5.1 user-editable keys).
+# Fields of an account file the API may edit (docs/config.md, "Per-account settings").
 EDITABLE_FIELDS = frozenset({"label", "prefix", "proxy_url", "priority", "note", "headers", "excluded_models",
                              "disable_cooling", "request_retry", "websockets", "weight"})
 SECRET_FIELDS = frozenset({"access_token", "refresh_token", "id_token", "OPENAI_API_KEY"})

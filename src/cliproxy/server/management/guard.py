@@ -1,4 +1,4 @@
-"""Who may call the management API (proxy.md §7.2).
+"""Who may call the management API (docs/routes.md, "Management API").
 
 Off unless a secret is configured (``remote-management.secret-key``, bcrypt-hashed on load, or the
 ``MANAGEMENT_PASSWORD`` environment variable). Loopback clients only unless ``allow-remote``; the

@@ -1,4 +1,4 @@
-"""Adding an account from the management API (auth.md §1.11): the browser login, driven over HTTP.
+"""Adding an account from the management API: the browser login, driven over HTTP.
 
 ``GET /codex-auth-url`` starts a login and answers its URL and state; the browser comes back either
 through ``/codex/callback`` on this server (``?is_webui=true`` starts a loopback forwarder on the
@@ -51,7 +51,7 @@ class _Session:
 
 
 def _failure_message(exc: BaseException) -> str:
-    """CPA's session error strings (auth.md §1.11)."""
+    """CPA's session error strings, word for word: management UIs written for CPA show them."""
     if isinstance(exc, TimeoutError):
         return "Timeout waiting for OAuth callback"
     if isinstance(exc, OAuthError):

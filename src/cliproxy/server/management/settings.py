@@ -1,4 +1,4 @@
-"""Management endpoints that read and write config settings (proxy.md §7.3).
+"""Management endpoints that read and write config settings (docs/routes.md, "Management API").
 
 Scalars: ``GET`` → ``{"<key>": value}``; ``PUT``/``PATCH`` with ``{"value": v}``. Lists follow CPA:
 ``PUT`` a JSON array (or ``{"items": [...]}``), ``PATCH`` one entry, ``DELETE`` one by ``?index=`` or
