@@ -1,4 +1,4 @@
-"""One client request's attempts, under the one streaming rule of ARCHITECTURE.md.
+"""One client request's attempts, under the one streaming rule (docs/architecture.md).
 
 1. Until the response is committed, a failure is an ordinary HTTP error with its real status:
    ``stream()`` raises ProxyError before its first yield.

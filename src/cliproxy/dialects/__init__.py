@@ -7,6 +7,6 @@ Completions on top of Chat) are single modules. ``names`` shortens tool names fo
 ``tokens`` counts tokens locally for the count-tokens routes.
 
 A translator takes dicts and returns dicts or bytes: it imports no I/O library, no credentials,
-no config, no pool and no server (``tests/dialects/test_nevers.py`` checks), so it is tested with
+no config, no pool and no server (``tests/test_architecture.py`` checks), so it is tested with
 plain data and fuzzed with hypothesis.
 """

@@ -16,8 +16,6 @@ from typing import Any
 
 import orjson
 
-from cliproxy.dialects.base import TranslatedRequest
-
 DEFAULT_TTL = 3600.0
 MAX_ENTRIES = 50_000
 # Client headers that name a conversation, first match wins (docs/pool.md, "Session affinity").
@@ -38,7 +36,7 @@ def _first_message_hash(body: Mapping[str, Any]) -> str | None:
     return "first:" + digest
 
 
-def session_id(headers: Mapping[str, str], request: TranslatedRequest) -> str | None:
+def session_id(headers: Mapping[str, str], body: Mapping[str, Any], dialect_session: str | None) -> str | None:
     """The session a request belongs to: the dialect's own id (Claude Code session, Responses
     ``prompt_cache_key``), the client's ``prompt_cache_key``, a session header, the body's
     ``conversation_id``, else a hash of the first user message.
@@ -46,9 +44,8 @@ def session_id(headers: Mapping[str, str], request: TranslatedRequest) -> str | 
     Call it before a route adds a derived prompt-cache key (Chat's per-client-key one): that one is
     shared by all of a client's conversations and would pin them all to one account.
     """
-    if request.session_id:
-        return request.session_id
-    body = request.body
+    if dialect_session:
+        return dialect_session
     key = body.get("prompt_cache_key")
     if isinstance(key, str) and key:
         return key

@@ -72,7 +72,7 @@ class Pool:
         return pool
 
     def attach(self, store: PoolStore) -> None:
-        """Take back what ``store`` kept from the last run; ``pool_store.keep`` saves into it."""
+        """Take back what ``store`` kept from the last run; ``pool/store.keep`` saves into it."""
         self.store = store
         data = store.load()
         if data:

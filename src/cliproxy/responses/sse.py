@@ -1,4 +1,4 @@
-"""SSE frame encoding shared by every dialect (reading the upstream stream: upstream/sse_reader.py)."""
+"""SSE frame encoding shared by every dialect (reading the upstream stream: responses/reader.py)."""
 
 from __future__ import annotations
 

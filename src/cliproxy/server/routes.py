@@ -86,7 +86,7 @@ def _build_call(request: Request, dialect: Dialect, translated: TranslatedReques
         client_headers=request.headers,
         config=snapshot.config,
         prompt_cache_key=cache_key if isinstance(cache_key, str) and cache_key else None,
-        session=session_id(request.headers, translated) if session is None else session,
+        session=session_id(request.headers, translated.body, translated.session_id) if session is None else session,
         candidates_key=(registry, model.prefix.lower(), model.id.lower()),
     )
 
@@ -114,7 +114,8 @@ async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
     dialect's own (Responses ``prompt_cache_key``, Claude session) wins.
     """
     translated = dialect.translate_request(body, request.headers)
-    session = session_id(request.headers, translated) or ""  # before the derived key: it is per client
+    # The session before the derived key is added: that key is per client, not per conversation.
+    session = session_id(request.headers, translated.body, translated.session_id) or ""
     if cache_key:
         translated.body.setdefault("prompt_cache_key", cache_key)
     return await run(request, _build_call(request, dialect, translated, session))

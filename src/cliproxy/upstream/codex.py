@@ -131,7 +131,7 @@ class CodexUpstream:
         return _Egress(client, fast, timeout.as_dict())
 
     def _fast_transport(self, proxy: str, direct: bool) -> DirectTransport | None:
-        """Our transport (upstream/direct.py, http1.py and http2.py say why) for every direct connection:
+        """Our transport (upstream/transport/direct.py, http1.py and http2.py say why) for every direct connection:
         HTTP/1.1, or HTTP/2 where a TLS server picks it and ``upstream.http2`` is on. Through a
         proxy, from the config or the environment, httpx's own transport."""
         if (proxy and not direct) or (not proxy and _environment_proxies()):
