@@ -58,14 +58,15 @@ NEVERS = (
     Never("a translator loads no credentials, config, pool, server, upstream or I/O library", TRANSLATORS,
           lambda name: under(name, "cliproxy.auth", "cliproxy.config", "cliproxy.pool", "cliproxy.server",
                              "cliproxy.upstream", "httpx", "starlette", "uvicorn")),
-    Never("the upstream speaks Responses only: it loads no dialect", ("cliproxy.upstream",),
-          lambda name: under(name, "cliproxy.dialects")),
+    Never("below the server only Responses is spoken: the upstream, pool, auth, config and observe load no dialect",
+          BELOW_THE_SERVER, lambda name: under(name, "cliproxy.dialects")),
     Never("nothing below the server loads the server or the CLI", BELOW_THE_SERVER,
           lambda name: under(name, "cliproxy.server", "cliproxy.cli")),
     Never("the Credential type loads only the standard library", (CREDENTIAL,), _outside_the_standard_library),
     Never("the Responses format loads nothing of cliproxy but errors", ("cliproxy.responses",),
           _outside_the_responses_format),
 )
+
 
 def all_modules() -> list[str]:
     found = {info.name for info in pkgutil.walk_packages(cliproxy.__path__, "cliproxy.")}
