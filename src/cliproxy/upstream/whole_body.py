@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import zstandard
@@ -37,6 +38,10 @@ def too_large(limit: int) -> ProxyError:
 async def read_whole(response: httpx.Response, limit: int) -> bytes:
     """The body of a streamed ``response``, decoded; a ProxyError once it passes ``limit`` bytes,
     as sent or decoded. Transport errors are the caller's, as httpx raises them."""
+    if response.is_stream_consumed:  # built in memory (httpx.MockTransport): httpx read and decoded it
+        if len(response.content) > limit:
+            raise too_large(limit)
+        return response.content
     pieces, size = [], 0
     async for piece in response.aiter_raw():
         size += len(piece)
@@ -45,6 +50,17 @@ async def read_whole(response: httpx.Response, limit: int) -> bytes:
             raise too_large(limit)
         pieces.append(piece)
     return decoded(b"".join(pieces), response.headers.get("content-encoding", ""), limit)
+
+
+async def fetch_whole(client: httpx.AsyncClient, method: str, url: str, limit: int, *,
+                      content: bytes | None = None, **options: Any) -> tuple[httpx.Response, bytes]:
+    """One request and its whole answer (``options`` as ``client.build_request`` takes them),
+    read within ``limit``; the response is closed. Raises httpx's errors and ``read_whole``'s."""
+    response = await client.send(client.build_request(method, url, content=content, **options), stream=True)
+    try:
+        return response, await read_whole(response, limit)
+    finally:
+        await response.aclose()
 
 
 def decoded(body: bytes, content_encoding: str, limit: int) -> bytes:
@@ -107,4 +123,4 @@ def _identity(body: bytes, limit: int) -> bytes:
 _DECODERS: dict[str, Callable[[bytes, int], bytes]] = {
     "gzip": _gzip, "x-gzip": _gzip, "deflate": _deflate, "zstd": _zstd, "identity": _identity}
 
-__all__ = ["ACCEPT_ENCODING", "decoded", "read_whole", "too_large"]
+__all__ = ["ACCEPT_ENCODING", "decoded", "fetch_whole", "read_whole", "too_large"]
