@@ -64,7 +64,7 @@ async def connected(limits: Limits) -> tuple[Http2Connection, NeverRead, h2.conn
     return connection, transport, server
 
 
-def goaway_code(server: h2.connection.H2Connection, written: bytes) -> ErrorCodes | None:
+def goaway_code(server: h2.connection.H2Connection, written: bytes) -> int | None:
     """The error code of the GOAWAY the client sent, as the server reads it."""
     events = server.receive_data(written)
     return next((e.error_code for e in events if isinstance(e, h2.events.ConnectionTerminated)), None)
