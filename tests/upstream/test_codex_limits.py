@@ -230,3 +230,13 @@ def test_any_bytes_from_the_upstream_end_in_a_proxy_error_or_a_stream(sent: tupl
                     await events_of(upstream, server.url)
 
     asyncio.run(run())
+
+
+async def test_a_reloaded_limit_applies_to_the_next_request() -> None:
+    head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-N%d: v\r\n" % n for n in range(12))
+    answer = head + b"Content-Type: text/event-stream\r\nContent-Length: 0\r\n\r\n"
+    async with upstream_for(answering(answer, answer), upstream_header_count=10) as (upstream, server):
+        with pytest.raises(ProxyError, match=r"limits\.upstream-header-count"):
+            await events_of(upstream, server.url)
+        upstream.configure(parse_config({"limits": {"upstream-header-count": 20}}))
+        assert await events_of(upstream, server.url) == []
