@@ -89,6 +89,7 @@ class Outcome(StrEnum):
     DISCONNECTED = "disconnected"  # transport error or stream cut before completion
     CLOUDFLARE = "cloudflare"
     CLIENT_ERROR = "client_error"  # produced by the proxy itself (bad JSON, unknown model, ...)
+    INTERNAL = "internal"
 
 
 # Outcomes where another account may succeed where this one failed.

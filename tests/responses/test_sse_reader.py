@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cliproxy.errors import ProxyError
-from cliproxy.responses.reader import read_batches
+from cliproxy.responses.reader import SSESplitter, read_batches
 from tests.fakes import codex_events as ev
 
 
@@ -81,3 +82,48 @@ def test_frames_of_any_layout_mixed_in_one_read_give_every_event(styles: list[st
     data = b"".join(FRAME_STYLES[style](event["type"].encode(), json.dumps(event).encode())
                     for style, event in zip(styles, events, strict=True))
     assert [event for event, _ in collect(data, cuts)] == events
+
+
+# --- bounds: the unfinished event is limited on every read, and kept in linear time ---------------
+
+
+@pytest.mark.parametrize("ending", [b"", b"\r"], ids=["plain", "every-read-ends-in-CR"])
+def test_an_event_over_the_limit_is_refused_whatever_its_reads_end_with(ending: bytes) -> None:
+    splitter = SSESplitter(max_event_bytes=1000)
+    with pytest.raises(ProxyError, match=r"limits\.sse-event-bytes") as refused:
+        for _ in range(20):
+            splitter.feed(b"data: " + b"x" * 100 + ending)
+    assert refused.value.status == 502
+
+
+@given(st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b"")), max_size=30),
+       st.lists(st.sampled_from([b"", b"\r", b"\n", b"\r\n"]), max_size=30))
+def test_the_unfinished_event_never_holds_more_than_the_limit(pieces: list[bytes], ends: list[bytes]) -> None:
+    splitter = SSESplitter(max_event_bytes=500)
+    held = 0
+    for piece, end in zip(pieces, ends, strict=False):
+        try:
+            splitter.feed(piece + end)
+        except ProxyError:
+            return
+        held = sum(len(p) for p in splitter._pending)
+        assert held <= 500
+
+
+def test_a_48_mib_line_costs_linear_time_not_quadratic() -> None:
+    splitter = SSESplitter()
+    read = b"x" * 65536
+    started = time.process_time()
+    splitter.feed(b"event: big\ndata: ")
+    for _ in range(48 * 16):
+        assert splitter.feed(read) == []
+    assert splitter.feed(b"\n\n")[0][0] == b"big"
+    assert time.process_time() - started < 3.0  # re-copying the tail on every read took ~10 s
+
+
+def test_a_blank_line_split_across_reads_ends_the_event() -> None:
+    splitter = SSESplitter()
+    assert splitter.feed(b"event: a\ndata: {}\n") == []
+    assert splitter.feed(b"\nevent: b\ndata: ") == [(b"a", b"{}")]
+    assert splitter.feed(b"{}\r") == []
+    assert splitter.feed(b"\n\r\n") == [(b"b", b"{}")]

@@ -30,8 +30,30 @@ class Limits(msgspec.Struct, rename="kebab", frozen=True, kw_only=True):
 
     # ---- from the upstream (the Codex backend) -----------------------------------------------------
 
-    # One SSE event of the upstream's stream (its data lines together).
+    # One SSE event of the upstream's stream (its data lines together). Live.
     sse_event_bytes: PositiveInt = 50 * MiB
+
+    # The head of one HTTP/1.1 response (status line and headers), as h11 bounds it. Live.
+    upstream_head_bytes: PositiveInt = 64 * KiB
+
+    # The header lines in one HTTP/1.1 response head. Live.
+    upstream_header_count: PositiveInt = 100
+
+    # A response body read whole (error answers, compaction, usage reads, model discovery, the
+    # relayed ChatGPT backend requests), both as sent and once decompressed. Live.
+    upstream_body_bytes: PositiveInt = 32 * MiB
+
+    # Open connections to one upstream host (per proxy); further requests wait for one, up to
+    # their pool timeout. Live.
+    upstream_connections_per_host: PositiveInt = 64
+
+    # Bytes queued for an HTTP/2 upstream that it has not read yet; more closes the connection
+    # (ENHANCE_YOUR_CALM). Live for new connections.
+    h2_outbound_buffer_bytes: PositiveInt = 4 * MiB
+
+    # PING and SETTINGS frames an HTTP/2 upstream may send per second (each asks for an answer);
+    # more closes the connection (ENHANCE_YOUR_CALM). Live for new connections.
+    h2_control_frames_per_second: PositiveInt = 100
 
 
 __all__ = ["KiB", "Limits", "MiB"]

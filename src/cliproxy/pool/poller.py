@@ -24,9 +24,11 @@ import orjson
 
 from cliproxy.config.schema import Config
 from cliproxy.credential import Credential
+from cliproxy.errors import ProxyError
 from cliproxy.pool.core import Pool
 from cliproxy.upstream.catalogue import request_headers
 from cliproxy.upstream.codex import CodexUpstream
+from cliproxy.upstream.whole_body import fetch_whole
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +125,15 @@ class QuotaPoller:
             credential = self._pool.current(credential)
             config = self._config()
             try:
-                response = await self._upstream.client_for(credential).get(
-                    usage_url(config, credential.base_url), headers=request_headers(credential, config),
+                response, content = await fetch_whole(
+                    self._upstream.client_for(credential), "GET", usage_url(config, credential.base_url),
+                    config.limits.upstream_body_bytes, headers=request_headers(credential, config),
                     timeout=READ_TIMEOUT)
             except httpx.HTTPError as exc:
                 log.info("quota poll: usage read for %s failed (%s)", credential.name, type(exc).__name__)
+                return
+            except ProxyError as exc:
+                log.info("quota poll: usage read for %s failed (%s)", credential.name, exc.message)
                 return
         if response.status_code == 401:
             log.info("quota poll: usage read for %s answered 401; left to the token refresh, the "
@@ -137,7 +143,7 @@ class QuotaPoller:
             log.info("quota poll: usage read for %s answered %d", credential.name, response.status_code)
             return
         try:
-            body = orjson.loads(response.content)
+            body = orjson.loads(content)
         except orjson.JSONDecodeError:
             body = None
         if not self._pool.observe_usage(credential, body):

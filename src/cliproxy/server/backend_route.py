@@ -23,11 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cliproxy.errors import ProxyError
+from cliproxy.errors import Outcome, ProxyError
 from cliproxy.pool.poller import chatgpt_backend_base
 from cliproxy.server.access import is_chatgpt_bearer, is_relayed_path
 from cliproxy.server.errors import route_not_found
 from cliproxy.server.services import Services
+from cliproxy.upstream.whole_body import ACCEPT_ENCODING, fetch_whole
 
 PREFIX = "/backend-api"
 # Per-connection headers (RFC 9110 §7.6.1), plus what httpx sets itself for the new request.
@@ -37,7 +38,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 # Never sent on: client keys and this proxy's own headers; cookies belong to the proxy's origin.
 CALLER_SECRETS = frozenset({"x-api-key", "x-goog-api-key", "cookie"})
 KEY_PARAMS = frozenset({"key", "auth_token"})
-# httpx hands back the decoded body, so its coding and length are ours to set.
+# The body is relayed decoded (upstream/whole_body.py), so its coding and length are ours to set.
 ANSWER_DROP = HOP_BY_HOP | {"content-encoding"}
 RELAY_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -60,30 +61,38 @@ def _query(request: Request) -> str:
     return "?" + urlencode(kept) if kept else ""
 
 
-def _answer_headers(answer: httpx.Response, quota: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
+def _answer_headers(answer: httpx.Response, size: int,
+                    quota: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
     """The backend's headers, minus hop-by-hop ones; its quota headers swapped for ``quota``."""
     items = [(k.lower(), v) for k, v in answer.headers.multi_items() if k.lower() not in ANSWER_DROP]
     if quota is not None and any(k.startswith("x-codex-") for k, _ in items):
         items = [(k, v) for k, v in items if not k.startswith("x-codex-")] + list(quota.items())
-    items.append(("content-length", str(len(answer.content))))
+    items.append(("content-length", str(size)))
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in items]
 
 
 async def relay(request: Request, url: str, pool_view: bool) -> Response:
-    """Send the caller's request to ``url`` with its own headers; answer with the backend's."""
+    """Send the caller's request to ``url`` with its own headers; answer with the backend's, read
+    whole within ``limits.upstream-body-bytes``. A header the transport refuses to send is ours
+    (a 500 that touches no account); an unreachable backend is a 502."""
     services: Services = request.app.state.services
     client = services.upstream.client_for_egress()
     body = await request.body()
+    headers = caller_headers(request.headers) | {"accept-encoding": ACCEPT_ENCODING}
+    limit = services.holder.current.config.limits.upstream_body_bytes
     try:
-        answer = await client.request(request.method, url + _query(request), content=body or None,
-                                      headers=caller_headers(request.headers), timeout=RELAY_TIMEOUT)
+        answer, content = await fetch_whole(client, request.method, url + _query(request), limit,
+                                            content=body or None, headers=headers, timeout=RELAY_TIMEOUT)
+    except httpx.LocalProtocolError:
+        raise ProxyError(500, "the proxy could not send this request to the ChatGPT backend (a header it "
+                         "refuses to send)", code="internal_server_error", outcome=Outcome.INTERNAL) from None
     except httpx.HTTPError as exc:
         raise ProxyError(502, f"the ChatGPT backend could not be reached ({type(exc).__name__})",
                          code="upstream_unreachable") from None
     quota = services.runner.pool.recent_view().headers(time.time()) if pool_view else None
     response = Response(status_code=answer.status_code)
-    response.body = answer.content
-    response.raw_headers = _answer_headers(answer, quota)
+    response.body = content
+    response.raw_headers = _answer_headers(answer, len(content), quota)
     return response
 
 

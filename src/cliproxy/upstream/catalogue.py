@@ -22,6 +22,8 @@ from cliproxy.config.catalogue import DEFAULT_MAX_COMPLETION_TOKENS, Catalogue, 
 from cliproxy.config.coerce import as_count
 from cliproxy.config.schema import Config
 from cliproxy.credential import Credential
+from cliproxy.errors import ProxyError
+from cliproxy.upstream.whole_body import ACCEPT_ENCODING, fetch_whole
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ def request_headers(credential: Credential, config: Config) -> httpx.Headers:
     headers = httpx.Headers(list(credential.headers))
     headers["Authorization"] = f"Bearer {credential.access_token}"
     headers["Accept"] = "application/json"
+    headers["Accept-Encoding"] = ACCEPT_ENCODING  # only codings read_whole decodes within its limit
     if credential.kind == "oauth":
         if "originator" not in headers:
             headers["Originator"] = ORIGINATOR
@@ -149,8 +152,8 @@ class CatalogueCache:
     async def _fetch(self, credential: Credential, client: httpx.AsyncClient) -> list[ModelInfo] | None:
         url = f"{credential.base_url}/models"
         try:
-            response = await client.get(
-                url,
+            response, body = await fetch_whole(
+                client, "GET", url, self._config.limits.upstream_body_bytes,
                 params={"client_version": self._config.models.client_version},
                 headers=request_headers(credential, self._config),
                 timeout=REQUEST_TIMEOUT_SECONDS,
@@ -158,12 +161,15 @@ class CatalogueCache:
         except httpx.HTTPError as exc:
             log.info("model discovery for %s failed: %s", credential.name, type(exc).__name__)
             return None
+        except ProxyError as exc:
+            log.info("model discovery for %s failed: %s", credential.name, exc.message)
+            return None
         if response.status_code != 200:
             log.info("model discovery for %s: HTTP %d; using the bundled list", credential.name,
                      response.status_code)
             return None
         try:
-            payload = orjson.loads(response.content)
+            payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             log.info("model discovery for %s: answer is not JSON; using the bundled list", credential.name)
             return None

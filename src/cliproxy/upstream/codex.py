@@ -24,11 +24,13 @@ import orjson
 from cliproxy.config.schema import Config
 from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
-from cliproxy.responses.reader import Batch, read_batches
+from cliproxy.responses.reader import MAX_EVENT_BYTES, Batch, read_batches
 from cliproxy.upstream.classify import classify_http_error
 from cliproxy.upstream.request import UpstreamRequest, build_headers, prepare_body
-from cliproxy.upstream.transport.body import DirectBody
+from cliproxy.upstream.transport.body import DirectBody, LimitExceeded
 from cliproxy.upstream.transport.direct import DirectTransport
+from cliproxy.upstream.transport.headers import HeaderRefused
+from cliproxy.upstream.whole_body import read_whole
 
 
 class OpenStream(Protocol):
@@ -52,19 +54,23 @@ class Upstream(Protocol):
 class UpstreamStream:
     """An open 200 response from ``/responses``: its headers and its events, parsed once."""
 
-    def __init__(self, response: httpx.Response, by_name_only: frozenset[bytes] = frozenset()) -> None:
+    def __init__(self, response: httpx.Response, by_name_only: frozenset[bytes] = frozenset(),
+                 max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self.response = response
         self.headers = response.headers
         self._by_name_only = by_name_only
+        self._max_event_bytes = max_event_bytes
 
     async def batches(self) -> AsyncIterator[Batch]:
         """``(event, raw_json)`` pairs, one list per network read; events named in the request's
         ``by_name_only`` are not parsed. Transport failures become a DISCONNECTED ProxyError."""
         try:
-            async for batch in read_batches(_body_chunks(self.response), self._by_name_only):
+            async for batch in read_batches(_body_chunks(self.response), self._by_name_only,
+                                            self._max_event_bytes):
                 yield batch
         except httpx.TransportError as exc:
-            raise ProxyError(502, f"upstream connection failed: {type(exc).__name__}",
+            detail = str(exc) if isinstance(exc, LimitExceeded) else type(exc).__name__
+            raise ProxyError(502, f"upstream connection failed: {detail}",
                              code="stream_disconnected", outcome=Outcome.DISCONNECTED) from None
 
 
@@ -95,8 +101,12 @@ class CodexUpstream:
         self._egresses: dict[str, _Egress] = {}
 
     def configure(self, config: Config) -> None:
-        """A reloaded config: new settings apply to clients created from now on."""
+        """A reloaded config: new settings apply to clients created from now on, and the
+        ``limits:`` to every request from now on."""
         self._config = config
+        for egress in self._egresses.values():
+            if egress.direct is not None:
+                egress.direct.configure(config.limits)
 
     def client_for(self, credential: Credential) -> httpx.AsyncClient:
         return self.client_for_egress(credential.proxy_url)
@@ -136,7 +146,8 @@ class CodexUpstream:
         proxy, from the config or the environment, httpx's own transport."""
         if (proxy and not direct) or (not proxy and _environment_proxies()):
             return None
-        return DirectTransport(self._config.upstream.max_idle_connections, http2=self._config.upstream.http2)
+        return DirectTransport(self._config.upstream.max_idle_connections, http2=self._config.upstream.http2,
+                               limits=self._config.limits)
 
     @asynccontextmanager
     async def stream(self, credential: Credential, request: UpstreamRequest) -> AsyncIterator[UpstreamStream]:
@@ -144,13 +155,21 @@ class CodexUpstream:
         content = orjson.dumps(prepare_body(credential, request))
         response = await self._open(credential, credential.base_url + "/responses", content,
                                     build_headers(credential, request))
+        limits = self._config.limits
         try:
             if response.status_code >= 400:
-                payload = await response.aread()
+                payload = await self._read_whole(response)
                 raise classify_http_error(response.status_code, payload, response.headers, time.time())
-            yield UpstreamStream(response, request.by_name_only)
+            yield UpstreamStream(response, request.by_name_only, limits.sse_event_bytes)
         finally:
             await response.aclose()
+
+    async def _read_whole(self, response: httpx.Response) -> bytes:
+        """An answer read whole within ``limits.upstream-body-bytes``; a cut is a transport error."""
+        try:
+            return await read_whole(response, self._config.limits.upstream_body_bytes)
+        except httpx.TransportError as exc:
+            raise _transport_error(exc) from None
 
     async def _open(self, credential: Credential, url: str, content: bytes,
                     headers: dict[str, str]) -> httpx.Response:
@@ -172,14 +191,19 @@ class CodexUpstream:
         client = self.client_for(credential)
         content = orjson.dumps(prepare_body(credential, request, stream=False))
         headers = build_headers(credential, request, accept="application/json")
+        sent = client.build_request("POST", credential.base_url + "/responses/compact", content=content,
+                                    headers=headers)
         try:
-            response = await client.post(credential.base_url + "/responses/compact", content=content,
-                                         headers=headers)
+            response = await client.send(sent, stream=True)
         except httpx.TransportError as exc:
             raise _transport_error(exc) from None
+        try:
+            body = await self._read_whole(response)
+        finally:
+            await response.aclose()
         if response.status_code >= 400:
-            raise classify_http_error(response.status_code, response.content, response.headers, time.time())
-        return response.status_code, response.content
+            raise classify_http_error(response.status_code, body, response.headers, time.time())
+        return response.status_code, body
 
     async def aclose(self) -> None:
         for egress in self._egresses.values():
@@ -193,6 +217,15 @@ def _environment_proxies() -> bool:
 
 
 def _transport_error(exc: httpx.TransportError) -> ProxyError:
+    """A failed exchange. A local protocol error (a header we refuse to send) is ours, never the
+    account's; a limit hit names its key; anything else is a cut or unreachable upstream."""
+    if isinstance(exc, httpx.LocalProtocolError):  # only our own refusal's text is known to quote no value
+        detail = str(exc) if isinstance(exc, HeaderRefused) else type(exc).__name__
+        return ProxyError(500, f"the proxy could not send this request to the Codex backend: {detail}",
+                          code="internal_server_error", outcome=Outcome.INTERNAL)
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-    return ProxyError(502, f"connection to the Codex backend {kind} ({type(exc).__name__})",
+    detail = type(exc).__name__
+    if isinstance(exc, LimitExceeded | httpx.PoolTimeout):  # their text names the limit, never a value
+        detail += f": {exc}"
+    return ProxyError(502, f"connection to the Codex backend {kind} ({detail})",
                       code="upstream_unreachable", outcome=Outcome.DISCONNECTED)

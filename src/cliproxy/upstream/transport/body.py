@@ -3,10 +3,13 @@ stream, and the error that says a request may safely go again."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_EXPIRY_SECONDS = 60.0
 PoolKey = tuple[str, str, int]  # scheme, host, port
@@ -16,6 +19,21 @@ Timeouts = Mapping[str, float | None]  # httpx.Timeout.as_dict(): connect, read,
 class NotProcessed(httpx.ReadError):
     """The server provably did not process the request (HTTP/2: GOAWAY above its stream,
     REFUSED_STREAM, or an idle connection closed as it went out): safe to send once more."""
+
+
+class LimitExceeded(httpx.RemoteProtocolError):
+    """The upstream sent more than a ``limits:`` key allows; the message names the key to raise."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(f"{message} (limits.{key})")
+        self.key = key
+
+
+def limit_exceeded(what: str, limit: int, key: str) -> LimitExceeded:
+    """The error for one limit hit, logged once here with the key that raises it."""
+    error = LimitExceeded(f"{what} over the limit of {limit}", key)
+    log.warning("upstream refused: %s; raise limits.%s if this upstream is trusted", error, key)
+    return error
 
 
 class BodySource(Protocol):

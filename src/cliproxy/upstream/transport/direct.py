@@ -15,16 +15,20 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
+from cliproxy.config.limits import Limits
 from cliproxy.upstream.transport.body import KEEPALIVE_EXPIRY_SECONDS, NotProcessed, PoolKey, Timeouts
-from cliproxy.upstream.transport.http1 import Http1Body, Http1Connection, header_block
+from cliproxy.upstream.transport.headers import check_fields, encoded_fields, header_block
+from cliproxy.upstream.transport.http1 import Http1Body, Http1Connection
+from cliproxy.upstream.transport.slots import HostSlots, OriginFull
 
 if TYPE_CHECKING:  # imported when a server first picks h2: h2 costs nothing until then
-    from cliproxy.upstream.transport.http2 import Http2Connection, Http2Pool
+    from cliproxy.upstream.transport.http2 import Http2Connection
+    from cliproxy.upstream.transport.http2_pool import Http2Pool
 
 
 class _Message(Protocol):
@@ -52,10 +56,7 @@ class _Post:
     def http2(self) -> list[tuple[bytes, bytes]]:
         from cliproxy.upstream.transport.http2_stream import request_fields
 
-        try:
-            pairs = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()]
-        except UnicodeEncodeError:
-            raise httpx.LocalProtocolError("a header value is not Latin-1 text") from None
+        pairs = encoded_fields(self.headers)
         pairs.append((b"content-length", b"%d" % len(self.body)))
         return request_fields(b"POST", self.host, self.target, pairs)
 
@@ -75,8 +76,9 @@ class _Sent:
         return cls(request, b"".join(pieces))
 
     def http1(self) -> bytes:
-        """Request line, headers and body in one buffer."""
+        """Request line, headers (checked) and body in one buffer."""
         request, body = self.request, self.body
+        check_fields(request.headers.raw)
         chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
         parts = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
         for name, value in request.headers.raw:
@@ -103,8 +105,8 @@ class _AlpnChoice(asyncio.Protocol):
     in ``connection_made``: the server's first HTTP/2 frames may be read in the same loop turn,
     before ``create_connection`` returns."""
 
-    def __init__(self, key: PoolKey) -> None:
-        self.key = key
+    def __init__(self, key: PoolKey, transport: DirectTransport, on_closed: Callable[[], None]) -> None:
+        self.key, self._transport, self._on_closed = key, transport, on_closed
         self.chosen: Http1Connection | Http2Connection | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -113,9 +115,10 @@ class _AlpnChoice(asyncio.Protocol):
         if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
             from cliproxy.upstream.transport.http2 import Http2Connection
 
-            chosen = Http2Connection(self.key)
+            slots, key = self._transport.slots, self.key
+            chosen = Http2Connection(key, self._transport.limits, self._on_closed, lambda: slots.changed(key))
         else:
-            chosen = Http1Connection(self.key)
+            chosen = Http1Connection(self.key, self._on_closed)
         transport.set_protocol(chosen)
         chosen.connection_made(transport)
         self.chosen = chosen
@@ -125,10 +128,14 @@ class DirectTransport(httpx.AsyncBaseTransport):
     """Pooled keep-alive HTTP/1.1 connections per origin (``max_idle`` idle ones kept in all).
 
     ``http2``: TLS connections offer ALPN h2 (set on ``ssl_context`` too, as httpx does), and an
-    origin whose server picks it is spoken to over shared HTTP/2 connections (``http2.py``)."""
+    origin whose server picks it is spoken to over shared HTTP/2 connections (``http2.py``).
+    ``limits``: what an upstream may send, and how many connections one origin gets (slots.py);
+    ``configure`` changes them for the requests that follow."""
 
     def __init__(self, max_idle: int = 16, ssl_context: ssl.SSLContext | None = None,
-                 http2: bool = False) -> None:
+                 http2: bool = False, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.slots = HostSlots(self.limits.upstream_connections_per_host)
         self._max_idle = max_idle
         self._http2 = http2
         self._ssl_context = ssl_context
@@ -140,6 +147,22 @@ class DirectTransport(httpx.AsyncBaseTransport):
         self._shared: Http2Pool | None = None
         self._connecting: dict[PoolKey, asyncio.Future[httpx.TransportError | None]] = {}
         self._h1_origins: set[PoolKey] = set()  # TLS origins whose server picked HTTP/1.1
+
+    def configure(self, limits: Limits) -> None:
+        self.limits = limits
+        self.slots.limit = limits.upstream_connections_per_host
+
+    def _slot_release(self, key: PoolKey) -> Callable[[], None]:
+        """Gives one slot of ``key`` back, once however often it is called (a connection that
+        fails as it opens is closed by both its opener and asyncio)."""
+        given: list[bool] = []
+
+        def release() -> None:
+            if not given:
+                given.append(True)
+                self.slots.give_back(key)
+
+        return release
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         message = await _Sent.read(request)
@@ -168,7 +191,7 @@ class DirectTransport(httpx.AsyncBaseTransport):
         """Send ``message`` and return once the response head is in. A request the server provably
         never processed (a reused HTTP/1.1 connection closed before a byte of answer, HTTP/2's
         ``NotProcessed``) goes once more, on a fresh connection."""
-        connection = await self._acquire(key, timeout.get("connect"), fresh=not retry)
+        connection = await self._acquire(key, timeout, fresh=not retry)
         try:
             if isinstance(connection, Http1Connection):
                 return await self._exchange(connection, message, timeout.get("read"))
@@ -180,7 +203,7 @@ class DirectTransport(httpx.AsyncBaseTransport):
 
     async def _exchange(self, connection: Http1Connection, message: _Message,
                         read_timeout: float | None) -> httpx.Response:
-        await self._send(connection, message, read_timeout)
+        await self._send(connection, message, read_timeout, self.limits)
         return httpx.Response(
             connection.status_code,
             headers=connection.headers,
@@ -189,20 +212,35 @@ class DirectTransport(httpx.AsyncBaseTransport):
         )
 
     @staticmethod
-    async def _send(connection: Http1Connection, message: _Message, read_timeout: float | None) -> None:
+    async def _send(connection: Http1Connection, message: _Message, read_timeout: float | None,
+                    limits: Limits) -> None:
         """Write the request and wait for the response head; the connection closes on failure."""
         try:
-            connection.begin(message.http1())
+            connection.begin(message.http1(), limits)
             while not connection.head_done:
                 await connection.wait(read_timeout)
         except BaseException:
             connection.close()
             raise
 
-    async def _acquire(self, key: PoolKey, connect_timeout: float | None,
+    async def _acquire(self, key: PoolKey, timeout: Timeouts,
                        fresh: bool = False) -> Http1Connection | Http2Connection:
-        """A connection for one request: a shared HTTP/2 one where the origin may speak it, else
-        an idle HTTP/1.1 one (unless ``fresh``), else a new one."""
+        """A connection for one request; while the origin has all its slots open and none of them
+        can take the request, wait for a change, up to the pool timeout."""
+        deadline: float | None = None
+        while True:
+            try:
+                return await self._connection_for(key, timeout.get("connect"), fresh)
+            except OriginFull:
+                if deadline is None:
+                    pool_timeout = timeout.get("pool")
+                    deadline = None if pool_timeout is None else asyncio.get_running_loop().time() + pool_timeout
+                await self.slots.wait(key, deadline)
+
+    async def _connection_for(self, key: PoolKey, connect_timeout: float | None,
+                              fresh: bool) -> Http1Connection | Http2Connection:
+        """A shared HTTP/2 connection where the origin may speak it, else an idle HTTP/1.1 one
+        (unless ``fresh``), else a new one (``OriginFull`` when the origin has no slot left)."""
         if self._http2 and key[0] == "https" and key not in self._h1_origins:
             shared = await self._multiplexed(key, connect_timeout)
             if shared is not None:
@@ -264,6 +302,17 @@ class DirectTransport(httpx.AsyncBaseTransport):
         return connection
 
     async def _connect(self, key: PoolKey, connect_timeout: float | None) -> Http1Connection | Http2Connection:
+        """A new connection, holding one of the origin's slots until it closes."""
+        self.slots.take(key)
+        release = self._slot_release(key)
+        try:
+            return await self._open(key, connect_timeout, release)
+        except BaseException:
+            release()
+            raise
+
+    async def _open(self, key: PoolKey, connect_timeout: float | None,
+                    on_closed: Callable[[], None]) -> Http1Connection | Http2Connection:
         scheme, host, port = key
         tls = self._tls_context() if scheme == "https" else None
         negotiate = tls is not None and self._http2
@@ -271,7 +320,7 @@ class DirectTransport(httpx.AsyncBaseTransport):
         try:
             async with asyncio.timeout(connect_timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: _AlpnChoice(key) if negotiate else Http1Connection(key),
+                    lambda: _AlpnChoice(key, self, on_closed) if negotiate else Http1Connection(key, on_closed),
                     host, port, ssl=tls, server_hostname=host if tls else None)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
@@ -289,7 +338,7 @@ class DirectTransport(httpx.AsyncBaseTransport):
             self._h1_origins.add(key)
             return chosen
         if self._shared is None:
-            from cliproxy.upstream.transport.http2 import Http2Pool
+            from cliproxy.upstream.transport.http2_pool import Http2Pool
 
             self._shared = Http2Pool()
         self._h1_origins.discard(key)
@@ -309,6 +358,7 @@ class DirectTransport(httpx.AsyncBaseTransport):
             connection.idle_since, connection.active = time.monotonic(), False
             self._idle.setdefault(connection.key, []).append(connection)
             self._idle_count += 1
+            self.slots.changed(connection.key)
         else:
             connection.close()
 

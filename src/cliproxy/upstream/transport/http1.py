@@ -10,16 +10,22 @@ joined chunk per network read, and a pooled connection the server closed removes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Protocol, cast
 
 import httptools
 import httpx
 
-from cliproxy.upstream.transport.body import DirectBody, PoolKey
+from cliproxy.config.limits import Limits
+from cliproxy.upstream.transport.body import DirectBody, PoolKey, limit_exceeded
 from cliproxy.upstream.transport.wakeup import Wakeup
 
 PAUSE_AT_BYTES = 1 << 20  # an unread body this big pauses reading from the socket
+DEFAULT_LIMITS = Limits()
+
+
+class _Stop(Exception):
+    """Raised from a parser callback to stop llhttp at once (a limit hit, bytes after the end)."""
 
 
 class _Pool(Protocol):
@@ -29,17 +35,25 @@ class _Pool(Protocol):
 
 
 class Http1Connection(asyncio.Protocol):
-    """One TCP (or TLS) connection and the response being read on it."""
+    """One TCP (or TLS) connection and the response being read on it.
 
-    def __init__(self, key: PoolKey) -> None:
+    The response head is bounded as h11 bounds it (``limits.upstream-head-bytes`` and
+    ``upstream-header-count``), checked after each network read so that a huge head fails at the
+    first read past the limit, and bytes after the end of a response are never read as part of
+    it: they make the connection unusable. ``on_closed`` runs once, when the connection closes."""
+
+    def __init__(self, key: PoolKey, on_closed: Callable[[], None] | None = None) -> None:
         self.key = key
         self.transport: asyncio.Transport | None = None
         self.reused = self.active = False
         self.idle_since = 0.0
+        self.on_closed = on_closed
         self._parser = httptools.HttpResponseParser(self)
+        self._limits = DEFAULT_LIMITS
         self._reset()
 
     def _reset(self) -> None:
+        self._head_size = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.reason = b""
         self.head_done = self.complete = self.got_bytes = self.keep_alive = False
@@ -57,18 +71,30 @@ class Http1Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        if not self.active:  # bytes on an idle connection belong to no request: never reuse it
+        if not self.active or self.complete:  # bytes that belong to no request: never reuse it
+            self.keep_alive = False
             self.close()
             return
         self.got_bytes = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(httpx.RemoteProtocolError(f"invalid HTTP/1.1 response: {exc}"))
+            if self.complete:  # bytes after the end of the response: not part of it
+                self.keep_alive = False
+            else:
+                self._fail(httpx.RemoteProtocolError(f"invalid HTTP/1.1 response: {exc}"))
             self.close()
+            return
+        if not self.head_done:
+            self._head_size += len(data)
+            if self._head_size > self._limits.upstream_head_bytes:
+                self._fail(limit_exceeded("HTTP/1.1 response head bytes", self._limits.upstream_head_bytes,
+                                          "upstream-head-bytes"))
+                self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self._closed()
         if self.complete:
             return
         if self.head_done and self._until_close and exc is None:  # the close ends such a body
@@ -81,13 +107,17 @@ class Http1Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         if self.complete:  # a second response to one request: the connection cannot be trusted again
-            self.keep_alive = False
+            raise _Stop
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
+        if len(self.headers) > self._limits.upstream_header_count:
+            self._fail(limit_exceeded("HTTP/1.1 response header lines", self._limits.upstream_header_count,
+                                      "upstream-header-count"))
+            raise _Stop
 
     def on_headers_complete(self) -> None:
         status = int(self._parser.get_status_code())
@@ -121,10 +151,11 @@ class Http1Connection(asyncio.Protocol):
     def usable(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    def begin(self, data: bytes) -> None:
-        """Send one request: a new response starts on this connection."""
+    def begin(self, data: bytes, limits: Limits = DEFAULT_LIMITS) -> None:
+        """Send one request: a new response starts on this connection, read within ``limits``."""
         assert self.transport is not None
         self._reset()
+        self._limits = limits
         self.active = True
         self.transport.write(data)
 
@@ -151,6 +182,12 @@ class Http1Connection(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+        self._closed()
+
+    def _closed(self) -> None:
+        on_closed, self.on_closed = self.on_closed, None
+        if on_closed is not None:
+            on_closed()
 
     def _wake(self) -> None:
         self._wakeup.wake()
@@ -171,15 +208,3 @@ class Http1Body(DirectBody):
 
     async def aclose(self) -> None:
         self._pool.release(self._connection)
-
-
-def header_block(headers: Mapping[str, str]) -> bytes:
-    """``name: value\\r\\n`` lines. A CR or LF in a value (which could smuggle a header or a
-    second request) is refused, as httpx would refuse it."""
-    block = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-    if block.count("\n") != len(headers) or block.count("\r") != len(headers):
-        raise httpx.LocalProtocolError("a header value contains a line break")
-    try:
-        return block.encode("latin-1")
-    except UnicodeEncodeError:
-        raise httpx.LocalProtocolError("a header value is not Latin-1 text") from None

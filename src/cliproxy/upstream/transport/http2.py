@@ -7,7 +7,8 @@ and a socket write of a WINDOW_UPDATE per DATA frame. Here the event loop's TLS 
 protocol decrypted bytes, h2 turns them into events (framing, HPACK and the state machine are h2's,
 none hand-written), and a stream's body reaches its reader as one joined chunk per network read. What a
 stream holds, and the body its reader reads, is ``http2_stream.py``; this module is the connection:
-h2's events, flow control, GOAWAY, and the pool of connections per origin.
+h2's events, flow control, GOAWAY and the limits on what a server may ask of it (the pool of
+connections per origin is ``http2_pool.py``).
 
 Flow control is the backpressure. Received bytes are acknowledged when the reader takes them, not
 on arrival, so a stream whose reader stalls stops its sender after ``STREAM_WINDOW`` unread bytes.
@@ -15,10 +16,6 @@ The connection window is so large that it never binds (each stream bounds itself
 transport): one stalled reader cannot starve the other streams of the connection. h2 sends a
 WINDOW_UPDATE only once half a window is consumed, and whatever h2 has to send goes out in one
 write per network read or per take, never one per frame.
-
-h2 cannot finish streams after a GOAWAY: its state machine closes on receipt (python-hyper/h2
-#1181) and any later DATA is a protocol error. ``_H2State`` keeps it open, so that streams the
-server accepted finish, as RFC 9113 §6.8 intends; no new stream starts on such a connection.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import h2.config
@@ -34,60 +31,46 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
-import hpack
 import httpx
 from h2.errors import ErrorCodes
-from hpack import HeaderTuple
-from hyperframe.frame import Frame, GoAwayFrame
 
-from cliproxy.upstream.transport.body import KEEPALIVE_EXPIRY_SECONDS, NotProcessed, PoolKey
+from cliproxy.config.limits import Limits
+from cliproxy.upstream.transport.body import (
+    KEEPALIVE_EXPIRY_SECONDS,
+    LimitExceeded,
+    NotProcessed,
+    PoolKey,
+    limit_exceeded,
+)
+from cliproxy.upstream.transport.http2_state import SETTINGS, new_state
 from cliproxy.upstream.transport.http2_stream import Fields, Http2Body, Stream
 
-STREAM_WINDOW = 1 << 21  # unread bytes a stream may hold; 2 MiB per 100 ms round trip = 20 MB/s
 CONNECTION_WINDOW = 1 << 30  # never binds: the stream windows bound memory
 SETTINGS_TIMEOUT_SECONDS = 10.0  # a server's preface is its SETTINGS: none by then, no HTTP/2 there
 LAST_CLIENT_STREAM_ID = 2**31 - 1
-_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
-_SETTINGS = {
-    h2.settings.SettingCodes.ENABLE_PUSH: 0,
-    h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-    h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100,
-    h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 16,
-}
-_Headers = Iterable[HeaderTuple | tuple[bytes | str, bytes | str] | tuple[bytes | str, bytes | str, bool | None]] \
-    | dict[bytes | str, bytes | str]  # what hpack's Encoder.encode takes
-
-
-class _PlainEncoder(hpack.Encoder):
-    """HPACK without Huffman coding. hpack codes Huffman in Python at ~0.25 µs a byte, and h2
-    sends ``authorization`` never-indexed, so whole on every request: a ChatGPT access token
-    (~2 KB) cost ~0.5 ms of CPU per request, to save a quarter of its bytes."""
-
-    def encode(self, headers: _Headers, huffman: bool = True) -> bytes:
-        return super().encode(headers, huffman=False)
-
-
-class _H2State(h2.connection.H2Connection):
-    """h2's connection, except that a GOAWAY does not close it to the streams already accepted."""
-
-    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[h2.events.Event]]:
-        state = self.state_machine.state
-        result = super()._receive_goaway_frame(frame)
-        if state is not h2.connection.ConnectionState.CLOSED:
-            self.state_machine.state = state
-        return result
-
+SEND_BUDGET = 1 << 18  # body bytes queued per write: a large body waits for the socket, not in our buffer
 
 class Http2Connection(asyncio.Protocol):
-    """One TLS connection speaking HTTP/2: many concurrent requests, one stream each."""
+    """One TLS connection speaking HTTP/2: many concurrent requests, one stream each.
 
-    def __init__(self, key: PoolKey) -> None:
+    A server that asks for answers faster than it reads them (PING and SETTINGS floods) is cut
+    off, as Go's and nginx's HTTP/2 code do: over ``limits.h2-control-frames-per-second``, or over
+    ``h2-outbound-buffer-bytes`` queued and unread, the connection goes away with
+    ENHANCE_YOUR_CALM and its requests fail as transport errors. Request bodies wait for the
+    socket (``pause_writing``), so they never fill that buffer themselves. ``on_closed`` runs
+    once the connection closes, ``on_free`` whenever a stream ends (the transport's slots)."""
+
+    def __init__(self, key: PoolKey, limits: Limits | None = None, on_closed: Callable[[], None] | None = None,
+                 on_free: Callable[[], None] | None = None) -> None:
         self.key = key
         self.transport: asyncio.Transport | None = None
         self.goaway = False
+        self._limits = limits or Limits()
+        self._on_closed, self._on_free = on_closed, on_free
+        self._writing_paused = False
+        self._control_window_start, self._control_count = 0.0, 0
         self.idle_since = time.monotonic()
-        self._h2 = _H2State(_CONFIG)
-        self._h2.encoder = _PlainEncoder()
+        self._h2 = new_state()
         self._streams: dict[int, Stream] = {}
         self._blocked: list[Stream] = []  # senders waiting for flow-control window
         self._reads = self._opened = 0
@@ -104,7 +87,7 @@ class Http2Connection(asyncio.Protocol):
         """Our preface, our settings and the connection window raised, in one write."""
         self.transport = cast(asyncio.Transport, transport)
         state = self._h2
-        state.local_settings = h2.settings.Settings(client=True, initial_values=_SETTINGS)
+        state.local_settings = h2.settings.Settings(client=True, initial_values=SETTINGS)
         state.initiate_connection()
         state.increment_flow_control_window(CONNECTION_WINDOW - state.inbound_flow_control_window)
         self._flush()
@@ -120,11 +103,16 @@ class Http2Connection(asyncio.Protocol):
             handler = _HANDLERS.get(type(event))
             if handler is not None:
                 handler(self, event)
+                if self.transport is None or self.transport.is_closing():
+                    return
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self._settle()
+        on_closed, self._on_closed = self._on_closed, None
+        if on_closed is not None:
+            on_closed()
         for stream in self._streams.values():
             if not stream.complete:
                 stream.fail(self._lost(stream))
@@ -175,6 +163,18 @@ class Http2Connection(asyncio.Protocol):
     def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
         self._settle()
         self._on_window(event)  # a new INITIAL_WINDOW_SIZE changes every stream's window
+        self._on_control(event)
+
+    def _on_control(self, event: h2.events.Event) -> None:
+        """A PING or SETTINGS, each answered by h2: counted per second against the limit."""
+        now = time.monotonic()
+        if now - self._control_window_start >= 1.0:
+            self._control_window_start, self._control_count = now, 0
+        self._control_count += 1
+        limit = self._limits.h2_control_frames_per_second
+        if self._control_count > limit:
+            self._calm(limit_exceeded("HTTP/2 PING and SETTINGS frames in one second", limit,
+                                      "h2-control-frames-per-second"))
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
         """No new stream here; those the server did not accept fail as safe to send again."""
@@ -250,6 +250,8 @@ class Http2Connection(asyncio.Protocol):
             self.idle_since = time.monotonic()
             if self.goaway:
                 self.close()
+        if self._on_free is not None:
+            self._on_free()
 
     def close(self) -> None:
         """GOAWAY, then close once what is buffered is written."""
@@ -292,14 +294,18 @@ class Http2Connection(asyncio.Protocol):
     def _send_window(self, stream: Stream, view: memoryview, sent: int) -> int:
         """Queue as much of the body as the windows allow, write it once; the new offset."""
         state, total = self._h2, len(view)
+        queued = 0
         try:
-            while sent < total:
+            while sent < total and not self._writing_paused:
                 size = min(state.local_flow_control_window(stream.id), state.max_outbound_frame_size,
                            total - sent)
                 if size <= 0:
                     break
                 state.send_data(stream.id, view[sent:sent + size], end_stream=sent + size == total)
-                sent += size
+                sent, queued = sent + size, queued + size
+                if queued >= SEND_BUDGET:  # a write may pause writing: asyncio calls pause_writing then
+                    self._flush()
+                    queued = 0
         except h2.exceptions.StreamClosedError:  # the server ended or reset it: its answer tells
             sent = total
         if self.transport is None:
@@ -332,10 +338,37 @@ class Http2Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def _calm(self, error: LimitExceeded) -> None:
+        """A server over a limit: GOAWAY ENHANCE_YOUR_CALM instead of the answers queued for it,
+        its requests failed, and the connection dropped without waiting for it to read."""
+        self.goaway = True
+        self._h2.clear_outbound_data_buffer()
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self._h2.close_connection(error_code=ErrorCodes.ENHANCE_YOUR_CALM)
+        for stream in self._streams.values():
+            stream.fail(error)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(self._h2.data_to_send())
+            transport.abort()
+
     def _flush(self) -> None:
         data = self._h2.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        transport = self.transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
+            limit = self._limits.h2_outbound_buffer_bytes
+            if transport.get_write_buffer_size() > limit:
+                self._calm(limit_exceeded("bytes queued for an HTTP/2 upstream that does not read them", limit,
+                                          "h2-outbound-buffer-bytes"))
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        for stream in self._blocked:
+            stream.wake()
 
 
 def _code(error_code: ErrorCodes | int) -> str:
@@ -352,38 +385,6 @@ _HANDLERS: dict[type[h2.events.Event], Any] = {
     h2.events.StreamReset: Http2Connection._on_reset,
     h2.events.WindowUpdated: Http2Connection._on_window,
     h2.events.RemoteSettingsChanged: Http2Connection._on_settings,
+    h2.events.PingReceived: Http2Connection._on_control,
     h2.events.ConnectionTerminated: Http2Connection._on_goaway,
 }
-
-
-class Http2Pool:
-    """The live HTTP/2 connections per origin. A request takes the first with a free stream;
-    expired ones are closed, and closed or going-away ones dropped, as the search meets them."""
-
-    def __init__(self) -> None:
-        self._connections: dict[PoolKey, list[Http2Connection]] = {}
-
-    def add(self, connection: Http2Connection) -> None:
-        self._connections.setdefault(connection.key, []).append(connection)
-
-    def pick(self, key: PoolKey) -> Http2Connection | None:
-        connections = self._connections.get(key)
-        if not connections:
-            return None
-        now, found, dead = time.monotonic(), None, False
-        for connection in connections:
-            if connection.expired(now):
-                connection.close()
-            if not connection.reusable:
-                dead = True
-            elif found is None and connection.available:
-                found = connection
-        if dead:
-            connections[:] = [connection for connection in connections if connection.reusable]
-        return found
-
-    def close(self) -> None:
-        for connections in self._connections.values():
-            for connection in connections:
-                connection.close()
-        self._connections.clear()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from cliproxy.upstream.transport.body import DirectBody
+from cliproxy.upstream.transport.headers import check_name, check_value
 from cliproxy.upstream.transport.wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -31,14 +32,14 @@ def request_fields(method: bytes, authority: bytes, target: bytes,
                    headers: Iterable[tuple[bytes, bytes]]) -> Fields:
     """Pseudo-headers first, then the header fields HTTP/2 may carry. h2 checks the pseudo-headers
     but not field values: a CR, LF or NUL (which a hop behind a gateway could turn into a second
-    header) is refused here, as the HTTP/1.1 path refuses it."""
+    header) is refused here by the check every way out shares (headers.py)."""
     fields = [(b":method", method), (b":authority", authority), (b":scheme", b"https"), (b":path", target)]
     for name, value in headers:
         name = name.lower()
         if name in _NOT_SENT:
             continue
-        if b"\r" in value or b"\n" in value or b"\0" in value:
-            raise httpx.LocalProtocolError("a header value contains a line break or NUL")
+        check_name(name)
+        check_value(name, value)
         fields.append((name, value))
     return fields
 
