@@ -26,6 +26,7 @@ from starlette.routing import Route
 from cliproxy.errors import ProxyError
 from cliproxy.pool.poller import chatgpt_backend_base
 from cliproxy.server.access import is_chatgpt_bearer, is_relayed_path
+from cliproxy.server.body import read_body
 from cliproxy.server.errors import route_not_found
 from cliproxy.server.services import Services
 
@@ -73,7 +74,7 @@ async def relay(request: Request, url: str, pool_view: bool) -> Response:
     """Send the caller's request to ``url`` with its own headers; answer with the backend's."""
     services: Services = request.app.state.services
     client = services.upstream.client_for_egress()
-    body = await request.body()
+    body = await read_body(request, services.holder.current.config.limits.request_body_bytes)
     try:
         answer = await client.request(request.method, url + _query(request), content=body or None,
                                       headers=caller_headers(request.headers), timeout=RELAY_TIMEOUT)
