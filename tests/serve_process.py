@@ -19,9 +19,9 @@ import httpx
 
 from cliproxy.config.load import load_config
 from cliproxy.config.snapshot import Snapshot
-from cliproxy.server.app import build_app, build_services
-from tests.fakes.serving import free_port, serve_in_thread
-from tests.helpers import Proxy
+from cliproxy.server.app import build_services
+from tests.fakes.serving import free_port
+from tests.helpers import Proxy, serve_services
 
 T = TypeVar("T")
 DEADLINE = 20.0  # generous: a slow CI machine must not fail a test that polls
@@ -123,5 +123,5 @@ def run_configured(tmp_path: Path, upstream_url: str, config_text: str = "") -> 
                       + config_text)
     loaded, _ = load_config(config, environ={})
     services = build_services(Snapshot.build(loaded), "127.0.0.1", config_path=config)
-    with serve_in_thread(build_app(services)) as url:
+    with serve_services(services) as url:
         yield Proxy(url, services)
