@@ -29,7 +29,7 @@ from cliproxy.auth.store import parse_record
 from cliproxy.config import edit as config_edit
 from cliproxy.config.catalogue import ModelInfo
 from cliproxy.config.exposure import check_exposure, open_to_the_network, refusal
-from cliproxy.config.load import apply_env, parse_config, unknown_keys
+from cliproxy.config.load import apply_env, parse_config, parse_yaml, unknown_keys
 from cliproxy.config.schema import Config, ConfigError, updated
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.credential import Credential
@@ -51,17 +51,7 @@ def digest(data: bytes) -> str:
 
 def parse_config_text(text: str, source: str, environ: Mapping[str, str]) -> tuple[Config, list[str]]:
     """What ``load_config`` does, from text already read (so the digest and the parse agree)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        raw = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(raw).__name__}")
+    raw = parse_yaml(text, source)
     warnings = []
     foreign, unknown = unknown_keys(raw)
     if foreign:
