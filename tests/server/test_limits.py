@@ -9,7 +9,7 @@ import select
 import socket
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +126,9 @@ def test_a_chunked_body_over_the_limit_is_a_413(limited: Proxy) -> None:
 def test_a_compression_bomb_is_a_413_for_every_coding(limited: Proxy, coding: str) -> None:
     # Given a body of 64 MiB of spaces inside valid JSON, compressed to a few KiB
     raw = b'{"model": "gpt-5.4", "input": "hi"' + b" " * (64 << 20) + b"}"
-    packed = {"gzip": gzip.compress, "deflate": zlib.compress,
-              "zstd": zstandard.ZstdCompressor().compress}[coding](raw)
+    compress: dict[str, Callable[[bytes], bytes]] = {
+        "gzip": gzip.compress, "deflate": zlib.compress, "zstd": zstandard.ZstdCompressor().compress}
+    packed = compress[coding](raw)
     assert len(packed) < 64 * 1024
     # When it is sent with its Content-Encoding
     response = httpx.post(limited.v1 + "/responses", content=packed,
