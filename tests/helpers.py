@@ -15,6 +15,7 @@ import jwt
 from cliproxy.config.load import parse_config
 from cliproxy.config.snapshot import Snapshot
 from cliproxy.server.app import build_app, build_services
+from cliproxy.server.connection import bounded_protocol
 from cliproxy.server.services import Services
 from tests.fakes.serving import serve_in_thread
 
@@ -66,5 +67,13 @@ def run_proxy(auth_dir: Path, upstream_url: str, **config: Any) -> Iterator[Prox
     raw.setdefault("models", {"discovery": False})
     snapshot = Snapshot.build(parse_config(raw))
     services = build_services(snapshot, "127.0.0.1")
-    with serve_in_thread(build_app(services)) as url:
+    with serve_services(services) as url:
         yield Proxy(url, services)
+
+
+@contextmanager
+def serve_services(services: Services) -> Iterator[str]:
+    """The app over ``services`` on a loopback socket, with the connection bounds ``cliproxy serve`` has."""
+    with serve_in_thread(build_app(services), http=bounded_protocol(lambda: services.holder.current.config.limits)) \
+            as url:
+        yield url

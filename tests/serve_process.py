@@ -19,9 +19,9 @@ import httpx
 
 from cliproxy.config.load import load_config
 from cliproxy.config.snapshot import Snapshot
-from cliproxy.server.app import build_app, build_services
-from tests.fakes.serving import free_port, serve_in_thread
-from tests.helpers import Proxy
+from cliproxy.server.app import build_services
+from tests.fakes.serving import free_port
+from tests.helpers import Proxy, serve_services
 
 T = TypeVar("T")
 DEADLINE = 20.0  # generous: a slow CI machine must not fail a test that polls
@@ -112,9 +112,11 @@ def serve(tmp_path: Path, upstream_url: str, config_text: str, **env: str) -> It
 
 
 @contextmanager
-def run_configured(tmp_path: Path, upstream_url: str, config_text: str = "") -> Iterator[Proxy]:
+def run_configured(tmp_path: Path, upstream_url: str, config_text: str = "", bind_host: str = "127.0.0.1",
+                   ) -> Iterator[Proxy]:
     """The app in-process, reading ``config_text`` from ``tmp_path/conf/config.yaml`` (auth dir and
-    upstream set in the file itself, so a reload keeps them)."""
+    upstream set in the file itself, so a reload keeps them). It listens on loopback whatever
+    ``bind_host`` says; the server is told it listens there."""
     auth_dir = tmp_path / "auth"
     auth_dir.mkdir(exist_ok=True)
     config = tmp_path / "conf" / "config.yaml"
@@ -122,6 +124,6 @@ def run_configured(tmp_path: Path, upstream_url: str, config_text: str = "") -> 
     config.write_text(f"auth-dir: {auth_dir}\ncodex-base-url: {upstream_url}\nmodels:\n  discovery: false\n"
                       + config_text)
     loaded, _ = load_config(config, environ={})
-    services = build_services(Snapshot.build(loaded), "127.0.0.1", config_path=config)
-    with serve_in_thread(build_app(services)) as url:
+    services = build_services(Snapshot.build(loaded), bind_host, config_path=config)
+    with serve_services(services) as url:
         yield Proxy(url, services)

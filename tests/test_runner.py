@@ -7,6 +7,7 @@ the attempts went to.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -188,3 +189,36 @@ async def test_a_non_streaming_answer_has_its_output_rebuilt_and_its_usage_recor
     assert response["output"][0]["content"][0]["text"] == "Hello"
     assert result.usage["total_tokens"] == 15
     assert result.credential is not None and result.credential.id == upstream.sent[1].credential.id
+
+
+class CountedSteps(list[Any]):
+    """A script that counts how many of its steps the upstream has sent so far."""
+
+    sent = 0
+
+    def __iter__(self) -> Any:
+        for step in super().__iter__():
+            self.sent += 1
+            yield step
+
+
+async def test_a_client_that_stops_reading_pauses_the_upstream_read_and_still_gets_every_byte() -> None:
+    # Given a long answer (200 deltas of 1 KiB) and a client buffer of 8 KiB
+    parts = [f"{n:04d}" + "x" * 1020 for n in range(200)]
+    steps = CountedSteps(answer("resp_1", parts))
+    a = cred("a")
+    call = dataclasses.replace(make_call(a), config=parse_config({"limits": {"client-buffer-bytes": 8192}}))
+    runner, result = make_runner(FakeUpstream.playing(steps), a), CallResult()
+
+    # When the client takes the first frame, then reads nothing for a while
+    stream = runner.stream(call, result)
+    first = [await anext(stream)]
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+
+    # Then the upstream read paused with most of the answer unsent
+    assert steps.sent < 40
+    # And once the client reads again, it gets the whole answer, in order
+    events = sse_events(first + [chunk async for chunk in stream])
+    assert text_of(events) == "".join(parts)
+    assert steps.sent == len(steps)

@@ -105,21 +105,38 @@ class _Sink(Protocol):
 
     def event(self, event: dict[str, Any], raw: bytes, event_type: str) -> None: ...
 
+    async def drain(self) -> None: ...
+
 
 class _Channel:
-    """Frames from the pump to the client side; ``get`` waits at most ``timeout`` seconds."""
+    """Frames from the pump to the client side; ``get`` waits at most ``timeout`` seconds.
 
-    __slots__ = ("_chunks", "_closed", "_error", "_wakeup")
+    Bounded: ``put`` reports when more than ``limit`` bytes wait for a client that reads slower
+    than the upstream sends, and the pump then waits in ``room`` until the client side took them,
+    so a stalled client stops the upstream read instead of growing this buffer without end.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_chunks", "_closed", "_error", "_limit", "_room", "_size", "_wakeup")
+
+    def __init__(self, limit: int) -> None:
         self._chunks: list[bytes] = []
         self._wakeup = Wakeup()
+        self._room = Wakeup()
         self._closed = False
         self._error: ProxyError | None = None
+        self._size, self._limit = 0, limit
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: bytes) -> bool:
+        """Queue ``data``; True when the channel is now full and the pump should wait for ``room``."""
         self._chunks.append(data)
+        self._size += len(data)
         self._wakeup.wake()
+        return self._size > self._limit
+
+    async def room(self) -> None:
+        """Return once the client side took what is buffered (at once if it already has)."""
+        while self._size > self._limit and not self._closed:
+            await self._room.wait(None)
 
     def close(self, error: ProxyError | None = None) -> None:
         self._closed, self._error = True, error
@@ -132,6 +149,8 @@ class _Channel:
         if self._chunks:
             data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
             self._chunks.clear()
+            self._size = 0
+            self._room.wake()
             return data
         if self._error is not None:
             raise self._error
@@ -144,7 +163,7 @@ class _StreamSink:
     def __init__(self, translator: StreamTranslator, channel: _Channel, call: Call, result: CallResult) -> None:
         self.translator, self.channel, self.result = translator, channel, result
         self.content_sent = self.preamble_sent = False
-        self.flush = False  # the first content frame goes out before more events are read
+        self.flush = False  # the first content frame goes out, or a full channel drains, before more is read
         self.attempts = 0
         self.by_name_only = call.dialect.by_name_only - RUNNER_READS
 
@@ -163,7 +182,13 @@ class _StreamSink:
             else:
                 self.content_sent = self.flush = True
                 self.result.first_content_at = time.monotonic()
-        self.channel.put(out)
+        if self.channel.put(out):
+            self.flush = True
+
+    async def drain(self) -> None:
+        """Let the client side write: at once after the first content, until there is room when full."""
+        await asyncio.sleep(0)
+        await self.channel.room()
 
 
 class _CollectSink:
@@ -182,6 +207,9 @@ class _CollectSink:
     def event(self, event: dict[str, Any], raw: bytes, event_type: str) -> None:
         if event_type in TERMINAL_TYPES and isinstance(event.get("response"), dict):
             self.response = event["response"]
+
+    async def drain(self) -> None:
+        """Never called: nothing is sent before the end."""
 
 
 class Runner:
@@ -211,7 +239,7 @@ class Runner:
         """The client's bytes. Raises ProxyError only before its first yield (not yet committed);
         a keepalive goes out after the snapshot's ``streaming.keepalive-seconds`` of silence."""
         translator = call.dialect.stream_translator(call.request)
-        channel = _Channel()
+        channel = _Channel(call.config.limits.client_buffer_bytes)
         task = asyncio.create_task(self._pump(call, _StreamSink(translator, channel, call, result), channel))
         keepalive_seconds = call.config.streaming.keepalive_seconds
         timeout = keepalive_seconds if keepalive_seconds > 0 else None
@@ -334,9 +362,9 @@ class Runner:
                     finished = True
                     raw = self._terminal(event, raw, collector, call, sink.result)
                 sink.event(event, raw, event_type)
-                if sink.flush:  # time to first token: let the client side write before reading on
+                if sink.flush:  # first content (time to first token), or a client reading slower than we do
                     sink.flush = False
-                    await asyncio.sleep(0)
+                    await sink.drain()
         if not finished:
             raise disconnected("stream closed before response.completed")
 

@@ -70,17 +70,16 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
     """Run the API server."""
     import uvicorn
 
+    from cliproxy.config.exposure import open_to_the_network, refusal
     from cliproxy.config.snapshot import Snapshot
     from cliproxy.server.app import build_app, build_services
-    from cliproxy.server.gate import is_loopback
+    from cliproxy.server.connection import bounded_protocol
 
     loaded, path = load_cli_config(config)
     bind_host = host or loaded.host
     bind_port = loaded.port if port is None else port
-    if not is_loopback(bind_host) and not loaded.api_keys:
-        raise fail(f"refusing to listen on {bind_host!r} without client API keys: anyone who can reach "
-                   "this port could spend your ChatGPT quota. Set `api-keys` in the config, or bind "
-                   "127.0.0.1.")
+    if open_to_the_network(loaded, bind_host):
+        raise fail(refusal(bind_host))
     setup_logging(loaded.debug, known_secrets(loaded))
     snapshot = Snapshot.build(loaded)
     REDACTOR.register(known_secrets(loaded, snapshot.credentials))
@@ -88,7 +87,8 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
     click.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
     sys.stdout.flush()
     uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
-                loop="auto", http="auto", ws="none", server_header=False,
+                loop="auto", http=bounded_protocol(lambda: services.holder.current.config.limits), ws="none",
+                server_header=False,
                 ssl_certfile=loaded.tls.cert if loaded.tls.enable else None,
                 ssl_keyfile=loaded.tls.key if loaded.tls.enable else None)
 

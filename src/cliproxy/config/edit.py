@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cliproxy.auth.store import atomic_write
+from cliproxy.config.load import check_aliases
 from cliproxy.config.schema import ConfigError
 
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
@@ -52,6 +53,7 @@ def load_document(text: str, source: str = "config") -> Any:
     from ruamel.yaml.comments import CommentedMap
     from ruamel.yaml.error import YAMLError
 
+    check_aliases(text, source)
     try:
         doc = _yaml(text).load(text)
     except YAMLError as exc:

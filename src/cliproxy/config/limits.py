@@ -25,8 +25,28 @@ class Limits(msgspec.Struct, rename="kebab", frozen=True, kw_only=True):
 
     # ---- from clients (the front door) -----------------------------------------------------------
 
-    # The body of one client request, as sent (before any decompression).
+    # The body of one client request, as sent (before any decompression): 413. Live.
     request_body_bytes: PositiveInt = 256 * MiB
+    # The body once its Content-Encoding (zstd, gzip, deflate) is undone, after each coding: 413.
+    # Decompression stops one byte past it, so a small bomb costs at most this much memory. Live.
+    request_decoded_bytes: PositiveInt = 256 * MiB
+    # How deep objects and arrays may nest in a JSON body: 400. At most 200, because the body is
+    # serialised again on its way out and the serialiser refuses anything past 255 levels. Live.
+    request_json_depth: Annotated[int, Meta(ge=1, le=200)] = 128
+    # The request line and headers of one request together, in bytes: 431, before any key check.
+    # Live for connections opened after a reload.
+    request_head_bytes: PositiveInt = 64 * KiB
+    # How many header lines one request may carry: 431. Live for new connections.
+    request_header_count: PositiveInt = 100
+    # Seconds a client has to send a whole request head, counted from its first byte (or from the
+    # connection's opening for its first request); a slower one (slowloris) is disconnected.
+    # Live for new connections.
+    request_head_seconds: PositiveFloat = 30.0
+    # Seconds an idle keep-alive connection stays open between requests. Live for new connections.
+    client_idle_seconds: PositiveFloat = 5.0
+    # Bytes of a streamed answer held for a client that reads slower than the upstream sends; when
+    # full, reading from the upstream pauses until the client catches up. Live for new requests.
+    client_buffer_bytes: PositiveInt = 8 * MiB
 
     # ---- from the upstream (the Codex backend) -----------------------------------------------------
 

@@ -8,7 +8,7 @@ bad key is reported at once with its path, not just the first one.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -131,24 +131,73 @@ def parse_config(raw: Mapping[str, Any] | None, source: str = "config") -> Confi
         raise ConfigError("\n  ".join([f"{source}: invalid configuration", *lines])) from None
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; an unreadable or malformed file raises ConfigError with the line."""
+# Nodes a config may hold once its aliases are expanded: a real one has a few hundred. Past it, the
+# text is a billion-laughs bomb (417 bytes can expand to 10^9 nodes and take gigabytes to walk).
+MAX_YAML_NODES = 100_000
+
+
+def check_aliases(text: str, source: str = "config") -> None:
+    """Refuse YAML whose aliases expand it past ``MAX_YAML_NODES``; counted on the parser's events,
+    before anything is built, so a bomb costs its own few hundred bytes."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+        _count_expanded(YAML(typ="safe", pure=True).parse(text), source)
+    except YAMLError:
+        return  # the loader reports it, with its line
+
+
+def _count_expanded(events: Iterable[Any], source: str) -> None:
+    """Each node counts its expanded size into its parent; an alias counts its anchor's size."""
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
+
+    sizes: dict[str, int] = {}
+    open_nodes: list[list[Any]] = [[None, 0]]  # [anchor, size so far] of each collection being read
+    for event in events:
+        if isinstance(event, CollectionStartEvent):
+            open_nodes.append([event.anchor, 1])
+            continue
+        if isinstance(event, CollectionEndEvent):
+            anchor, size = open_nodes.pop()
+        elif isinstance(event, AliasEvent):
+            anchor, size = None, sizes.get(event.anchor, 1)
+        elif isinstance(event, NodeEvent):  # a scalar
+            anchor, size = event.anchor, 1
+        else:
+            continue
+        if anchor:
+            sizes[anchor] = size
+        open_nodes[-1][1] += size
+        if open_nodes[-1][1] > MAX_YAML_NODES:
+            raise ConfigError(f"{source}: its aliases expand to more than {MAX_YAML_NODES} values; "
+                              "write the values out instead")
+
+
+def parse_yaml(text: str, source: str = "config") -> dict[str, Any]:
+    """YAML text as a mapping; malformed text, a non-mapping or an alias bomb raise ConfigError."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    check_aliases(text, source)
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(data).__name__}")
     return data
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping; an unreadable or malformed file raises ConfigError with the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    return parse_yaml(text, str(path))
 
 
 def apply_env(config: Config, environ: Mapping[str, str]) -> Config:
@@ -190,9 +239,11 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "FOREIGN_KEYS",
     "apply_env",
+    "check_aliases",
     "config_path",
     "load_config",
     "parse_config",
+    "parse_yaml",
     "read_yaml",
     "unknown_keys",
 ]

@@ -8,7 +8,8 @@ writes to account files (refreshed tokens, ``auth_error`` markers — announced 
 (management API, hashed secret), which are applied directly and then recognised by digest.
 
 Settings the running server cannot change (bind address, port, TLS, auth dir) are logged as needing
-a restart and keep their old values; the rest of the edit applies.
+a restart and keep their old values; the rest of the edit applies. A change that would leave a
+public bind without ``api-keys`` is refused whole, whichever way it comes: the keys stay in force.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from cliproxy.auth.credentials import credential_from_api_key, credential_from_r
 from cliproxy.auth.store import parse_record
 from cliproxy.config import edit as config_edit
 from cliproxy.config.catalogue import ModelInfo
-from cliproxy.config.load import apply_env, parse_config, unknown_keys
+from cliproxy.config.exposure import check_exposure, open_to_the_network, refusal
+from cliproxy.config.load import apply_env, parse_config, parse_yaml, unknown_keys
 from cliproxy.config.schema import Config, ConfigError, updated
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.credential import Credential
@@ -49,17 +51,7 @@ def digest(data: bytes) -> str:
 
 def parse_config_text(text: str, source: str, environ: Mapping[str, str]) -> tuple[Config, list[str]]:
     """What ``load_config`` does, from text already read (so the digest and the parse agree)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        raw = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(raw).__name__}")
+    raw = parse_yaml(text, source)
     warnings = []
     foreign, unknown = unknown_keys(raw)
     if foreign:
@@ -157,8 +149,10 @@ class Reloader:
     """
 
     def __init__(self, holder: SnapshotHolder, config_path: Path | None, *, live: LiveModels = dict,
-                 environ: Mapping[str, str] | None = None, debounce_ms: int = DEBOUNCE_MS) -> None:
+                 environ: Mapping[str, str] | None = None, debounce_ms: int = DEBOUNCE_MS,
+                 bind_host: str = "127.0.0.1") -> None:
         self.holder = holder
+        self.bind_host = bind_host
         self.config_path = config_path
         self.accounts = AccountFiles(holder.current.config.auth_path)
         self.on_swap: list[OnSwap] = []
@@ -238,6 +232,9 @@ class Reloader:
 
     def _swap(self, config: Config, reason: str) -> bool:
         old = self.holder.current
+        if open_to_the_network(config, self.bind_host):
+            log.error("reload (%s) refused, keeping the previous settings: %s", reason, refusal(self.bind_host))
+            return False
         try:
             credentials = self.accounts.credentials(config)
             snapshot = Snapshot.build(config, credentials, live=self._live())
@@ -320,11 +317,16 @@ class Reloader:
     async def write_config(self, text: str) -> Config:
         """Persist new config text (management API) and apply it through the same path.
 
-        Raises ConfigError (and writes nothing) when the text does not validate.
+        Raises ConfigError (and writes nothing) when the text does not validate, and its subclass
+        OpenToTheNetwork when it would leave a public bind without client keys.
         """
         if self.config_path is None:
             raise ConfigError("this server was started without a config file path")
-        parse_config_text(text, str(self.config_path), self._environ)
+        try:
+            check_exposure(parse_config_text(text, str(self.config_path), self._environ)[0], self.bind_host)
+        except ConfigError as exc:
+            log.error("config change refused, keeping the previous settings: %s", exc)
+            raise
         async with self._lock:
             written = await asyncio.to_thread(config_edit.write_text, self.config_path, text)
             config = await self._load(written)

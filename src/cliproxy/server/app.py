@@ -61,7 +61,8 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
     pool = Pool.from_config(snapshot.credentials, config)
     pool.attach(FilePoolStore.for_auth_dir(config.auth_path))
     discovery = ModelDiscovery(holder, upstream)
-    reloader = None if config_path is None else Reloader(holder, config_path, live=lambda: discovery.live)
+    reloader = None if config_path is None else Reloader(holder, config_path, live=lambda: discovery.live,
+                                                         bind_host=bind_host)
     refresher = _refresher(config, pool, reloader)
     scheduler = RefreshScheduler(refresher)
     ops = Operations(holder, config_path, upstream=upstream, pool=pool, scheduler=scheduler, discovery=discovery,

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.pool.poller import chatgpt_backend_base
 from cliproxy.server.access import is_chatgpt_bearer, is_relayed_path
+from cliproxy.server.body import read_body
 from cliproxy.server.errors import route_not_found
 from cliproxy.server.services import Services
 from cliproxy.upstream.whole_body import ACCEPT_ENCODING, fetch_whole
@@ -77,9 +78,10 @@ async def relay(request: Request, url: str, pool_view: bool) -> Response:
     (a 500 that touches no account); an unreachable backend is a 502."""
     services: Services = request.app.state.services
     client = services.upstream.client_for_egress()
-    body = await request.body()
+    config = services.holder.current.config
+    body = await read_body(request, config.limits.request_body_bytes)
     headers = caller_headers(request.headers) | {"accept-encoding": ACCEPT_ENCODING}
-    limit = services.holder.current.config.limits.upstream_body_bytes
+    limit = config.limits.upstream_body_bytes
     try:
         answer, content = await fetch_whole(client, request.method, url + _query(request), limit,
                                             content=body or None, headers=headers, timeout=RELAY_TIMEOUT)

@@ -11,13 +11,13 @@ refusal here and an error in a route have the same shape, status and headers.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cliproxy.config.exposure import is_loopback as is_loopback  # re-exported: routes and the CLI check peers with it
 from cliproxy.config.schema import Config
 from cliproxy.errors import ProxyError, openai_error_body
 from cliproxy.server.access import (
@@ -31,15 +31,6 @@ from cliproxy.server.errors import error_response, error_response_for_path
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def host_name(host_header: str) -> str:
@@ -63,6 +54,8 @@ class Gate:
         headers = Headers(scope=scope)
         path: str = scope["path"]
         try:
+            if not self.bind_loopback and not config.api_keys:
+                self._fail_closed(scope)
             self._check_host(headers, config)
             if scope["type"] == "websocket":
                 await self._refuse_websocket(scope, receive, send)
@@ -94,6 +87,16 @@ class Gate:
         path = scope["path"]
         return ((is_usage_path(path) or is_relayed_path(path)) and is_loopback(client[0])
                 and is_chatgpt_bearer(headers))
+
+    @staticmethod
+    def _fail_closed(scope: Scope) -> None:
+        """A public bind without keys must never be open: serve and reload refuse to get here, and
+        should it happen anyway, only clients on this machine are served."""
+        client = scope.get("client") or ("", 0)
+        if not is_loopback(client[0]):
+            raise ProxyError(403, "This server listens on a public address but has no `api-keys`; it serves "
+                             "only clients on its own machine until keys are set.", code="no_api_keys",
+                             type="permission_error")
 
     def _check_host(self, headers: Headers, config: Config) -> None:
         """Open mode on loopback: only loopback names (and ``allowed-hosts``) — stops DNS rebinding."""

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config import edit as config_edit
+from cliproxy.config.exposure import OpenToTheNetwork
 from cliproxy.config.reload import Reloader
 from cliproxy.config.schema import Config, ConfigError
 from cliproxy.config.snapshot import SnapshotHolder
@@ -182,6 +183,8 @@ async def edit_config(ctx: ManagementContext, change: Callable[[Any], None]) -> 
 async def save_text(ctx: ManagementContext, text: str) -> Response:
     try:
         await ctx.reloader.write_config(text)
+    except OpenToTheNetwork as exc:  # conflicts with how the server listens: the keys stay
+        return error(str(exc), 409)
     except ConfigError as exc:
         return error(str(exc))
     except OSError as exc:
