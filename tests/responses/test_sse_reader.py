@@ -81,3 +81,8 @@ def test_frames_of_any_layout_mixed_in_one_read_give_every_event(styles: list[st
     data = b"".join(FRAME_STYLES[style](event["type"].encode(), json.dumps(event).encode())
                     for style, event in zip(styles, events, strict=True))
     assert [event for event, _ in collect(data, cuts)] == events
+
+
+def test_an_event_whose_type_is_not_a_string_is_skipped_not_fatal() -> None:
+    data = b'data: {"type": ["response.completed"]}\n\ndata: {"type": 7}\n\ndata: {"type": "x"}\n\n'
+    assert [event for event, _ in collect(data, [])] == [{"type": "x"}]
