@@ -20,7 +20,6 @@ from cliproxy.auth.record import (
     expiry_of,
     mark_auth_error,
     merge_relogin,
-    parse_duration,
     parse_time,
     record_from_codex_auth,
     record_from_tokens,
@@ -123,7 +122,6 @@ def test_expiry_aliases_and_nested_token_are_read() -> None:
 @pytest.mark.parametrize(("value", "seconds"), [(3600, 3600.0), ("90m", 5400.0), ("1h30m", 5400.0),
                                                 ("120", 120.0), ("soon", None), (0, None)])
 def test_refresh_interval_accepts_numbers_and_durations(value: Any, seconds: float | None) -> None:
-    assert parse_duration(value) == seconds
     assert refresh_interval_of({"refreshInterval": value}) == seconds
 
 

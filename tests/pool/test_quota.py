@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cliproxy.pool.quota import (
-    LONG,
-    SHORT,
-    AccountQuota,
-    Family,
-    Window,
-    parse_event,
-    parse_headers,
-    pool_quota,
-)
+from cliproxy.pool.quota import LONG, SHORT, Family, Window, parse_event, parse_headers
+from cliproxy.pool.quota_view import AccountQuota, pool_quota
 
 NOW = 1_790_000_000.0
 T1, T2 = NOW + 3600, NOW + 7200

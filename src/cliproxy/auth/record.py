@@ -15,6 +15,7 @@ from typing import Any
 from cliproxy.auth.claims import read_claims
 from cliproxy.auth.errors import AccountInfoError, RefreshError
 from cliproxy.auth.oauth import TokenBundle
+from cliproxy.config.coerce import parse_duration
 
 # Keys a re-login replaces rather than carries over (auth.md §1.9, later upstream's list).
 TOKEN_KEYS = frozenset({
@@ -77,28 +78,10 @@ def last_refresh_of(record: dict[str, Any]) -> float | None:
     return _first_time(record, LAST_REFRESH_KEYS)
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds from a number, a numeric string or a Go-style duration such as ``90m`` or ``1h30m``."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value) if value > 0 else None
-    text = str(value).strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text) or None
-    if not text or _DURATION_PART.sub("", text):
-        return None
-    total = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
-    return total or None
-
-
 def refresh_interval_of(record: dict[str, Any]) -> float | None:
+    """The file's own refresh interval in seconds; none (or zero) leaves the default schedule."""
     for key in INTERVAL_KEYS:
-        if (seconds := parse_duration(record.get(key))) is not None:
+        if seconds := parse_duration(record.get(key)):
             return seconds
     return None
 

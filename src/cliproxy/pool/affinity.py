@@ -10,7 +10,6 @@ LRU table. The pool decides when a binding moves (the account cools down) and wh
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -24,25 +23,6 @@ MAX_ENTRIES = 50_000
 # Client headers that name a conversation, first match wins (proxy.md §6.2).
 SESSION_HEADERS = ("x-session-id", "session-id", "session_id", "x-amp-thread-id", "conversation_id",
                    "x-client-request-id")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str | float | int, default: float = DEFAULT_TTL) -> float:
-    """``"1h"``, ``"30m"``, ``"1h30m"``, ``"90s"``, ``"3600"`` → seconds (Go-style durations of CPA)."""
-    if isinstance(text, int | float):
-        return float(text)
-    raw = text.strip().lower()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(raw)
-    if not parts or "".join(n + u for n, u in parts) != raw:
-        return default
-    return sum(float(number) * _UNIT[unit] for number, unit in parts)
 
 
 def _first_message_hash(body: Mapping[str, Any]) -> str | None:

@@ -1,24 +1,13 @@
 """Credentials in memory with their state: which one serves the next request, and which rest.
 
 The pool decides, the upstream client executes: the runner asks ``pick`` for an account, sends,
-and reports the outcome with ``record``; quota signals arrive with ``observe_headers`` and
-``observe_event``. Outcomes become state through one table, ``COOLDOWNS`` (issue 6; it replaces
-CPA's per-model table of proxy.md §5.4):
+and reports the outcome with ``record``; quota signals arrive with ``observe_headers``,
+``observe_event`` and ``observe_usage``. An outcome becomes a rest through ``COOLDOWNS``
+(``pool/cooldown.py``); what the pool shows is written in ``pool/views.py``, and what survives a
+restart in ``pool/store.py``.
 
-| outcome | scope | until |
-|---|---|---|
-| 429 ``usage_limit_reached`` / a window at 100 % | account | its reset time (``resets_at``) |
-| 429 other | account | ``Retry-After``, else 1 s × 2ⁿ (cap 30 min) |
-| ``usage_not_included`` / ``insufficient_quota`` | account | 1 h |
-| 401 after the refresh-and-retry | account | the credential changes (refresh, new file) |
-| 402 / 403 | account | 30 min |
-| model not supported / 404 | (account, model) | 12 h |
-| 408 / 5xx / transport error | account | 1 min × 2ⁿ (cap 30 min) |
-| Cloudflare challenge | egress (same proxy-url) | 10 s × 2ⁿ (cap 30 min) |
-| 400, context too large | nobody | — |
-
-A success clears the account's state at once. Selection goes through one ``Selector`` per
-(model, candidate set), so a pick costs O(log n) however many accounts there are.
+Selection goes through one ``Selector`` per (model, candidate set), so a pick costs O(log n)
+however many accounts there are.
 """
 
 from __future__ import annotations
@@ -26,100 +15,32 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Container, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cliproxy.auth.credentials import Credential
+from cliproxy.config.coerce import parse_duration
 from cliproxy.config.schema import Config, normalise_strategy
 from cliproxy.errors import Outcome, ProxyError
-from cliproxy.pool.affinity import Affinity, parse_duration
-from cliproxy.pool.quota import (
-    LONG,
-    SHORT,
-    AccountQuota,
-    PoolQuota,
-    Report,
-    parse_event,
-    parse_headers,
-    parse_usage,
-    pool_quota,
-)
+from cliproxy.pool import views
+from cliproxy.pool.affinity import DEFAULT_TTL, Affinity
+from cliproxy.pool.cooldown import COOLDOWNS, MAX_BACKOFF, NEEDS_USER, AccountState, Rule, backoff, reason
+from cliproxy.pool.quota import LONG, SHORT, Report, parse_event, parse_headers, parse_usage
+from cliproxy.pool.quota_view import AccountQuota, PoolQuota
 from cliproxy.pool.selection import Placement, Selector
 from cliproxy.pool.shortage import TRANSIENT, Exhausted, Shortage, no_accounts
-from cliproxy.pool.store import PoolStore
+from cliproxy.pool.store import STATE_VERSION, PoolStore, decode_account, encode_account
 
 Clock = Callable[[], float]
-NEEDS_USER = math.inf
-MAX_BACKOFF = 30 * 60.0
 MAX_SELECTORS = 256
 VIEW_MAX_AGE = 1.0  # a large pool's view on the request path is recomputed at most this often
+VIEW_MAX_STALE = 60.0  # and any pool's at least this often (quota windows reset with time alone)
 SMALL_POOL = 64  # up to this many accounts the view is recomputed whenever something changed
-STATE_VERSION = 1
 # prefer-earlier-reset buckets: resets within the same hour (5 h window) or day (weekly) tie, so
 # the strategy still spreads load among them.
 TIER_STEP = {SHORT: 3600.0, LONG: 86400.0}
-_OUTCOME_VALUES = frozenset(outcome.value for outcome in Outcome)
 
 __all__ = ["COOLDOWNS", "AccountState", "Exhausted", "Pool", "Rule", "no_accounts"]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """How long an outcome keeps an account (or model, or egress) out of rotation."""
-
-    scope: str  # "account" | "model" | "egress"
-    seconds: float  # fixed time, or the first step of an exponential backoff
-    exponential: bool = False
-    upstream_time: bool = False  # the upstream's resets_at / Retry-After wins when given
-    label: str = ""
-
-
-COOLDOWNS: dict[Outcome, Rule] = {
-    Outcome.QUOTA_EXHAUSTED: Rule("account", 1.0, exponential=True, upstream_time=True, label="usage limit reached"),
-    Outcome.RATE_LIMITED: Rule("account", 1.0, exponential=True, upstream_time=True, label="rate limited"),
-    Outcome.NO_QUOTA: Rule("account", 3600.0, label="no Codex quota on this plan"),
-    Outcome.UNAUTHORIZED: Rule("account", NEEDS_USER, label="unauthorized: run `cliproxy login` again"),
-    Outcome.FORBIDDEN: Rule("account", 1800.0, label="forbidden"),
-    Outcome.MODEL_UNSUPPORTED: Rule("model", 12 * 3600.0, label="model not available to this account"),
-    Outcome.SERVER_ERROR: Rule("account", 60.0, exponential=True, label="upstream error"),
-    Outcome.DISCONNECTED: Rule("account", 60.0, exponential=True, label="upstream connection failed"),
-    Outcome.CLOUDFLARE: Rule("egress", 10.0, exponential=True, label="Cloudflare challenge on this egress"),
-}
-
-
-@dataclass(slots=True)
-class AccountState:
-    """What the pool knows about one account beyond its file."""
-
-    cooling_until: float = 0.0
-    reason: str = ""
-    outcome: Outcome | None = None
-    strikes: int = 0  # consecutive failures with the same outcome: the backoff exponent
-    model_blocks: dict[str, float] = field(default_factory=dict)
-    quota: AccountQuota = field(default_factory=AccountQuota)
-    requests: int = 0
-    errors: int = 0
-    last_used_at: float = 0.0
-    last_status: int = 0
-
-    def clear(self) -> None:
-        self.cooling_until, self.reason, self.outcome, self.strikes = 0.0, "", None, 0
-        self.quota.clear_limit()
-
-
-def _encode_time(value: float) -> float:
-    return -1.0 if value == math.inf else value
-
-
-def _decode_time(value: Any) -> float:
-    number = float(value or 0)
-    return math.inf if number < 0 else number
-
-
-def _fingerprint(credential: Credential) -> list[float | None]:
-    """Tells a changed credential file from the same one without touching a secret."""
-    return [credential.expires_at, credential.last_refresh_at]
 
 
 class Pool:
@@ -170,7 +91,8 @@ class Pool:
             self._strategy = strategy
             self._selectors.clear()
         self._affinity_on = config.routing.session_affinity
-        self._affinity.ttl = parse_duration(config.routing.session_affinity_ttl)
+        ttl = parse_duration(config.routing.session_affinity_ttl)
+        self._affinity.ttl = DEFAULT_TTL if ttl is None else ttl
         if config.disable_cooling != self._no_cooling:
             self._no_cooling = config.disable_cooling
             self._selectors.clear()
@@ -344,7 +266,7 @@ class Pool:
         if rule is None or self._cooling_off(credential):
             return
         state.strikes = state.strikes + 1 if state.outcome is error.outcome else 1
-        seconds = self._seconds(rule, error, state.strikes)
+        seconds = backoff(rule, error, state.strikes)
         if rule.scope == "egress":
             self._cool_egress(credential, rule, now)
         elif rule.scope == "model":
@@ -353,22 +275,14 @@ class Pool:
             state.cooling_until = now + seconds
             if error.outcome is Outcome.QUOTA_EXHAUSTED:
                 state.quota.limit_reached(now + seconds, str(error.extra.get("plan_type") or ""), now)
-        state.outcome, state.reason = error.outcome, _reason(rule, error)
+        state.outcome, state.reason = error.outcome, reason(rule, error)
         self._changed(credential.id, now)
-
-    @staticmethod
-    def _seconds(rule: Rule, error: ProxyError, strikes: int) -> float:
-        if rule.upstream_time and error.retry_after is not None and error.retry_after > 0:
-            return error.retry_after
-        if rule.exponential:
-            return min(MAX_BACKOFF, rule.seconds * 2.0 ** (strikes - 1))
-        return rule.seconds
 
     def _cool_egress(self, credential: Credential, rule: Rule, now: float) -> None:
         egress = self._egress_of(credential)
         until, strikes = self._egress.get(egress, (0.0, 0))
         strikes = strikes + 1 if until > now - MAX_BACKOFF else 1
-        self._egress[egress] = (now + min(MAX_BACKOFF, rule.seconds * 2.0 ** (strikes - 1)), strikes)
+        self._egress[egress] = (now + rule.step(strikes), strikes)
         for cid, other in self._latest.items():
             if self._egress_of(other) == egress:
                 self._changed(cid, now)
@@ -414,42 +328,15 @@ class Pool:
                 selector.refresh(cid, when)
         self.dirty = True
 
-    # ---- why nothing can be picked -----------------------------------------------------------
+    # ---- what the pool shows (pool/views.py writes it) -----------------------------------------
+
+    def _rows(self, credentials: Iterable[Credential], model: str, now: float) -> list[views.Row]:
+        current = [self.current(c) for c in credentials]
+        return [(c, self.state(c.id), self.blocked_until(c, model, now)) for c in current]
 
     def _shortage(self, candidates: Sequence[Credential], model: str, exclude: Container[str],
                   now: float) -> Shortage:
-        shortage = Shortage(model=model, accounts=len(candidates), now=now, plan=self.quota_view(now).plan)
-        for candidate in candidates:
-            credential = self.current(candidate)
-            until = self.blocked_until(credential, model, now)
-            if until == NEEDS_USER:
-                shortage.needs_user.append((credential.name, self._needs_user_reason(credential)))
-            elif until:
-                shortage.cooling.append((until, credential.name, self._cooling_reason(credential, model, now)))
-            elif credential.id in exclude:
-                shortage.tried += 1
-        return shortage
-
-    def _needs_user_reason(self, credential: Credential) -> str:
-        if credential.disabled:
-            return "disabled in its file"
-        if credential.auth_error:
-            return f"needs `cliproxy login` again: {credential.auth_error}"
-        if not credential.access_token:
-            return "no access token: run `cliproxy login`"
-        return "unauthorized: run `cliproxy login` again"
-
-    def _cooling_reason(self, credential: Credential, model: str, now: float) -> str:
-        state = self.state(credential.id)
-        if state.cooling_until > now and state.reason:
-            return state.reason
-        if state.model_blocks.get(model, 0.0) > now:
-            return f"model {model} not available to this account"
-        if state.quota.blocked_until(now):
-            return "usage limit reached (a quota window is at 100 %)"
-        return "Cloudflare challenge on this egress"
-
-    # ---- the pool as Codex CLI sees it -------------------------------------------------------
+        return views.shortage(self._rows(candidates, model, now), model, exclude, now, self.quota_view(now).plan)
 
     def recent_view(self) -> PoolQuota:
         """The pool view for the request path. A large pool's is at most ``VIEW_MAX_AGE`` old, so a
@@ -457,28 +344,19 @@ class Pool:
         now = self._clock()
         view = self._view
         if view is None or (view[1] != self._version and (
-                len(self._latest) <= SMALL_POOL or now - view[0] >= VIEW_MAX_AGE)) or now - view[0] >= 60:
+                len(self._latest) <= SMALL_POOL or now - view[0] >= VIEW_MAX_AGE)) or now - view[0] >= VIEW_MAX_STALE:
             view = self._view = (now, self._version, self.quota_view(now))
         return view[2]
 
     def quota_view(self, now: float | None = None) -> PoolQuota:
         """All usable accounts as one: ``allowed`` while any can serve without a quota reset."""
         when = self._clock() if now is None else now
-        usable = [c for c in self._latest.values() if c.usable and self.state(c.id).outcome is not Outcome.UNAUTHORIZED]
-        allowed = any(not self.state(c.id).quota.blocked_until(when)
-                      and self.state(c.id).outcome is not Outcome.NO_QUOTA for c in usable)
-        return pool_quota(((self.state(c.id).quota, c.plan) for c in usable), allowed, when)
+        return views.pool_view(((c, self.state(c.id)) for c in self._latest.values()), when)
 
     def account_view(self, credential: Credential, now: float | None = None) -> PoolQuota:
         """One account shown as Codex CLI expects (``quota.client-view: routed``)."""
-        when = self._clock() if now is None else now
         credential = self.current(credential)
-        state = self.state(credential.id)
-        allowed = credential.usable and not state.quota.blocked_until(when) and state.outcome not in (
-            Outcome.NO_QUOTA, Outcome.UNAUTHORIZED)
-        return pool_quota([(state.quota, credential.plan)], allowed, when)
-
-    # ---- plain data for status, management and the state file ----------------------------------
+        return views.account_view(credential, self.state(credential.id), self._clock() if now is None else now)
 
     def snapshot(self) -> dict[str, Any]:
         """Every account's state as plain data (never a token): for status and management."""
@@ -486,51 +364,19 @@ class Pool:
         sessions = self._affinity.counts()
         return {"now": now, "strategy": self._strategy, "session_affinity": self._affinity_on,
                 "sessions": len(self._affinity),
-                "accounts": [self._describe(c, now, sessions.get(c.id, 0)) for c in self._latest.values()],
+                "accounts": [views.describe(row, now, sessions.get(row[0].id, 0))
+                             for row in self._rows(self._latest.values(), "", now)],
                 "quota": self.quota_view(now).usage_body(now)}
 
-    def _describe(self, credential: Credential, now: float, sessions: int) -> dict[str, Any]:
-        state = self.state(credential.id)
-        until = self.blocked_until(credential, "", now)
-        return {
-            "id": credential.id, "name": credential.name, "email": credential.email, "kind": credential.kind,
-            "plan": state.quota.plan or credential.plan, "priority": credential.priority,
-            "weight": credential.weight, "state": self._state_name(credential, until, now),
-            "reason": state.reason if until else "", "until": None if until in (0.0, NEEDS_USER) else until,
-            "model_blocks": {m: t for m, t in state.model_blocks.items() if t > now},
-            "windows": {kind: {"used_percent": w.used_at(now), "window_minutes": w.window_minutes,
-                               "reset_at": w.reset_at or None}
-                        for kind, w in state.quota.windows().items()},
-            "requests": state.requests, "errors": state.errors, "last_used_at": state.last_used_at or None,
-            "last_status": state.last_status or None, "sessions": sessions,
-        }
-
-    def _state_name(self, credential: Credential, until: float, now: float) -> str:
-        if credential.disabled:
-            return "disabled"
-        if until == NEEDS_USER:
-            return "needs-login"
-        if not until:
-            return "available"
-        state = self.state(credential.id)
-        return "quota" if state.quota.blocked_until(now) or state.outcome in (
-            Outcome.QUOTA_EXHAUSTED, Outcome.NO_QUOTA) else "cooling"
+    # ---- the state file (pool/store.py encodes it) -----------------------------------------------
 
     def export_state(self) -> dict[str, Any]:
         """What survives a restart: cooldowns, quota windows, counters (the state file's content)."""
         now = self._clock()
         self.dirty = False
         return {"version": STATE_VERSION, "saved_at": now,
-                "accounts": {cid: self._export_account(cid) for cid in self._latest},
+                "accounts": {cid: encode_account(self.state(cid), c) for cid, c in self._latest.items()},
                 "egress": {k: [until, strikes] for k, (until, strikes) in self._egress.items() if until > now}}
-
-    def _export_account(self, cid: str) -> dict[str, Any]:
-        state = self.state(cid)
-        return {"cooling_until": _encode_time(state.cooling_until), "reason": state.reason,
-                "outcome": state.outcome.value if state.outcome else None, "strikes": state.strikes,
-                "model_blocks": state.model_blocks, "quota": state.quota.to_dict(),
-                "requests": state.requests, "errors": state.errors, "last_used_at": state.last_used_at,
-                "last_status": state.last_status, "credential": _fingerprint(self._latest[cid])}
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Load a state file's content: accounts still present keep their cooldowns and windows;
@@ -540,33 +386,8 @@ class Pool:
         now = self._clock()
         for cid, raw in (data.get("accounts") or {}).items():
             if cid in self._latest and isinstance(raw, dict):
-                self._states[cid] = self._restore_account(raw, self._latest[cid], now)
+                self._states[cid] = decode_account(raw, self._latest[cid], now)
         for egress, (until, strikes) in (data.get("egress") or {}).items():
             if float(until) > now:
                 self._egress[str(egress)] = (float(until), int(strikes))
         self._selectors.clear()
-
-    @staticmethod
-    def _restore_account(raw: Mapping[str, Any], credential: Credential, now: float) -> AccountState:
-        outcome = raw.get("outcome")
-        state = AccountState(
-            cooling_until=_decode_time(raw.get("cooling_until")), reason=str(raw.get("reason") or ""),
-            outcome=Outcome(outcome) if outcome in _OUTCOME_VALUES else None,
-            strikes=int(raw.get("strikes") or 0),
-            model_blocks={str(m): float(t) for m, t in (raw.get("model_blocks") or {}).items() if float(t) > now},
-            quota=AccountQuota.from_dict(raw.get("quota") or {}), requests=int(raw.get("requests") or 0),
-            errors=int(raw.get("errors") or 0), last_used_at=float(raw.get("last_used_at") or 0),
-            last_status=int(raw.get("last_status") or 0))
-        if state.outcome is Outcome.UNAUTHORIZED and raw.get("credential") != _fingerprint(credential):
-            state.clear()
-        if state.cooling_until <= now and state.outcome is not Outcome.UNAUTHORIZED:
-            state.cooling_until = 0.0
-        return state
-
-
-def _reason(rule: Rule, error: ProxyError) -> str:
-    """What the user reads in status and in the aggregated error: the upstream's words when useful."""
-    message = error.message.strip()
-    if len(message) > 160:
-        message = message[:157] + "…"
-    return f"{rule.label}: {message}" if message and message.lower() not in rule.label else rule.label

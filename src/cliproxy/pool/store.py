@@ -9,6 +9,10 @@ shared store (Redis, PostgreSQL) for several proxy instances implements the same
 
 ``keep`` runs beside the server and saves at most every ``interval`` seconds when something
 changed, off the request path (in a worker thread), and once more at shutdown.
+
+The plain data itself is written and read here too (``encode_account``, ``decode_account``): one
+account's rests, quota windows and counters, with ``STATE_VERSION`` so that a file from an
+incompatible version is ignored rather than misread.
 """
 
 from __future__ import annotations
@@ -16,20 +20,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
+from cliproxy.auth.credentials import Credential
 from cliproxy.auth.store import atomic_write
+from cliproxy.errors import Outcome
+from cliproxy.pool.cooldown import AccountState
+from cliproxy.pool.quota_view import AccountQuota
 
 log = logging.getLogger(__name__)
 
 STATE_DIR = ".state"
 POOL_FILE = "pool.json"
 SAVE_INTERVAL = 2.0
+STATE_VERSION = 1
+_OUTCOME_VALUES = frozenset(outcome.value for outcome in Outcome)
 
 
 class PoolStore(Protocol):
@@ -133,3 +145,48 @@ async def keep(source: _StateSource, store: PoolStore, interval: float = SAVE_IN
         if source.dirty:
             with contextlib.suppress(OSError):
                 store.save(source.export_state())
+
+
+# ---- one account's state as plain data -----------------------------------------------------------
+
+def encode_account(state: AccountState, credential: Credential) -> dict[str, Any]:
+    """What survives a restart of one account: rests, quota windows, counters (never a token)."""
+    return {"cooling_until": _encode_time(state.cooling_until), "reason": state.reason,
+            "outcome": state.outcome.value if state.outcome else None, "strikes": state.strikes,
+            "model_blocks": state.model_blocks, "quota": state.quota.to_dict(),
+            "requests": state.requests, "errors": state.errors, "last_used_at": state.last_used_at,
+            "last_status": state.last_status, "credential": _fingerprint(credential)}
+
+
+def decode_account(raw: Mapping[str, Any], credential: Credential, now: float) -> AccountState:
+    """One account's saved state; a 401 is dropped when the credential file changed since, and a
+    rest that ended while the proxy was down is over."""
+    outcome = raw.get("outcome")
+    state = AccountState(
+        cooling_until=_decode_time(raw.get("cooling_until")), reason=str(raw.get("reason") or ""),
+        outcome=Outcome(outcome) if outcome in _OUTCOME_VALUES else None,
+        strikes=int(raw.get("strikes") or 0),
+        model_blocks={str(m): float(t) for m, t in (raw.get("model_blocks") or {}).items() if float(t) > now},
+        quota=AccountQuota.from_dict(raw.get("quota") or {}), requests=int(raw.get("requests") or 0),
+        errors=int(raw.get("errors") or 0), last_used_at=float(raw.get("last_used_at") or 0),
+        last_status=int(raw.get("last_status") or 0))
+    if state.outcome is Outcome.UNAUTHORIZED and raw.get("credential") != _fingerprint(credential):
+        state.clear()
+    if state.cooling_until <= now and state.outcome is not Outcome.UNAUTHORIZED:
+        state.cooling_until = 0.0
+    return state
+
+
+def _encode_time(value: float) -> float:
+    """JSON has no infinity: a rest until the user acts is written as -1."""
+    return -1.0 if value == math.inf else value
+
+
+def _decode_time(value: Any) -> float:
+    number = float(value or 0)
+    return math.inf if number < 0 else number
+
+
+def _fingerprint(credential: Credential) -> list[float | None]:
+    """Tells a changed credential file from the same one without touching a secret."""
+    return [credential.expires_at, credential.last_refresh_at]

@@ -33,7 +33,8 @@ from starlette.routing import Route
 
 from cliproxy.upstream.transport import http2
 from cliproxy.upstream.transport.direct import DirectTransport
-from cliproxy.upstream.transport.http2 import STREAM_WINDOW, Http2Body
+from cliproxy.upstream.transport.http2 import STREAM_WINDOW
+from cliproxy.upstream.transport.http2_stream import Http2Body
 from tests.fakes import codex_events
 from tests.fakes.codex_backend import FakeCodex
 from tests.fakes.serving import free_port

@@ -50,7 +50,7 @@ class _Post:
         return head + b"content-length: %d\r\n\r\n" % len(self.body) + self.body
 
     def http2(self) -> list[tuple[bytes, bytes]]:
-        from cliproxy.upstream.transport.http2 import request_fields
+        from cliproxy.upstream.transport.http2_stream import request_fields
 
         try:
             pairs = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()]
@@ -89,7 +89,7 @@ class _Sent:
         return b"".join(parts)
 
     def http2(self) -> list[tuple[bytes, bytes]]:
-        from cliproxy.upstream.transport.http2 import request_fields
+        from cliproxy.upstream.transport.http2_stream import request_fields
 
         request = self.request
         authority = next((value for name, value in request.headers.raw if name.lower() == b"host"),

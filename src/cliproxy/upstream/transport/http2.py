@@ -5,7 +5,9 @@ path cost 17-20 µs of CPU per upstream SSE event against 4-6 µs on our HTTP/1.
 profile put ~30 % in httpcore and anyio: TLS done in Python over a MemoryBIO, locks, cancel scopes,
 and a socket write of a WINDOW_UPDATE per DATA frame. Here the event loop's TLS (in C) hands the
 protocol decrypted bytes, h2 turns them into events (framing, HPACK and the state machine are h2's,
-none hand-written), and a stream's body reaches its reader as one joined chunk per network read.
+none hand-written), and a stream's body reaches its reader as one joined chunk per network read. What a
+stream holds, and the body its reader reads, is ``http2_stream.py``; this module is the connection:
+h2's events, flow control, GOAWAY, and the pool of connections per origin.
 
 Flow control is the backpressure. Received bytes are acknowledged when the reader takes them, not
 on arrival, so a stream whose reader stalls stops its sender after ``STREAM_WINDOW`` unread bytes.
@@ -38,16 +40,13 @@ from h2.errors import ErrorCodes
 from hpack import HeaderTuple
 from hyperframe.frame import Frame, GoAwayFrame
 
-from cliproxy.upstream.transport.body import KEEPALIVE_EXPIRY_SECONDS, DirectBody, NotProcessed, PoolKey
-from cliproxy.upstream.transport.wakeup import Wakeup
+from cliproxy.upstream.transport.body import KEEPALIVE_EXPIRY_SECONDS, NotProcessed, PoolKey
+from cliproxy.upstream.transport.http2_stream import Fields, Http2Body, Stream
 
 STREAM_WINDOW = 1 << 21  # unread bytes a stream may hold; 2 MiB per 100 ms round trip = 20 MB/s
 CONNECTION_WINDOW = 1 << 30  # never binds: the stream windows bound memory
 SETTINGS_TIMEOUT_SECONDS = 10.0  # a server's preface is its SETTINGS: none by then, no HTTP/2 there
 LAST_CLIENT_STREAM_ID = 2**31 - 1
-# Hop-by-hop fields have no meaning in HTTP/2 (RFC 9113 §8.2.2); Host becomes :authority.
-_NOT_SENT = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
-                       b"upgrade", b"host", b"te"})
 _CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
 _SETTINGS = {
     h2.settings.SettingCodes.ENABLE_PUSH: 0,
@@ -55,25 +54,8 @@ _SETTINGS = {
     h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100,
     h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 16,
 }
-Fields = list[tuple[bytes, bytes]]
 _Headers = Iterable[HeaderTuple | tuple[bytes | str, bytes | str] | tuple[bytes | str, bytes | str, bool | None]] \
     | dict[bytes | str, bytes | str]  # what hpack's Encoder.encode takes
-
-
-def request_fields(method: bytes, authority: bytes, target: bytes,
-                   headers: Iterable[tuple[bytes, bytes]]) -> Fields:
-    """Pseudo-headers first, then the header fields HTTP/2 may carry. h2 checks the pseudo-headers
-    but not field values: a CR, LF or NUL (which a hop behind a gateway could turn into a second
-    header) is refused here, as the HTTP/1.1 path refuses it."""
-    fields = [(b":method", method), (b":authority", authority), (b":scheme", b"https"), (b":path", target)]
-    for name, value in headers:
-        name = name.lower()
-        if name in _NOT_SENT:
-            continue
-        if b"\r" in value or b"\n" in value or b"\0" in value:
-            raise httpx.LocalProtocolError("a header value contains a line break or NUL")
-        fields.append((name, value))
-    return fields
 
 
 class _PlainEncoder(hpack.Encoder):
@@ -96,63 +78,6 @@ class _H2State(h2.connection.H2Connection):
         return result
 
 
-class _Stream:
-    """One request's response on a connection: its head, the body bytes read but not yet taken,
-    and the flow-controlled bytes not yet acknowledged to the server."""
-
-    __slots__ = ("chunks", "complete", "connection", "error", "head_done", "headers", "id", "reads_at_open",
-                 "sent_all", "status", "unacked", "wakeup")
-
-    def __init__(self, connection: Http2Connection, stream_id: int, reads: int) -> None:
-        self.connection, self.id, self.reads_at_open = connection, stream_id, reads
-        self.status = self.unacked = 0
-        self.headers: Fields = []
-        self.chunks: list[bytes] = []
-        self.head_done = self.complete = self.sent_all = False
-        self.error: httpx.TransportError | None = None
-        self.wakeup = Wakeup()
-
-    def has_body(self) -> bool:
-        return bool(self.chunks)
-
-    def take_body(self) -> bytes:
-        return self.connection.take(self)
-
-    async def wait(self, timeout: float | None,
-                   timeout_error: type[httpx.TimeoutException] = httpx.ReadTimeout) -> None:
-        """Until something happens on this stream; ``timeout_error`` after ``timeout`` seconds."""
-        if self.error is not None:
-            raise self.error
-        if not await self.wakeup.wait(timeout):
-            raise timeout_error(f"nothing from the upstream for {timeout:g} s")
-        if self.error is not None:
-            raise self.error
-
-    def wake(self) -> None:
-        self.wakeup.wake()
-
-    def fail(self, error: httpx.TransportError) -> None:
-        if self.error is None:
-            self.error = error
-        self.wake()
-
-
-class Http2Body(DirectBody):
-    """A stream's response body; closing it early resets the stream (CANCEL), not the connection."""
-
-    def __init__(self, stream: _Stream, read_timeout: float | None) -> None:
-        super().__init__(stream, read_timeout)
-        self._stream = stream
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received for this body and not yet taken by its reader."""
-        return self._stream.unacked
-
-    async def aclose(self) -> None:
-        self._stream.connection.release(self._stream)
-
-
 class Http2Connection(asyncio.Protocol):
     """One TLS connection speaking HTTP/2: many concurrent requests, one stream each."""
 
@@ -163,8 +88,8 @@ class Http2Connection(asyncio.Protocol):
         self.idle_since = time.monotonic()
         self._h2 = _H2State(_CONFIG)
         self._h2.encoder = _PlainEncoder()
-        self._streams: dict[int, _Stream] = {}
-        self._blocked: list[_Stream] = []  # senders waiting for flow-control window
+        self._streams: dict[int, Stream] = {}
+        self._blocked: list[Stream] = []  # senders waiting for flow-control window
         self._reads = self._opened = 0
         # Done at the server's first SETTINGS (or the end): until then its stream limit is unknown,
         # so only the request that opened the connection uses it.
@@ -300,7 +225,7 @@ class Http2Connection(asyncio.Protocol):
             extensions={"http_version": b"HTTP/2", "stream_id": stream.id},
         )
 
-    def take(self, stream: _Stream) -> bytes:
+    def take(self, stream: Stream) -> bytes:
         """The body bytes read so far, joined, now acknowledged: the server may send as many again."""
         chunks, stream.chunks = stream.chunks, []
         size, stream.unacked = stream.unacked, 0
@@ -309,7 +234,7 @@ class Http2Connection(asyncio.Protocol):
             self._flush()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def release(self, stream: _Stream) -> None:
+    def release(self, stream: Stream) -> None:
         """The reader is done with a stream: reset it if unfinished (the connection stays usable),
         and give its unread bytes back to the connection window."""
         if self._streams.pop(stream.id, None) is None:
@@ -337,20 +262,20 @@ class Http2Connection(asyncio.Protocol):
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _open(self, fields: Fields, end_stream: bool) -> _Stream:
+    def _open(self, fields: Fields, end_stream: bool) -> Stream:
         state = self._h2
         stream_id = state.get_next_available_stream_id()
         try:
             state.send_headers(stream_id, fields, end_stream=end_stream)
         except h2.exceptions.ProtocolError as exc:  # its text may quote a header: never repeated
             raise httpx.LocalProtocolError(f"cannot send the request over HTTP/2 ({type(exc).__name__})") from None
-        stream = self._streams[stream_id] = _Stream(self, stream_id, self._reads)
+        stream = self._streams[stream_id] = Stream(self, stream_id, self._reads)
         stream.sent_all = end_stream
         self._opened += 1
         self._flush()
         return stream
 
-    async def _send_body(self, stream: _Stream, body: bytes, timeout: float | None) -> None:
+    async def _send_body(self, stream: Stream, body: bytes, timeout: float | None) -> None:
         """The body in frames of the server's maximum size, as fast as its flow-control windows
         (stream and connection) allow: a large body waits for WINDOW_UPDATEs."""
         view, sent = memoryview(body), 0
@@ -364,7 +289,7 @@ class Http2Connection(asyncio.Protocol):
             finally:
                 self._blocked.remove(stream)
 
-    def _send_window(self, stream: _Stream, view: memoryview, sent: int) -> int:
+    def _send_window(self, stream: Stream, view: memoryview, sent: int) -> int:
         """Queue as much of the body as the windows allow, write it once; the new offset."""
         state, total = self._h2, len(view)
         try:
@@ -387,7 +312,7 @@ class Http2Connection(asyncio.Protocol):
         with contextlib.suppress(h2.exceptions.ProtocolError):  # already closed on h2's side
             self._h2.reset_stream(stream_id, ErrorCodes.CANCEL)
 
-    def _lost(self, stream: _Stream) -> httpx.TransportError:
+    def _lost(self, stream: Stream) -> httpx.TransportError:
         """A connection closed under a stream: safe to send again only if the stream went out on a
         connection that had served others and nothing at all arrived after it (the idle-close
         race; the same rule as HTTP/1.1's keep-alive retry)."""

@@ -1,0 +1,99 @@
+"""What the pool shows: the status rows, the reasons nothing can be picked, the pool as one account.
+
+Each view is computed from ``(credential, AccountState)`` pairs the pool hands over, so the words a
+user reads in ``/status``, in the management API and in an aggregated 503 are written once, here,
+and the pool itself only decides and records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable
+from typing import Any
+
+from cliproxy.auth.credentials import Credential
+from cliproxy.errors import Outcome
+from cliproxy.pool.cooldown import NEEDS_USER, AccountState
+from cliproxy.pool.quota_view import PoolQuota, pool_quota
+from cliproxy.pool.shortage import Shortage
+
+# (credential, its state, when it can serve the model asked for: 0 = now, NEEDS_USER = never alone)
+Row = tuple[Credential, AccountState, float]
+
+__all__ = ["Row", "account_view", "describe", "pool_view", "shortage"]
+
+
+def pool_view(accounts: Iterable[tuple[Credential, AccountState]], now: float) -> PoolQuota:
+    """All usable accounts as one: ``allowed`` while any can serve without a quota reset."""
+    usable = [(c, s) for c, s in accounts if c.usable and s.outcome is not Outcome.UNAUTHORIZED]
+    allowed = any(not s.quota.blocked_until(now) and s.outcome is not Outcome.NO_QUOTA for _, s in usable)
+    return pool_quota(((s.quota, c.plan) for c, s in usable), allowed, now)
+
+
+def account_view(credential: Credential, state: AccountState, now: float) -> PoolQuota:
+    """One account shown as Codex CLI expects (``quota.client-view: routed``)."""
+    allowed = credential.usable and not state.quota.blocked_until(now) and state.outcome not in (
+        Outcome.NO_QUOTA, Outcome.UNAUTHORIZED)
+    return pool_quota([(state.quota, credential.plan)], allowed, now)
+
+
+def shortage(rows: Iterable[Row], model: str, exclude: Container[str], now: float, plan: str) -> Shortage:
+    """Why no candidate can serve ``model`` now: who needs the user, who rests until when, who was tried."""
+    rows = list(rows)
+    found = Shortage(model=model, accounts=len(rows), now=now, plan=plan)
+    for credential, state, until in rows:
+        if until == NEEDS_USER:
+            found.needs_user.append((credential.name, _needs_user_reason(credential)))
+        elif until:
+            found.cooling.append((until, credential.name, _cooling_reason(state, model, now)))
+        elif credential.id in exclude:
+            found.tried += 1
+    return found
+
+
+def describe(row: Row, now: float, sessions: int) -> dict[str, Any]:
+    """One account's status as plain data (never a token): for status and management."""
+    credential, state, until = row
+    return {
+        "id": credential.id, "name": credential.name, "email": credential.email, "kind": credential.kind,
+        "plan": state.quota.plan or credential.plan, "priority": credential.priority,
+        "weight": credential.weight, "state": _state_name(row, now),
+        "reason": state.reason if until else "", "until": None if until in (0.0, NEEDS_USER) else until,
+        "model_blocks": {m: t for m, t in state.model_blocks.items() if t > now},
+        "windows": {kind: {"used_percent": w.used_at(now), "window_minutes": w.window_minutes,
+                           "reset_at": w.reset_at or None}
+                    for kind, w in state.quota.windows().items()},
+        "requests": state.requests, "errors": state.errors, "last_used_at": state.last_used_at or None,
+        "last_status": state.last_status or None, "sessions": sessions,
+    }
+
+
+def _state_name(row: Row, now: float) -> str:
+    credential, state, until = row
+    if credential.disabled:
+        return "disabled"
+    if until == NEEDS_USER:
+        return "needs-login"
+    if not until:
+        return "available"
+    return "quota" if state.quota.blocked_until(now) or state.outcome in (
+        Outcome.QUOTA_EXHAUSTED, Outcome.NO_QUOTA) else "cooling"
+
+
+def _needs_user_reason(credential: Credential) -> str:
+    if credential.disabled:
+        return "disabled in its file"
+    if credential.auth_error:
+        return f"needs `cliproxy login` again: {credential.auth_error}"
+    if not credential.access_token:
+        return "no access token: run `cliproxy login`"
+    return "unauthorized: run `cliproxy login` again"
+
+
+def _cooling_reason(state: AccountState, model: str, now: float) -> str:
+    if state.cooling_until > now and state.reason:
+        return state.reason
+    if state.model_blocks.get(model, 0.0) > now:
+        return f"model {model} not available to this account"
+    if state.quota.blocked_until(now):
+        return "usage limit reached (a quota window is at 100 %)"
+    return "Cloudflare challenge on this egress"
