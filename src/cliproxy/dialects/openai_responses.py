@@ -68,7 +68,7 @@ def rewrite_request(body: JSON) -> JSON:
     out = dict(body)
     out["input"] = _normalise_input(out.get("input"))
     out["store"] = False
-    if not isinstance(out.get("parallel_tool_calls"), bool):  # the client's own choice stands (Codex "lite" sends false)
+    if not isinstance(out.get("parallel_tool_calls"), bool):  # the client's choice stands (Codex "lite": false)
         out["parallel_tool_calls"] = True
     out["include"] = ["reasoning.encrypted_content"]
     for key in REMOVED_FIELDS:

@@ -32,7 +32,7 @@ import orjson
 from cliproxy.auth.credentials import Credential
 from cliproxy.auth.store import atomic_write
 from cliproxy.errors import Outcome
-from cliproxy.pool.cooldown import AccountState
+from cliproxy.pool.cooldown import LOGIN_CURES, AccountState
 from cliproxy.pool.quota_view import AccountQuota
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,29 @@ async def keep(source: _StateSource, store: PoolStore, interval: float = SAVE_IN
                 store.save(source.export_state())
 
 
+# ---- the pool's state as plain data ----------------------------------------------------------------
+
+def export_pool(states: Mapping[str, AccountState], latest: Mapping[str, Credential],
+                egress: Mapping[str, tuple[float, int]], now: float) -> dict[str, Any]:
+    """The state file's content: every account's rests, windows and counters, and resting egresses."""
+    return {"version": STATE_VERSION, "saved_at": now,
+            "accounts": {cid: encode_account(states.get(cid) or AccountState(), c) for cid, c in latest.items()},
+            "egress": {k: [until, strikes] for k, (until, strikes) in egress.items() if until > now}}
+
+
+def restore_pool(data: Mapping[str, Any], latest: Mapping[str, Credential],
+                 now: float) -> tuple[dict[str, AccountState], dict[str, tuple[float, int]]]:
+    """The states of accounts still present and the egress rests still running; nothing from a file
+    of another version."""
+    if data.get("version") != STATE_VERSION:
+        return {}, {}
+    states = {cid: decode_account(raw, latest[cid], now)
+              for cid, raw in (data.get("accounts") or {}).items() if cid in latest and isinstance(raw, dict)}
+    egress = {str(k): (float(until), int(strikes))
+              for k, (until, strikes) in (data.get("egress") or {}).items() if float(until) > now}
+    return states, egress
+
+
 # ---- one account's state as plain data -----------------------------------------------------------
 
 def encode_account(state: AccountState, credential: Credential) -> dict[str, Any]:
@@ -159,8 +182,8 @@ def encode_account(state: AccountState, credential: Credential) -> dict[str, Any
 
 
 def decode_account(raw: Mapping[str, Any], credential: Credential, now: float) -> AccountState:
-    """One account's saved state; a 401 is dropped when the credential file changed since, and a
-    rest that ended while the proxy was down is over."""
+    """One account's saved state; a rest a login cures is dropped when the credential file changed
+    since, and a rest that ended while the proxy was down is over, strikes and all."""
     outcome = raw.get("outcome")
     state = AccountState(
         cooling_until=_decode_time(raw.get("cooling_until")), reason=str(raw.get("reason") or ""),
@@ -170,10 +193,10 @@ def decode_account(raw: Mapping[str, Any], credential: Credential, now: float) -
         quota=AccountQuota.from_dict(raw.get("quota") or {}), requests=int(raw.get("requests") or 0),
         errors=int(raw.get("errors") or 0), last_used_at=float(raw.get("last_used_at") or 0),
         last_status=int(raw.get("last_status") or 0))
-    if state.outcome is Outcome.UNAUTHORIZED and raw.get("credential") != _fingerprint(credential):
-        state.clear()
-    if state.cooling_until <= now and state.outcome is not Outcome.UNAUTHORIZED:
-        state.cooling_until = 0.0
+    if state.outcome in LOGIN_CURES and raw.get("credential") != _fingerprint(credential):
+        state.clear()  # the file has a new token: what a login cures is over
+    if state.cooling_until <= now:
+        state.clear()  # the rest ended while the proxy was down (one that waits for the user never ends)
     return state
 
 

@@ -119,7 +119,8 @@ async def read_batches(chunks: AsyncIterable[bytes], by_name_only: frozenset[byt
 
 def _parsed(frames: list[Frame], by_name_only: frozenset[bytes]) -> tuple[Batch, ProxyError | None]:
     """Each frame's JSON parsed once, ``type`` filled from the frame name when missing. ``[DONE]``,
-    empty and non-object data, and events whose ``type`` is not a string, are skipped; invalid JSON stops the batch with its error."""
+    empty and non-object data, and events whose ``type`` is not a string, are skipped; invalid JSON
+    stops the batch with its error."""
     batch: Batch = []
     for name, data in frames:
         if name in by_name_only:
