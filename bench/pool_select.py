@@ -21,7 +21,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from cliproxy.auth.credentials import Credential
+from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.pool.core import Pool
 

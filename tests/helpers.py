@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 
-from cliproxy.config.schema import parse_config
+from cliproxy.config.load import parse_config
 from cliproxy.config.snapshot import Snapshot
 from cliproxy.server.app import build_app, build_services
 from cliproxy.server.services import Services

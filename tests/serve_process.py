@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from cliproxy.config.schema import load_config
+from cliproxy.config.load import load_config
 from cliproxy.config.snapshot import Snapshot
 from cliproxy.server.app import build_app, build_services
 from tests.fakes.serving import free_port, serve_in_thread

@@ -67,18 +67,9 @@ NEVERS = (
           _outside_the_responses_format),
 )
 
-# Known breaks, marked strict: once one is mended its test fails until its entry here is removed.
-KNOWN_BREAKS = {
-    CREDENTIAL: "the Credential type has not moved out of cliproxy.auth.credentials yet",
-    **{module: "the Gemini request imports budget_to_level from cliproxy.config.models"
-       for module in ("cliproxy.dialects.gemini", "cliproxy.dialects.gemini.request",
-                      "cliproxy.dialects.gemini.stream", "cliproxy.dialects.gemini.response")},
-}
-
-
 def all_modules() -> list[str]:
     found = {info.name for info in pkgutil.walk_packages(cliproxy.__path__, "cliproxy.")}
-    return sorted(name for name in found | {CREDENTIAL} if not name.endswith(".__main__"))
+    return sorted(name for name in found if not name.endswith(".__main__"))
 
 
 def nevers_for(module: str) -> list[Never]:
@@ -169,11 +160,7 @@ def loads() -> dict[str, Loaded]:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the probe forks one child per module")
-@pytest.mark.parametrize("module", [
-    pytest.param(module, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BREAKS[module]))
-    if module in KNOWN_BREAKS else module
-    for module in CHECKED
-])
+@pytest.mark.parametrize("module", CHECKED)
 def test_a_module_loads_nothing_its_layer_must_never_load(module: str, loads: dict[str, Loaded]) -> None:
     loaded = loads[module]
     problems = [f"{module} breaks the rule '{never.rule}':\n" + "\n".join(f"    {c}" for c in chains)

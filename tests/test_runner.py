@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from cliproxy.auth.credentials import Credential
-from cliproxy.config.schema import parse_config
+from cliproxy.config.load import parse_config
+from cliproxy.credential import Credential
 from cliproxy.dialects.openai_responses import DIALECT
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.pool.core import Pool

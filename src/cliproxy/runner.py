@@ -37,8 +37,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from cliproxy.auth.credentials import Credential
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 from cliproxy.dialects.base import Dialect, StreamTranslator, TranslatedRequest
 from cliproxy.errors import Blame, Outcome, ProxyError
 from cliproxy.pool.core import Pool

@@ -15,7 +15,8 @@ import pytest
 from cliproxy.auth.oauth import TokenBundle
 from cliproxy.auth.record import record_from_tokens
 from cliproxy.auth.store import FileStore
-from cliproxy.config.schema import Config, parse_config
+from cliproxy.config.load import parse_config
+from cliproxy.config.schema import Config
 from tests.fakes.issuer import FakeIssuer, Identity, running_issuer
 
 

@@ -22,19 +22,15 @@ import pytest
 from click.testing import CliRunner
 
 from cliproxy.auth.store import FileStore
-from cliproxy.cli import accounts as commands
+from cliproxy.cli import accounts, login, options
 from tests.auth.conftest import seed_account
 from tests.fakes.issuer import FakeIssuer, Identity, Scripted, unsigned_jwt
 from tests.fakes.serving import free_port
 
 
 def cli() -> list[str]:
-    """``python -m cliproxy`` once cli.py registers these commands; until then the same commands
-    through ``python -m cliproxy.cli.accounts``."""
-    from cliproxy.cli import main as main_cli
-
-    module = "cliproxy" if "login" in main_cli.app.commands else "cliproxy.cli.accounts"
-    return [sys.executable, "-m", module]
+    """The ``cliproxy`` command as a user runs it."""
+    return [sys.executable, "-m", "cliproxy"]
 
 
 @pytest.fixture
@@ -150,9 +146,10 @@ def test_login_on_a_busy_port_exits_13(spawn: Any, issuer: FakeIssuer, accounts_
 @pytest.fixture
 def run(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
     """Invoke the commands in-process (logging set-up left to pytest)."""
-    monkeypatch.setattr(commands, "setup_logging", lambda debug: None)
+    monkeypatch.setattr(options, "setup_logging", lambda debug: None)
     app = click.Group()
-    commands.register(app)
+    login.register(app)
+    accounts.register(app)
     runner = CliRunner()
 
     def invoke(*args: str) -> Any:

@@ -16,18 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from cliproxy.auth.credentials import Credential, credential_from_record, load_account_files
+from cliproxy.auth.credentials import credential_from_record, load_account_files
 from cliproxy.auth.record import format_time, parse_time
-from cliproxy.auth.refresh import (
-    MAX_LEAD,
-    Refresher,
-    RefreshFailed,
-    RefreshScheduler,
-    credential_due,
-    due_time,
-)
+from cliproxy.auth.refresh import MAX_LEAD, Refresher, RefreshFailed, credential_due, due_time
+from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.auth.store import FileStore, atomic_write, encode_record
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 from cliproxy.errors import Outcome
 from tests.auth.conftest import seed_account
 from tests.fakes.issuer import FakeIssuer, Scripted, unsigned_jwt
@@ -401,7 +396,7 @@ RACER = textwrap.dedent("""
     from pathlib import Path
     from cliproxy.auth.refresh import Refresher
     from cliproxy.auth.store import FileStore
-    from cliproxy.config.schema import parse_config
+    from cliproxy.config.load import parse_config
     from cliproxy.auth.credentials import credential_from_record
 
     config = parse_config({"auth-dir": sys.argv[1], "oauth-issuer": sys.argv[2]})

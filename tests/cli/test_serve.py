@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -10,7 +11,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+import uvicorn
+from click.testing import CliRunner
 
+from cliproxy.cli.main import app
+from cliproxy.observe.logs import REDACTOR
 from tests.fakes.codex_backend import FakeCodex
 from tests.fakes.serving import free_port
 from tests.serve_process import serve
@@ -93,10 +99,35 @@ def test_serve_answers_a_websocket_upgrade_426_without_a_websocket_library(tmp_p
             sock.sendall(b"GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                          b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                          b"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer k1\r\n\r\n")
-            answer = sock.recv(65536)
+            answer = b""
+            while b"websocket_not_supported" not in answer and (chunk := sock.recv(65536)):
+                answer += chunk  # the head and the body may come in separate reads
         assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"426"
         assert b"websocket_not_supported" in answer
         assert httpx.get(server.url + "/healthz").status_code == 200  # and it goes on serving
         server.stop()
         log = server.log()
     assert "WebSocket library" not in log and "Unsupported upgrade" not in log
+
+
+def test_serve_redacts_config_secrets_from_its_first_log_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The management secret and every configured key are known to the redactor before the server
+    writes anything, not only after the first reload."""
+    secrets = ["client-key-0123456789", "ck-upstream-0123456789", "mgmt-secret-0123456789", "env-password-0123"]
+    config = tmp_path / "config.yaml"
+    config.write_text(f"auth-dir: {tmp_path / 'auths'}\napi-keys: [{secrets[0]}]\n"
+                      f"codex-api-key:\n  - api-key: {secrets[1]}\n    base-url: http://127.0.0.1:1\n"
+                      f"remote-management:\n  secret-key: {secrets[2]}\n")
+    monkeypatch.setenv("MANAGEMENT_PASSWORD", secrets[3])
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", root.handlers[:])
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: logging.getLogger("uvicorn.error").info(
+        "first line: %s", " ".join(secrets)))
+    try:
+        result = CliRunner().invoke(app, ["serve", "--config", str(config), "--port", str(free_port())])
+    finally:
+        REDACTOR.register(())
+    assert result.exit_code == 0, result.output
+    assert "first line" in result.stderr and not [s for s in secrets if s in result.stderr]

@@ -6,15 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cliproxy.config.schema import (
-    Config,
-    ConfigError,
-    config_path,
-    load_config,
-    parse_config,
-    to_document,
-    updated,
-)
+from cliproxy.config.load import config_path, load_config, parse_config
+from cliproxy.config.schema import Config, ConfigError, to_document, updated
 
 CPA_EXAMPLE = """
 host: ""

@@ -6,22 +6,18 @@ from typing import Any
 
 import pytest
 
-from cliproxy.auth.credentials import Credential
-from cliproxy.config.models import (
-    ModelInfo,
-    ModelRegistry,
-    ResolvedModel,
+from cliproxy.config.catalogue import ModelInfo, bundled_catalogue
+from cliproxy.config.load import parse_config
+from cliproxy.config.models import ModelRegistry, ResolvedModel, apply_reasoning, split_suffix
+from cliproxy.credential import Credential, OfferedModel
+from cliproxy.errors import ProxyError
+from cliproxy.responses.effort import budget_to_level
+from cliproxy.server.model_lists import (
     anthropic_model_list,
-    apply_reasoning,
-    budget_to_level,
-    bundled_catalogue,
     codex_model_catalogue,
     gemini_model_list,
     openai_model_list,
-    split_suffix,
 )
-from cliproxy.config.schema import CodexModel, parse_config
-from cliproxy.errors import ProxyError
 
 
 def oauth(cred_id: str = "a.json", plan: str = "plus", **fields: Any) -> Credential:
@@ -29,7 +25,7 @@ def oauth(cred_id: str = "a.json", plan: str = "plus", **fields: Any) -> Credent
                       plan=plan, **fields)
 
 
-def api_key(cred_id: str = "api-key:0", models: tuple[CodexModel, ...] = (), **fields: Any) -> Credential:
+def api_key(cred_id: str = "api-key:0", models: tuple[OfferedModel, ...] = (), **fields: Any) -> Credential:
     return Credential(id=cred_id, kind="api-key", access_token="sk-up", base_url="http://127.0.0.1:1/v1",
                       models=models, **fields)
 
@@ -107,7 +103,7 @@ def test_api_key_entry_without_models_serves_the_pro_list() -> None:
 
 
 def test_api_key_entry_with_models_serves_exactly_those_under_their_alias() -> None:
-    key = api_key(models=(CodexModel(name="gpt-5.4", alias="fast"), CodexModel(name="my-custom")))
+    key = api_key(models=(OfferedModel(name="gpt-5.4", alias="fast"), OfferedModel(name="my-custom")))
     registry = build([key])
     assert ids(registry) == ["fast", "my-custom"]
     fast = registry.resolve("fast")
@@ -296,7 +292,7 @@ def test_budget_below_minus_one_is_invalid() -> None:
     ],
 )
 def test_user_defined_models_pass_thinking_through(name: str, body_effort: Any, expected: str) -> None:
-    registry = build([api_key(models=(CodexModel(name="custom-x"),))])
+    registry = build([api_key(models=(OfferedModel(name="custom-x"),))])
     assert effort(registry, name, body_effort=body_effort) == expected
 
 
@@ -391,13 +387,13 @@ def test_prefixed_auto_picks_from_that_prefix() -> None:
 
 
 def test_a_slash_name_that_is_not_a_prefix_is_looked_up_whole() -> None:
-    key = api_key(models=(CodexModel(name="org/model-x"),))
+    key = api_key(models=(OfferedModel(name="org/model-x"),))
     registry = build([key])
     assert registry.resolve("org/model-x").id == "org/model-x"
 
 
 def test_api_key_alias_and_prefix_together() -> None:
-    key = api_key(models=(CodexModel(name="gpt-5.4", alias="fast"),), prefix="ext")
+    key = api_key(models=(OfferedModel(name="gpt-5.4", alias="fast"),), prefix="ext")
     registry = build([key])
     model = registry.resolve("ext/fast")
     assert registry.upstream_name(model, key) == "gpt-5.4"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cliproxy.auth.store import FileStore
+from cliproxy.config.load import parse_config
 from cliproxy.config.reload import Reloader
-from cliproxy.config.schema import parse_config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from tests.fakes.codex_backend import FakeCodex
 from tests.helpers import write_account

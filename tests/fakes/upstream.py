@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from cliproxy.auth.credentials import Credential
+from cliproxy.credential import Credential
 from cliproxy.errors import ProxyError
 from cliproxy.responses.reader import Batch, read_batches
 from cliproxy.upstream.request import UpstreamRequest, build_headers, prepare_body

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 
-from cliproxy.observe.logs import MASK, RedactingFilter
+from cliproxy.config.schema import CodexApiKey, Config, RemoteManagement
+from cliproxy.credential import Credential
+from cliproxy.observe.logs import MASK, REDACTOR, RedactingFilter, known_secrets, mask, setup_logging
 from tests.helpers import access_token
 
 
@@ -48,3 +51,40 @@ def test_exception_text_is_masked_too(capture: tuple[logging.Logger, list[str], 
         logger.exception("boom")
     text = "\n".join(lines)
     assert "tok-very-secret" not in text and "RuntimeError" in text and MASK in text
+
+
+SECRETS = {"client": "client-key-0123456789", "upstream": "ck-upstream-0123456789",
+           "management": "mgmt-secret-0123456789", "password": "env-password-0123"}
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """``setup_logging`` rewires the root logger; the test leaves it as it found it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+    REDACTOR.register(())
+
+
+def test_setup_logging_knows_the_config_secrets_before_the_first_line(
+        root_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    config = Config(api_keys=(SECRETS["client"],), remote_management=RemoteManagement(secret_key=SECRETS["management"]),
+                    codex_api_key=(CodexApiKey(api_key=SECRETS["upstream"], base_url="http://127.0.0.1:1"),))
+    setup_logging(False, known_secrets(config, environ={"MANAGEMENT_PASSWORD": SECRETS["password"]}))
+    logging.getLogger("cliproxy.test").warning("first line: %s", " ".join(SECRETS.values()))
+    first = capsys.readouterr().err
+    assert "first line" in first and not [name for name, secret in SECRETS.items() if secret in first]
+
+
+def test_account_tokens_join_the_config_secrets() -> None:
+    account = Credential(id="a.json", kind="oauth", access_token="access-0123456789", base_url="http://127.0.0.1:1",
+                         refresh_token="refresh-0123456")
+    assert known_secrets(Config(api_keys=("k" * 12,)), [account], environ={}) == [
+        "k" * 12, "access-0123456789", "refresh-0123456"]
+
+
+@pytest.mark.parametrize(("value", "shown"), [("", ""), ("abc", "…"), ("abcdef", "ab…"), ("0123456789", "01…"),
+                                               ("sk-0123456789abcd", "sk-0…abcd")])
+def test_mask_shows_a_stub_never_the_whole_secret(value: str, shown: str) -> None:
+    assert mask(value) == shown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cliproxy.auth.credentials import Credential
+from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
 
 MODEL = "gpt-5.4"

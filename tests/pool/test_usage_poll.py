@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from cliproxy.config.schema import ConfigError, parse_config
+from cliproxy.config.load import parse_config
+from cliproxy.config.schema import ConfigError
 from cliproxy.errors import Outcome
 from cliproxy.pool.core import Pool
 from cliproxy.pool.poller import QuotaPoller, chatgpt_backend_base, usage_url

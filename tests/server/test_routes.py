@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from cliproxy.config.schema import parse_config
+from cliproxy.config.load import parse_config
 from cliproxy.config.snapshot import Snapshot
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.server.app import build_app, build_services

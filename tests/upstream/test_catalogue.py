@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from cliproxy.auth.credentials import Credential
+from cliproxy.config.load import parse_config
 from cliproxy.config.models import ModelRegistry
-from cliproxy.config.schema import CodexModel, parse_config
+from cliproxy.credential import Credential, OfferedModel
 from cliproxy.upstream.catalogue import CatalogueCache, discover
 
 TOKEN = "tok-SENTINEL-123"
@@ -44,7 +44,7 @@ def oauth(cred_id: str = "a.json") -> Credential:
                       plan="plus", headers=(("X-Extra", "1"),))
 
 
-def api_key(models: tuple[CodexModel, ...] = ()) -> Credential:
+def api_key(models: tuple[OfferedModel, ...] = ()) -> Credential:
     return Credential(id="api-key:0", kind="api-key", access_token="sk-up", base_url="http://127.0.0.1:9/v1",
                       models=models)
 
@@ -202,7 +202,7 @@ async def test_discover_feeds_the_registry_and_falls_back_per_credential() -> No
     backend = Backend(respond)
     a = oauth("a.json")
     b = Credential(id="b.json", kind="oauth", access_token="tok-b", base_url=BASE, plan="free")
-    explicit = api_key(models=(CodexModel(name="gpt-5.4", alias="fast"),))
+    explicit = api_key(models=(OfferedModel(name="gpt-5.4", alias="fast"),))
     async with backend.client() as client:
         live = await discover(cache_for(), [a, b, explicit], client)
     assert set(live) == {"a.json"}

@@ -20,15 +20,7 @@ from cliproxy.auth.record import (
     last_refresh_of,
 )
 from cliproxy.auth.store import CredentialStore
-
-
-def mask(value: str, keep: int = 4) -> str:
-    """``8f1c…a2b3``: enough to tell two apart, not enough to use."""
-    if not value:
-        return ""
-    if len(value) <= keep * 2 + 2:
-        return value[:2] + "…"
-    return f"{value[:keep]}…{value[-keep:]}"
+from cliproxy.observe.logs import mask
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Any
 
 import jwt
 
+from cliproxy.config.coerce import as_str
+
 AUTH_CLAIM = "https://api.openai.com/auth"
 PROFILE_CLAIM = "https://api.openai.com/profile"
 
@@ -27,10 +29,6 @@ def decode_jwt(token: str) -> dict[str, Any]:
     except jwt.PyJWTError:
         return {}
     return payload if isinstance(payload, dict) else {}
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -55,13 +53,13 @@ def read_claims(id_token: str, access_token: str = "") -> Claims:
     access = decode_jwt(access_token)
     id_auth, access_auth = _obj(ident.get(AUTH_CLAIM)), _obj(access.get(AUTH_CLAIM))
     email = (
-        _str(ident.get("email"))
-        or _str(_obj(ident.get(PROFILE_CLAIM)).get("email"))
-        or _str(_obj(access.get(PROFILE_CLAIM)).get("email"))
+        as_str(ident.get("email"))
+        or as_str(_obj(ident.get(PROFILE_CLAIM)).get("email"))
+        or as_str(_obj(access.get(PROFILE_CLAIM)).get("email"))
     )
-    account_id = _str(id_auth.get("chatgpt_account_id")) or _str(access_auth.get("chatgpt_account_id"))
-    plan = _str(id_auth.get("chatgpt_plan_type")) or _str(access_auth.get("chatgpt_plan_type"))
-    user_id = _str(id_auth.get("chatgpt_user_id")) or _str(id_auth.get("user_id"))
+    account_id = as_str(id_auth.get("chatgpt_account_id")) or as_str(access_auth.get("chatgpt_account_id"))
+    plan = as_str(id_auth.get("chatgpt_plan_type")) or as_str(access_auth.get("chatgpt_plan_type"))
+    user_id = as_str(id_auth.get("chatgpt_user_id")) or as_str(id_auth.get("user_id"))
     exp = access.get("exp")
     expires_at = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
     return Claims(email=email, account_id=account_id, plan=plan.lower(), user_id=user_id,

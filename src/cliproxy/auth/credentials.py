@@ -1,4 +1,4 @@
-"""Credentials the request path can use: ChatGPT OAuth account files and ``codex-api-key`` entries.
+"""Building credentials the request path can use from ChatGPT OAuth account files and ``codex-api-key`` entries.
 
 This module only reads, through ``auth.store`` (which owns writing and locking account files);
 refreshing is ``auth.refresh``'s job, choosing among credentials the pool's.
@@ -7,55 +7,16 @@ refreshing is ``auth.refresh``'s job, choosing among credentials the pool's.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from cliproxy.auth.claims import read_claims
 from cliproxy.auth.record import auth_error_code, expiry_of, last_refresh_of, refresh_interval_of
 from cliproxy.auth.store import FileStore, read_record
-from cliproxy.config.schema import CodexApiKey, CodexModel, Config
+from cliproxy.config.schema import CodexApiKey, Config
+from cliproxy.credential import Credential, OfferedModel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Credential:
-    """One account the proxy can send requests with. Secrets are excluded from ``repr``."""
-
-    id: str  # auth-file path relative to auth-dir, or "api-key:<n>"
-    kind: Literal["oauth", "api-key"]
-    access_token: str = field(repr=False)
-    base_url: str
-    account_id: str = ""
-    email: str = ""
-    plan: str = ""
-    label: str = ""
-    prefix: str = ""
-    priority: int = 0
-    weight: int = 1
-    proxy_url: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-    excluded_models: tuple[str, ...] = ()
-    models: tuple[CodexModel, ...] = ()
-    disabled: bool = False
-    disable_cooling: bool = False
-    auth_error: str = ""
-    path: Path | None = None
-    # What refresh scheduling needs (auth.md §6.3); unset for API keys.
-    refresh_token: str = field(default="", repr=False)
-    expires_at: float | None = None  # access-token expiry, Unix seconds
-    last_refresh_at: float | None = None
-    refresh_interval: float | None = None  # per-file override, seconds
-
-    @property
-    def name(self) -> str:
-        """How the user recognises the account in messages and listings."""
-        return self.label or self.email or self.id
-
-    @property
-    def usable(self) -> bool:
-        return not self.disabled and not self.auth_error and bool(self.access_token)
 
 
 def _as_int(value: Any, default: int = 0) -> int:
@@ -131,7 +92,7 @@ def credential_from_api_key(entry: CodexApiKey, index: int) -> Credential:
         proxy_url=entry.proxy_url,
         headers=tuple(entry.headers.items()),
         excluded_models=entry.excluded_models,
-        models=entry.models,
+        models=tuple(OfferedModel(model.name, model.alias) for model in entry.models),
         disable_cooling=entry.disable_cooling,
     )
 

@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from cliproxy.auth.errors import AuthenticationError, RefreshError, redact
+from cliproxy.config.coerce import as_str
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +111,11 @@ def _parse_bundle(body: bytes) -> TokenBundle:
     if expires_in is not None and (not isinstance(expires_in, int) or isinstance(expires_in, bool)):
         raise ValueError("expires_in is not an integer")
     return TokenBundle(
-        access_token=_text(data.get("access_token")),
-        refresh_token=_text(data.get("refresh_token")),
-        id_token=_text(data.get("id_token")),
+        access_token=as_str(data.get("access_token")),
+        refresh_token=as_str(data.get("refresh_token")),
+        id_token=as_str(data.get("id_token")),
         expires_in=expires_in,
     )
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _body_text(response: httpx.Response) -> str:
@@ -160,10 +157,10 @@ def error_code(body: Any) -> str:
         return ""
     error = body.get("error")
     if isinstance(error, dict):
-        return _text(error.get("code"))
+        return as_str(error.get("code"))
     if isinstance(error, str):
         return error
-    return _text(body.get("code"))
+    return as_str(body.get("code"))
 
 
 def classify_refresh_failure(status: int, body: bytes) -> RefreshError:
@@ -221,7 +218,7 @@ async def exchange_api_key(http: httpx.AsyncClient, endpoints: Endpoints, id_tok
         log.warning("api key exchange failed with status %d", response.status_code)
         return None
     try:
-        key = _text(orjson.loads(response.content).get("access_token"))
+        key = as_str(orjson.loads(response.content).get("access_token"))
     except (orjson.JSONDecodeError, AttributeError):
         key = ""
     return key or None

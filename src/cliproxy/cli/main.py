@@ -1,4 +1,5 @@
-"""The ``cliproxy`` command: serve, plus the account commands registered by ``auth.commands``."""
+"""The ``cliproxy`` command: ``serve``, plus the commands each ``cli`` module registers (login, accounts,
+usage, status)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import click
 from cliproxy import __version__
 from cliproxy.cli.options import Group, config_option, load_cli_config
 from cliproxy.config.schema import Config
-from cliproxy.observe.logs import REDACTOR, setup_logging
+from cliproxy.observe.logs import REDACTOR, known_secrets, setup_logging
 
 
 @click.group(cls=Group, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
@@ -80,10 +81,9 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
         raise fail(f"refusing to listen on {bind_host!r} without client API keys: anyone who can reach "
                    "this port could spend your ChatGPT quota. Set `api-keys` in the config, or bind "
                    "127.0.0.1.")
-    setup_logging(loaded.debug)
+    setup_logging(loaded.debug, known_secrets(loaded))
     snapshot = Snapshot.build(loaded)
-    REDACTOR.register([*loaded.api_keys, *(c.access_token for c in snapshot.credentials),
-                       *(c.refresh_token for c in snapshot.credentials)])
+    REDACTOR.register(known_secrets(loaded, snapshot.credentials))
     services = build_services(snapshot, bind_host, config_path=path)
     click.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
     sys.stdout.flush()
@@ -94,15 +94,10 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
 
 
 def _register_commands() -> None:
-    from cliproxy.cli import accounts as auth_commands
+    from cliproxy.cli import accounts, login, status, usage
 
-    auth_commands.register(app)
-    from cliproxy.cli import usage as usage_cli
-
-    usage_cli.register(app)
-    from cliproxy.cli import status as status_command
-
-    status_command.register(app)
+    for module in (login, accounts, usage, status):
+        module.register(app)
 
 
 _register_commands()

@@ -14,7 +14,8 @@ import click
 import orjson
 
 from cliproxy.cli.options import Command, config_option
-from cliproxy.config.schema import ConfigError, config_path
+from cliproxy.config.load import config_path
+from cliproxy.config.schema import ConfigError
 from cliproxy.observe.usage import GROUPS, summary, usage_path
 
 if TYPE_CHECKING:

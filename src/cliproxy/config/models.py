@@ -1,126 +1,29 @@
-"""The model registry: which names a client may ask for, which credentials serve them, and how a
-thinking setting becomes a ``reasoning.effort`` the Codex backend accepts (proxy.md §2).
+"""The model registry: which names a client may ask for and which credentials serve them.
 
 The registry is built once per snapshot from the config, the loaded credentials and (optionally)
 each account's live model catalogue, then only read. Resolving a name never does I/O, so routes
-can call it before anything is committed to the client.
+can call it before anything is committed to the client. How a thinking setting becomes an effort
+is ``responses.effort``; how the lists look to each client is ``server.model_lists``.
 
-Divergences from CLIProxyAPI, on purpose (proxy.md §2.1, §2.4):
-- an unknown model is a 404 ``model_not_found`` in the client's dialect, not a 502;
-- ``minimal`` (and any other real level a model lacks, such as ``max``) is clamped to the nearest
-  level the model supports for every client dialect; only values that are not levels at all are a 400.
+Divergence from CLIProxyAPI, on purpose: an unknown model is a 404 ``model_not_found`` in the
+client's dialect, not a 502.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
-
-from cliproxy.auth.credentials import Credential
+from cliproxy.config.catalogue import DEFAULT_MAX_COMPLETION_TOKENS, Catalogue, ModelInfo, bundled_catalogue
 from cliproxy.config.schema import Config, ModelAlias
-from cliproxy.errors import ProxyError, bad_request, model_not_found
+from cliproxy.credential import Credential
+from cliproxy.errors import ProxyError, model_not_found
+from cliproxy.responses.effort import DEFAULT_LEVELS, apply_effort
 
-# Every reasoning level any Codex model is known to accept, weakest first. The rank is what
-# "nearest supported level" is measured in.
-LEVEL_ORDER: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max", "ultra")
-_RANK = {level: rank for rank, level in enumerate(LEVEL_ORDER)}
-DEFAULT_LEVELS: tuple[str, ...] = ("low", "medium", "high", "xhigh")
-DEFAULT_MAX_COMPLETION_TOKENS = 128000
 AUTO_MODEL = "auto"
 IMAGE_MODEL = "gpt-image-2"
-
-
-# --------------------------------------------------------------------------------------------
-# Model descriptions and the bundled catalogue
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """One model as clients see it. ``levels`` are the reasoning efforts it accepts, weakest first.
-
-    ``hidden`` models are routable but appear only in the Codex CLI catalogue (with
-    ``visibility:"hide"``), as the backend's own catalogue does for e.g. ``codex-auto-review``.
-    ``codex_entry`` is the backend's own catalogue entry when the model came from live discovery;
-    the Codex CLI catalogue passes it through, because it carries the model's real prompts.
-    """
-
-    id: str
-    display_name: str
-    created: int
-    context_length: int
-    max_completion_tokens: int
-    levels: tuple[str, ...]
-    owned_by: str = "openai"
-    description: str = ""
-    hidden: bool = False
-    codex_entry: Mapping[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """The bundled model table: models in listing order, and which plan sees which of them."""
-
-    models: tuple[ModelInfo, ...]
-    plans_of: Mapping[str, frozenset[str]]  # model id (lower-case) -> plan lists it belongs to
-    plan_aliases: Mapping[str, str]  # plan_type claim -> plan list
-    default_plan: str
-    level_descriptions: Mapping[str, str]
-    codex_template: Mapping[str, Any]
-
-    def get(self, model_id: str) -> ModelInfo | None:
-        lowered = model_id.lower()
-        return next((info for info in self.models if info.id.lower() == lowered), None)
-
-    def rank(self, model_id: str) -> int | None:
-        lowered = model_id.lower()
-        return next((i for i, info in enumerate(self.models) if info.id.lower() == lowered), None)
-
-    def for_plan(self, plan: str) -> tuple[ModelInfo, ...]:
-        """The plan's list (proxy.md §2.2 plan mapping); a missing or unknown plan gets the pro list."""
-        plan_list = self.plan_aliases.get(plan.strip().lower(), self.default_plan)
-        return tuple(info for info in self.models if plan_list in self.plans_of[info.id.lower()])
-
-
-def _model_from_record(record: Mapping[str, Any]) -> ModelInfo:
-    return ModelInfo(
-        id=str(record["id"]),
-        display_name=str(record.get("display_name") or record["id"]),
-        created=int(record.get("created", 0)),
-        context_length=int(record.get("context_length", 0)),
-        max_completion_tokens=int(record.get("max_completion_tokens", DEFAULT_MAX_COMPLETION_TOKENS)),
-        levels=tuple(str(level).lower() for level in record.get("levels", DEFAULT_LEVELS)),
-        owned_by=str(record.get("owned_by", "openai")),
-        description=str(record.get("description", "")),
-    )
-
-
-def parse_catalogue(raw: bytes) -> Catalogue:
-    """Parse a catalogue file in the format of ``cliproxy/data/models.json``."""
-    data = orjson.loads(raw)
-    records = data["models"]
-    return Catalogue(
-        models=tuple(_model_from_record(record) for record in records),
-        plans_of={str(r["id"]).lower(): frozenset(r.get("plans", ())) for r in records},
-        plan_aliases={str(k).lower(): str(v) for k, v in data.get("plans", {}).items()},
-        default_plan=str(data.get("default_plan", "pro")),
-        level_descriptions=dict(data.get("level_descriptions", {})),
-        codex_template=dict(data.get("codex_client_template", {})),
-    )
-
-
-@cache
-def bundled_catalogue() -> Catalogue:
-    """The catalogue shipped in the package (read once)."""
-    raw = resources.files("cliproxy.data").joinpath("models.json").read_bytes()
-    return parse_catalogue(raw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,212 +297,24 @@ class ModelRegistry:
         return [info for info in self._listing.values() if include_hidden or not info.hidden]
 
 
-# --------------------------------------------------------------------------------------------
-# Reasoning effort (proxy.md §2.4)
-# --------------------------------------------------------------------------------------------
-
-
-def budget_to_level(budget: int) -> str:
-    """CPA ``ConvertBudgetToLevel``: a thinking-token budget as a level name."""
-    if budget == -1:
-        return "auto"
-    if budget < -1:
-        raise bad_request(f"invalid thinking budget {budget}: use -1 (dynamic), 0 (off) or a positive "
-                          "number of tokens", code="invalid_reasoning_effort")
-    if budget == 0:
-        return "none"
-    for ceiling, level in ((512, "minimal"), (1024, "low"), (8192, "medium"), (24576, "high")):
-        if budget <= ceiling:
-            return level
-    return "xhigh"
-
-
-def _suffix_setting(suffix: str) -> str | int | None:
-    """A suffix as a level or a budget; ``None`` when it means nothing (then it is ignored)."""
-    text = suffix.strip().lower()
-    if text.lstrip("-").isdigit():
-        number = int(text)
-        return "auto" if number == -1 else number if number >= 0 else None
-    if text == AUTO_MODEL or text in _RANK:
-        return text
-    return None
-
-
-def _body_setting(body: Mapping[str, Any]) -> str | int | None:
-    reasoning = body.get("reasoning")
-    if not isinstance(reasoning, Mapping):
-        return None
-    effort = reasoning.get("effort")
-    if isinstance(effort, bool) or effort is None:
-        return None
-    if isinstance(effort, int):
-        return effort
-    return str(effort).strip().lower() or None
-
-
-def _nearest(level: str, levels: Sequence[str]) -> str:
-    """The supported level closest in rank, ties to the weaker one; never ``none`` unless asked."""
-    pool = [lv for lv in levels if lv != "none" and lv in _RANK] or [lv for lv in levels if lv in _RANK]
-    return min(pool, key=lambda lv: (abs(_RANK[lv] - _RANK[level]), _RANK[lv]))
-
-
-def _effort_for(setting: str | int, info: ModelInfo | None) -> str:
-    level = budget_to_level(setting) if isinstance(setting, int) else setting
-    levels = [lv for lv in info.levels if lv in _RANK] if info else []
-    if not levels:
-        return level  # user-defined model: pass through
-    if level in levels:
-        return level
-    if level == "none":
-        return min(levels, key=_RANK.__getitem__)
-    if level == AUTO_MODEL:
-        return _nearest("medium", levels)
-    if level in _RANK:
-        return _nearest(level, levels)
-    valid = ", ".join(levels)
-    raise bad_request(f'level "{level}" not supported by {info.id if info else "this model"}, '
-                      f"valid levels: {valid}", code="invalid_reasoning_effort")
-
-
 def apply_reasoning(body: dict[str, Any], model: ResolvedModel, same_family_as_codex: bool) -> None:
-    """Set ``body["reasoning"]["effort"]`` from the model suffix, else from the translated body.
-
-    ``none`` becomes the model's weakest level, ``auto`` becomes ``medium``, a budget becomes a
-    level, and a real level the model lacks (``minimal``, ``max``, ``ultra``) is clamped to the
-    nearest one it has. A value that is not a level at all is a 400 naming the valid levels.
-    A suffix that is not a level or budget is ignored (proxy.md §2.3). User-defined models
-    (``model.info is None``) get the value as given, budgets converted.
+    """Set ``body["reasoning"]["effort"]`` from the model suffix, else from the translated body,
+    within the levels the resolved model accepts (``responses.effort`` has the rules).
+    User-defined models (``model.info is None``) get the value as given, budgets converted.
 
     ``same_family_as_codex`` says whether the client spoke an OpenAI dialect. CPA rejected
     unsupported levels from those clients; our divergence clamps for everyone, so it does not
     change the outcome today, but callers state it so the rule can be tightened in one place.
     """
-    setting = _suffix_setting(model.suffix) if model.suffix is not None else None
-    if setting is None:
-        setting = _body_setting(body)
-    if setting is None:
-        return
-    effort = _effort_for(setting, model.info)
-    reasoning = body.get("reasoning")
-    if not isinstance(reasoning, dict):
-        reasoning = {}
-        body["reasoning"] = reasoning
-    reasoning["effort"] = effort
-
-
-# --------------------------------------------------------------------------------------------
-# Model list shapes (proxy.md §2.6)
-# --------------------------------------------------------------------------------------------
-
-
-def openai_model_list(models: Iterable[ModelInfo]) -> dict[str, Any]:
-    """Shape 3: exactly id/object/created/owned_by per model, as the OpenAI API answers."""
-    data = [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]
-    return {"object": "list", "data": data}
-
-
-def _rfc3339(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def anthropic_model_list(models: Iterable[ModelInfo]) -> dict[str, Any]:
-    """Shape 2, for ``claude-cli`` user agents."""
-    data = [
-        {
-            "id": m.id,
-            "object": "model",
-            "owned_by": m.owned_by,
-            "created_at": _rfc3339(m.created),
-            "type": "model",
-            "display_name": m.display_name or m.id,
-        }
-        for m in models
-    ]
-    return {
-        "data": data,
-        "has_more": False,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    }
-
-
-def gemini_model_entry(model: ModelInfo) -> dict[str, Any]:
-    """One ``/v1beta/models`` entry (also the body of ``GET /v1beta/models/{name}``)."""
-    return {
-        "name": f"models/{model.id}",
-        "version": model.id,
-        "displayName": model.display_name or model.id,
-        "description": model.description or model.display_name or model.id,
-        "inputTokenLimit": model.context_length,
-        "outputTokenLimit": model.max_completion_tokens,
-        "supportedGenerationMethods": ["generateContent"],
-    }
-
-
-def gemini_model_list(models: Iterable[ModelInfo]) -> dict[str, Any]:
-    return {"models": [gemini_model_entry(m) for m in models]}
-
-
-def _codex_levels(model: ModelInfo, descriptions: Mapping[str, str]) -> list[dict[str, str]]:
-    # Codex rejects the whole catalogue on an unknown effort name, so only known levels go out.
-    return [{"effort": lv, "description": descriptions.get(lv, lv)} for lv in model.levels if lv in _RANK]
-
-
-def _codex_template_entry(model: ModelInfo, catalogue: Catalogue) -> dict[str, Any]:
-    levels = _codex_levels(model, catalogue.level_descriptions)
-    efforts = [entry["effort"] for entry in levels]
-    entry: dict[str, Any] = {
-        "slug": model.id,
-        "display_name": model.display_name or model.id,
-        "description": model.description or None,
-        "supported_reasoning_levels": levels,
-        "visibility": "hide" if model.hidden else "list",
-    }
-    if efforts:
-        entry["default_reasoning_level"] = "medium" if "medium" in efforts else efforts[0]
-    if model.context_length:
-        entry["context_window"] = model.context_length
-    entry.update(catalogue.codex_template)
-    return entry
-
-
-def codex_model_catalogue(models: Iterable[ModelInfo], catalogue: Catalogue | None = None) -> dict[str, Any]:
-    """Shape 1, what Codex CLI reads from ``GET …/models?client_version=`` (verified against the
-    0.169.0 binary: it requires slug, display_name, supported_reasoning_levels, shell_type,
-    visibility, supported_in_api, priority, support_verbosity, truncation_policy,
-    experimental_supported_tools and base_instructions, and it *replaces* its own catalogue with
-    ours). Models from live discovery carry the backend's own entry, passed through with the
-    client-visible slug; others are filled from the bundled template, whose ``base_instructions``
-    is a short generic prompt. ``priority`` follows our order (Codex's default is priority 1)."""
-    catalogue = catalogue or bundled_catalogue()
-    entries = []
-    for index, model in enumerate(models):
-        if model.codex_entry is not None:
-            entry = dict(model.codex_entry)
-            entry["slug"] = model.id
-        else:
-            entry = _codex_template_entry(model, catalogue)
-        entry["priority"] = index + 1
-        entries.append(entry)
-    return {"models": entries}
+    info = model.info
+    apply_effort(body, model.suffix, info.levels if info else None, info.id if info else model.id)
 
 
 __all__ = [
     "AUTO_MODEL",
     "IMAGE_MODEL",
-    "LEVEL_ORDER",
-    "Catalogue",
-    "ModelInfo",
     "ModelRegistry",
     "ResolvedModel",
-    "anthropic_model_list",
     "apply_reasoning",
-    "budget_to_level",
-    "bundled_catalogue",
-    "codex_model_catalogue",
-    "gemini_model_entry",
-    "gemini_model_list",
-    "openai_model_list",
-    "parse_catalogue",
     "split_suffix",
 ]

@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cliproxy.auth.credentials import Credential, credential_from_api_key, credential_from_record
+from cliproxy.auth.credentials import credential_from_api_key, credential_from_record
 from cliproxy.auth.store import parse_record
 from cliproxy.config import edit as config_edit
-from cliproxy.config.models import ModelInfo
-from cliproxy.config.schema import Config, ConfigError, apply_env, parse_config, unknown_keys, updated
+from cliproxy.config.catalogue import ModelInfo
+from cliproxy.config.load import apply_env, parse_config, unknown_keys
+from cliproxy.config.schema import Config, ConfigError, updated
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.credential import Credential
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cliproxy.auth.credentials import Credential, load_credentials
-from cliproxy.config.models import ModelInfo, ModelRegistry
+from cliproxy.auth.credentials import load_credentials
+from cliproxy.config.catalogue import ModelInfo
+from cliproxy.config.models import ModelRegistry
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,24 @@
-"""Logging set-up with a redacting filter: no token or key ever reaches a log line.
+"""Logging set-up with a redacting filter: no token or key ever reaches a log line or a listing.
 
-Known secrets (client API keys, account tokens) are registered at start-up and on reload; a few
-patterns (Bearer values, JWTs, ``sk-`` keys, refresh tokens) catch what was never registered.
+Known secrets are one list, ``known_secrets``: client API keys, ``codex-api-key`` keys, the
+management secret and password, and account tokens. ``setup_logging`` registers the config's
+before the first line is written, the server registers the accounts' once they are read and again
+on every reload, and a refreshed token is added as it arrives. A few patterns (Bearer values, JWTs,
+``sk-`` keys, refresh tokens) catch what was never registered. Where a secret must be shown (a key
+listed in management, an account id in ``cliproxy accounts``), ``mask`` shows a recognisable stub.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cliproxy.config.schema import Config
+    from cliproxy.credential import Credential
 
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
@@ -16,6 +26,28 @@ _PATTERNS = (
     re.compile(r"\b(sk|rt|sess)[-_][A-Za-z0-9_-]{6,}"),
 )
 MASK = "[redacted]"
+MANAGEMENT_PASSWORD_ENV = "MANAGEMENT_PASSWORD"  # the management API's password outside the file
+
+
+def mask(value: str, keep: int = 4) -> str:
+    """``8f1c…a2b3``: enough to tell two apart, not enough to use. A value too short to keep both
+    ends shows its first two characters, and one shorter than six shows nothing."""
+    if not value:
+        return ""
+    if len(value) <= keep * 2 + 2:
+        return value[:2] + "…" if len(value) >= 6 else "…"
+    return f"{value[:keep]}…{value[-keep:]}"
+
+
+def known_secrets(config: Config, credentials: Iterable[Credential] = (),
+                  environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Every secret the redactor must know: the config's keys and management secret, the management
+    password from the environment, and each account's tokens."""
+    secrets = [*config.api_keys, *(entry.api_key for entry in config.codex_api_key),
+               config.remote_management.secret_key, environ.get(MANAGEMENT_PASSWORD_ENV, "")]
+    for credential in credentials:
+        secrets += [credential.access_token, credential.refresh_token]
+    return [secret for secret in secrets if secret]
 
 
 class RedactingFilter(logging.Filter):
@@ -67,8 +99,10 @@ def _no_websocket_library_warnings(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith(_WEBSOCKET_WARNINGS)
 
 
-def setup_logging(debug: bool = False) -> None:
-    """One stderr handler for our loggers and uvicorn's, every record passing the redactor."""
+def setup_logging(debug: bool = False, secrets: Iterable[str] = ()) -> None:
+    """One stderr handler for our loggers and uvicorn's, every record passing the redactor, which
+    knows ``secrets`` before the first record is written."""
+    REDACTOR.register(secrets)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                                            "%Y-%m-%d %H:%M:%S"))

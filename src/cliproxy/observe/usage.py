@@ -23,6 +23,8 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cliproxy.config.coerce import as_count
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -80,18 +82,14 @@ CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 """
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def token_counts(usage: Mapping[str, Any]) -> tuple[int, int, int, int, int]:
     """(input, cached, output, reasoning, total) from a Responses ``usage`` object."""
     inputs = usage.get("input_tokens_details")
     outputs = usage.get("output_tokens_details")
-    cached = _int(inputs.get("cached_tokens")) if isinstance(inputs, dict) else 0
-    reasoning = _int(outputs.get("reasoning_tokens")) if isinstance(outputs, dict) else 0
-    input_tokens, output_tokens = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
-    total = _int(usage.get("total_tokens")) or input_tokens + output_tokens
+    cached = as_count(inputs.get("cached_tokens")) if isinstance(inputs, dict) else 0
+    reasoning = as_count(outputs.get("reasoning_tokens")) if isinstance(outputs, dict) else 0
+    input_tokens, output_tokens = as_count(usage.get("input_tokens")), as_count(usage.get("output_tokens"))
+    total = as_count(usage.get("total_tokens")) or input_tokens + output_tokens
     return input_tokens, cached, output_tokens, reasoning, total
 
 

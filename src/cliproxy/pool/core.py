@@ -19,9 +19,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
-from cliproxy.auth.credentials import Credential
 from cliproxy.config.coerce import parse_duration
 from cliproxy.config.schema import Config, normalise_strategy
+from cliproxy.credential import Credential
 from cliproxy.errors import Blame, ProxyError
 from cliproxy.pool import views
 from cliproxy.pool.affinity import DEFAULT_TTL, Affinity

@@ -22,8 +22,8 @@ from functools import partial
 import httpx
 import orjson
 
-from cliproxy.auth.credentials import Credential
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 from cliproxy.pool.core import Pool
 from cliproxy.upstream.catalogue import request_headers
 from cliproxy.upstream.codex import CodexUpstream

@@ -90,10 +90,6 @@ class Selector:
         self._wake(now)
         return bool(self._keys.get(cid))
 
-    def ready_count(self, now: float) -> int:
-        self._wake(now)
-        return sum(1 for keys in self._keys.values() if keys)
-
     def refresh(self, cid: str, now: float) -> None:
         """Re-place an account after its state changed (or a wake-up came due)."""
         if cid not in self._position:

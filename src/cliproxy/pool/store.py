@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from cliproxy.auth.credentials import Credential
 from cliproxy.auth.store import atomic_write
+from cliproxy.credential import Credential
 from cliproxy.errors import Outcome
 from cliproxy.pool.cooldown import LOGIN_CURES, AccountState
 from cliproxy.pool.quota_view import AccountQuota
@@ -71,22 +71,6 @@ def ensure_private_dir(path: Path) -> Path:
         with contextlib.suppress(OSError):
             os.chmod(path, 0o700)
     return path
-
-
-class MemoryPoolStore:
-    """Keeps the last saved state in memory (tests; a single process that need not survive restarts)."""
-
-    def __init__(self) -> None:
-        self.state: dict[str, Any] | None = None
-
-    def load(self) -> dict[str, Any] | None:
-        return self.state
-
-    def save(self, state: dict[str, Any]) -> None:
-        self.state = state
-
-    def describe(self) -> str:
-        return "memory"
 
 
 class FilePoolStore:

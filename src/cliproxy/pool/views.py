@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterable
 from typing import Any
 
-from cliproxy.auth.credentials import Credential
+from cliproxy.credential import Credential
 from cliproxy.errors import BLAME, Blame, Outcome
 from cliproxy.pool.cooldown import NEEDS_USER, AccountState
 from cliproxy.pool.quota_view import PoolQuota, pool_quota

@@ -67,10 +67,3 @@ def check_access(headers: Mapping[str, str], query: Mapping[str, str], keys: Seq
     if matched is None:
         raise ProxyError(401, "Invalid API key.", code="invalid_api_key", type="authentication_error")
     return matched
-
-
-def mask_key(key: str) -> str:
-    """A key as it may appear in listings and logs."""
-    if len(key) <= 8:
-        return "*" * len(key)
-    return f"{key[:4]}…{key[-4:]}"

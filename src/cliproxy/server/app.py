@@ -23,12 +23,13 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from cliproxy.auth.credentials import Credential
-from cliproxy.auth.refresh import Refresher, RefreshScheduler
+from cliproxy.auth.refresh import Refresher
+from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.auth.store import FileStore
 from cliproxy.config.reload import Reloader
 from cliproxy.config.schema import Config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.credential import Credential
 from cliproxy.observe.logs import REDACTOR
 from cliproxy.pool.core import Pool
 from cliproxy.pool.poller import QuotaPoller

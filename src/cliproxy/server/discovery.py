@@ -10,7 +10,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from cliproxy.config.models import ModelInfo, ModelRegistry
+from cliproxy.config.catalogue import ModelInfo
+from cliproxy.config.models import ModelRegistry
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.upstream.catalogue import CatalogueCache, discover
 from cliproxy.upstream.codex import CodexUpstream

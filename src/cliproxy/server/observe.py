@@ -19,11 +19,11 @@ from starlette.requests import Request
 
 from cliproxy.config.snapshot import SnapshotHolder
 from cliproxy.errors import ProxyError
+from cliproxy.observe.logs import mask
 from cliproxy.observe.metrics import Metrics
 from cliproxy.observe.request_log import RequestLogEntry, RequestLogger
 from cliproxy.observe.usage import UsageRecord, UsageWriter, token_counts
 from cliproxy.runner import Call, CallResult
-from cliproxy.server.access import mask_key
 
 CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection"
 
@@ -138,7 +138,7 @@ class Trace:
                       ttft: float | None, duration: float) -> UsageRecord:
         key = self.request.scope.get("state", {}).get("client_key")
         return UsageRecord(
-            ts=self.started, request_id=self.request_id, client_key=mask_key(key) if key else "",
+            ts=self.started, request_id=self.request_id, client_key=mask(key) if key else "",
             account=self._account(), model=model, dialect=self.call.dialect.name, endpoint=self.request.url.path,
             effort=self._effort(), input_tokens=tokens[0], cached_tokens=tokens[1], output_tokens=tokens[2],
             reasoning_tokens=tokens[3], total_tokens=tokens[4],

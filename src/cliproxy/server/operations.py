@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cliproxy.auth.refresh import RefreshScheduler
+from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.reload import Reloader
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.observe.logs import REDACTOR

@@ -15,15 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cliproxy.config.models import (
-    ResolvedModel,
-    anthropic_model_list,
-    apply_reasoning,
-    codex_model_catalogue,
-    gemini_model_entry,
-    gemini_model_list,
-    openai_model_list,
-)
+from cliproxy.config.models import ResolvedModel, apply_reasoning
 from cliproxy.dialects import anthropic, completions, gemini, openai_chat, openai_responses
 from cliproxy.dialects.base import Dialect, TranslatedRequest
 from cliproxy.dialects.tokens import count_anthropic_tokens, count_codex_body_tokens
@@ -34,6 +26,13 @@ from cliproxy.runner import Call, CallResult
 from cliproxy.server.body import read_json
 from cliproxy.server.event_stream import EventStream
 from cliproxy.server.json import JSONResponse
+from cliproxy.server.model_lists import (
+    anthropic_model_list,
+    codex_model_catalogue,
+    gemini_model_entry,
+    gemini_model_list,
+    openai_model_list,
+)
 from cliproxy.server.observe import Trace
 from cliproxy.server.services import Services
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cliproxy.auth.refresh import Refresher, RefreshScheduler
+from cliproxy.auth.refresh import Refresher
+from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.snapshot import SnapshotHolder
 from cliproxy.pool.poller import QuotaPoller
 from cliproxy.runner import Runner

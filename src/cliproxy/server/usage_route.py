@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cliproxy.auth.credentials import Credential
+from cliproxy.credential import Credential
 from cliproxy.pool.affinity import SESSION_HEADERS
 from cliproxy.pool.poller import ON_DEMAND_WAIT, STALE_AFTER, usage_url
 from cliproxy.server.access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer

@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import orjson
 
-from cliproxy.auth.credentials import Credential
-from cliproxy.config.models import DEFAULT_MAX_COMPLETION_TOKENS, Catalogue, ModelInfo, bundled_catalogue
+from cliproxy.config.catalogue import DEFAULT_MAX_COMPLETION_TOKENS, Catalogue, ModelInfo, bundled_catalogue
+from cliproxy.config.coerce import as_count
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,6 @@ def _levels(entry: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(effort.lower() for effort in efforts if isinstance(effort, str) and effort)
 
 
-def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
-
-
 def model_from_entry(entry: Mapping[str, Any], catalogue: Catalogue) -> ModelInfo | None:
     """One backend catalogue entry as a ModelInfo, or None for an entry clients may not use.
 
@@ -77,11 +74,12 @@ def model_from_entry(entry: Mapping[str, Any], catalogue: Catalogue) -> ModelInf
         return None
     known = catalogue.get(slug)
     description = entry.get("description")
+    window = as_count(entry.get("context_window"))
     return ModelInfo(
         id=slug.strip(),
         display_name=str(entry.get("display_name") or slug),
         created=known.created if known else 0,
-        context_length=_int(entry.get("context_window"), known.context_length if known else 0),
+        context_length=window if window > 0 else known.context_length if known else 0,
         max_completion_tokens=known.max_completion_tokens if known else DEFAULT_MAX_COMPLETION_TOKENS,
         levels=_levels(entry),
         description=description if isinstance(description, str) else "",

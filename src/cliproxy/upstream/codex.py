@@ -21,8 +21,8 @@ from typing import Protocol
 import httpx
 import orjson
 
-from cliproxy.auth.credentials import Credential
 from cliproxy.config.schema import Config
+from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.responses.reader import Batch, read_batches
 from cliproxy.upstream.classify import classify_http_error

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cliproxy.config.schema import parse_config
+from cliproxy.config.load import parse_config
 from cliproxy.server.management.guard import BAN_SECONDS, Denied, Guard
 from tests.fakes.codex_backend import FakeCodex
 from tests.serve_process import run_configured

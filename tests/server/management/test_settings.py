@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from cliproxy.server.access import mask_key
+from cliproxy.observe.logs import mask
 from tests.server.management.conftest import CLIENT_KEY, Managed
 
 
@@ -36,14 +36,14 @@ def test_scalar_settings_read_write_and_refuse_bad_bodies(managed: Managed) -> N
 
 def test_client_keys_are_replaced_edited_and_deleted_by_value_mask_or_index(managed: Managed) -> None:
     api = managed.api
-    assert api.get("/api-keys").json() == {"api-keys": [mask_key(CLIENT_KEY)]}
+    assert api.get("/api-keys").json() == {"api-keys": [mask(CLIENT_KEY)]}
     assert api.put("/api-keys", json=["sk-new-one-0001", "sk-new-two-0002"]).status_code == 200
     assert managed.chat("sk-new-one-0001").status_code == 200
     assert managed.chat(CLIENT_KEY).status_code == 401
 
-    assert api.patch("/api-keys", json={"old": mask_key("sk-new-one-0001"), "new": "sk-new-three-3"}).status_code == 200
+    assert api.patch("/api-keys", json={"old": mask("sk-new-one-0001"), "new": "sk-new-three-3"}).status_code == 200
     assert api.patch("/api-keys", json={"index": 1, "value": "sk-new-four-04"}).status_code == 200
-    assert api.get("/api-keys").json() == {"api-keys": [mask_key("sk-new-three-3"), mask_key("sk-new-four-04")]}
+    assert api.get("/api-keys").json() == {"api-keys": [mask("sk-new-three-3"), mask("sk-new-four-04")]}
     assert api.delete("/api-keys", params={"value": "sk-new-three-3"}).status_code == 200
     assert api.delete("/api-keys", params={"index": 0}).status_code == 200
     assert api.get("/api-keys").json() == {"api-keys": []}
@@ -61,9 +61,9 @@ def test_codex_api_key_entries(managed: Managed) -> None:
     managed.secrets.append("ck-upstream-secret-77")
     assert api.put("/codex-api-key", json=[{"api-key": "ck-upstream-secret-77", "base-url": base}]).status_code == 200
     entries = api.get("/codex-api-key").json()["codex-api-key"]
-    assert entries[0]["api-key"] == mask_key("ck-upstream-secret-77") and entries[0]["base-url"] == base
+    assert entries[0]["api-key"] == mask("ck-upstream-secret-77") and entries[0]["base-url"] == base
     assert api.patch("/codex-api-key", json={"index": 0, "value": {"prefix": "team"}}).status_code == 200
-    assert api.patch("/codex-api-key", json={"match": mask_key("ck-upstream-secret-77"),
+    assert api.patch("/codex-api-key", json={"match": mask("ck-upstream-secret-77"),
                                              "value": {"priority": 5}}).status_code == 200
     entry = api.get("/codex-api-key").json()["codex-api-key"][0]
     assert (entry["prefix"], entry["priority"]) == ("team", 5)
@@ -101,9 +101,9 @@ def test_model_aliases_and_exclusions_per_channel(managed: Managed) -> None:
 def test_whole_config_as_json_and_as_yaml_round_trip(managed: Managed) -> None:
     api = managed.api
     config = api.get("/config").json()
-    assert config["api-keys"] == [mask_key(CLIENT_KEY)] and config["remote-management"]["secret-key"].startswith("$2b")
+    assert config["api-keys"] == [mask(CLIENT_KEY)] and config["remote-management"]["secret-key"].startswith("$2b")
     yaml_text = api.get("/config.yaml").text
-    assert "# the laptop" in yaml_text and mask_key(CLIENT_KEY) in yaml_text
+    assert "# the laptop" in yaml_text and mask(CLIENT_KEY) in yaml_text
     edited = yaml_text.replace("api-keys:", "request-retry: 2\napi-keys:")
     assert api.put("/config.yaml", content=edited.encode()).json() == {"status": "ok"}
     assert managed.proxy.services.holder.current.config.request_retry == 2

@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from cliproxy.config.schema import parse_config
+from cliproxy.config.load import parse_config
 from cliproxy.upstream.codex import CodexUpstream
 from cliproxy.upstream.transport.direct import DirectTransport
 from tests.fakes.raw_http import RawConnection, RawServer, answer_all, response

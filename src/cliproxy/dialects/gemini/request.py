@@ -17,11 +17,11 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from cliproxy.config.models import budget_to_level
 from cliproxy.dialects.anthropic.request import dumps_text
 from cliproxy.dialects.base import JSON, TranslatedRequest
 from cliproxy.dialects.names import build_name_map, short_name
 from cliproxy.errors import bad_request
+from cliproxy.responses.effort import budget_to_level
 
 _ALNUM = string.ascii_letters + string.digits
 _ROLES = {"model": "assistant"}

@@ -16,15 +16,15 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cliproxy.auth.refresh import RefreshScheduler
+from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config import edit as config_edit
 from cliproxy.config.reload import Reloader
 from cliproxy.config.schema import Config, ConfigError
 from cliproxy.config.snapshot import SnapshotHolder
+from cliproxy.observe.logs import mask
 from cliproxy.observe.request_log import RequestLogger
 from cliproxy.observe.usage import UsageWriter
 from cliproxy.pool.core import Pool
-from cliproxy.server.access import mask_key
 from cliproxy.server.json import JSONResponse
 
 # Config keys whose values are secrets (strings, or lists of strings), at any depth.
@@ -90,7 +90,7 @@ def endpoint(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
 
 def _mask_any(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_key(value) if value else value
+        return mask(value) if value else value
     if isinstance(value, list):
         return [_mask_any(item) for item in value]
     return mask_secrets(value)
@@ -104,7 +104,7 @@ def mask_secrets(value: Any) -> Any:
             if key in SECRET_KEYS:
                 out[key] = _mask_any(item)
             elif key == "headers" and isinstance(item, dict):
-                out[key] = {k: mask_key(str(v)) if str(k).lower() in SECRET_HEADERS else v for k, v in item.items()}
+                out[key] = {k: mask(str(v)) if str(k).lower() in SECRET_HEADERS else v for k, v in item.items()}
             else:
                 out[key] = mask_secrets(item)
         return out
@@ -138,7 +138,7 @@ def mask_document(doc: Any) -> None:
     """Mask the secrets of a round-trip document in place (for the YAML download)."""
     def visit(container: Any, key: Any, value: str) -> None:
         if value:
-            container[key] = mask_key(value)
+            container[key] = mask(value)
 
     _walk_secrets(doc, visit)
 
@@ -149,7 +149,7 @@ def restore_masked(doc: Any, original: Any) -> None:
 
     def collect(_container: Any, _key: Any, value: str) -> None:
         if value:
-            known.setdefault(mask_key(value), value)
+            known.setdefault(mask(value), value)
 
     _walk_secrets(original, collect)
 
@@ -162,7 +162,7 @@ def restore_masked(doc: Any, original: Any) -> None:
 
 def matches(candidate: str, value: str) -> bool:
     """A client may name a secret by its value or by its masked form."""
-    return bool(candidate) and (candidate == value or candidate == mask_key(value))
+    return bool(candidate) and (candidate == value or candidate == mask(value))
 
 
 # ---- config edits -----------------------------------------------------------------------------------

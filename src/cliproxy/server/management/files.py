@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cliproxy.auth.accounts import mask, summarise
+from cliproxy.auth.accounts import summarise
 from cliproxy.auth.store import FileStore, StoreError
+from cliproxy.observe.logs import mask
 from cliproxy.pool.core import Pool
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.management.common import BadBody, ManagementContext, endpoint, json_body, ok
