@@ -9,6 +9,7 @@ The pool records every attempt; a failure becomes a rest through one table keyed
 | 429 other | account | ``Retry-After``, else 1 s × 2ⁿ (cap 30 min) |
 | ``usage_not_included`` / ``insufficient_quota`` | account | 1 h |
 | 401 after the refresh-and-retry | account | the credential changes (refresh, new file) |
+| 401, and the issuer could not renew the token now | account | 60 s, or a new token in the file |
 | 402 / 403 | account | 30 min |
 | model not supported / 404 | (account, model) | 12 h |
 | 408 / 5xx / transport error / short 429 (transient) | account | after 3 in a row: 5 s × 2ⁿ (cap 5 min) |
@@ -82,7 +83,8 @@ COOLDOWNS: dict[Outcome, Rule] = {
     Outcome.QUOTA_EXHAUSTED: Rule("account", 1.0, exponential=True, upstream_time=True, label="usage limit reached"),
     Outcome.RATE_LIMITED: Rule("account", 1.0, exponential=True, upstream_time=True, label="rate limited"),
     Outcome.NO_QUOTA: Rule("account", 3600.0, label="no Codex quota on this plan"),
-    Outcome.UNAUTHORIZED: Rule("account", NEEDS_USER, label="unauthorized: run `cliproxy login` again"),
+    Outcome.UNAUTHORIZED: Rule("account", NEEDS_USER, upstream_time=True,
+                               label="unauthorized: run `cliproxy login` again"),
     Outcome.FORBIDDEN: Rule("account", 1800.0, label="forbidden"),
     Outcome.MODEL_UNSUPPORTED: Rule("model", 12 * 3600.0, label="model not available to this account"),
     Outcome.SERVER_ERROR: Rule("account", 60.0, exponential=True, label="upstream error"),
