@@ -12,7 +12,6 @@ however many accounts there are.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections import OrderedDict
@@ -27,7 +26,6 @@ from cliproxy.pool import views
 from cliproxy.pool.affinity import DEFAULT_TTL, Affinity
 from cliproxy.pool.cooldown import (
     COOLDOWNS,
-    LOGIN_CURES,
     MAX_BACKOFF,
     NEEDS_USER,
     QUOTA_RESTS,
@@ -38,11 +36,10 @@ from cliproxy.pool.cooldown import (
 )
 from cliproxy.pool.quota import Report, has_headroom, parse_event, parse_headers, parse_usage
 from cliproxy.pool.quota_view import PoolQuota
+from cliproxy.pool.recovery import Recovery
 from cliproxy.pool.selection import Placement, Selector, reset_tier
 from cliproxy.pool.shortage import TRANSIENT, Exhausted, no_accounts
 from cliproxy.pool.store import PoolStore, export_pool, restore_pool
-
-log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 MAX_SELECTORS = 256
@@ -53,7 +50,7 @@ SMALL_POOL = 64  # up to this many accounts the view is recomputed whenever some
 __all__ = ["COOLDOWNS", "AccountState", "Exhausted", "Pool", "Rule", "no_accounts"]
 
 
-class Pool:
+class Pool(Recovery):
     """All credentials with their state; selection by strategy within the highest priority group."""
 
     def __init__(self, credentials: Sequence[Credential], strategy: str = "round-robin", *,
@@ -133,16 +130,6 @@ class Pool:
         self._latest[credential.id] = credential
         self._token_changed(old, credential)
         self._changed(credential.id)
-
-    def _token_changed(self, old: Credential | None, new: Credential) -> None:
-        """A new token in the account file (a re-login, an import, a refresh) ends every rest a
-        login can cure; a quota rest stays, since the quota is the same account's."""
-        state = self._states.get(new.id)
-        if old is None or state is None or old.access_token == new.access_token:
-            return
-        if state.outcome in LOGIN_CURES:
-            log.info("%s is back in rotation: its token changed (was: %s)", self.public_name(new), state.reason)
-            state.clear()
 
     def current(self, credential: Credential) -> Credential:
         return self._latest.get(credential.id, credential)
@@ -284,34 +271,6 @@ class Pool:
         elif rule is not None:
             self._changed(credential.id, now)
 
-    def _alone(self, credential: Credential, model: str, now: float) -> bool:
-        """No other account could take this one's place now (a transient failure never rests it)."""
-        return not any(other.id != credential.id and not self.blocked_until(other, model, now)
-                       for other in self._latest.values())
-
-    def _back(self, credential: Credential, why: str, now: float) -> None:
-        """An account returns to rotation: one log line saying why, and the selectors re-place it."""
-        log.info("%s is back in rotation: %s", self.public_name(credential), why)
-        self._changed(credential.id, now)
-
-    def reset(self, credential_id: str) -> bool:
-        """The user ends an account's rest by hand; False when it was not resting."""
-        credential, state = self._latest.get(credential_id), self._states.get(credential_id)
-        if credential is None or state is None or not (state.resting or state.model_blocks):
-            return False
-        state.clear()
-        state.model_blocks.clear()
-        self._back(credential, "reset by the user", self._clock())
-        return True
-
-    def public_name(self, credential: Credential) -> str:
-        """How messages to clients and log lines name an account: its label, else its place in the
-        pool (``account #2``, as ``cliproxy status`` numbers them), never its e-mail."""
-        if credential.label and "@" not in credential.label:
-            return credential.label
-        ids = sorted(self._latest)
-        return f"account #{ids.index(credential.id) + 1}" if credential.id in self._latest else "an account"
-
     def _cool_egress(self, credential: Credential, rule: Rule, now: float) -> None:
         egress = credential.proxy_url
         until, strikes = self._egress.get(egress, (0.0, 0))
@@ -393,7 +352,7 @@ class Pool:
         sessions = self._affinity.counts()
         return {"now": now, "strategy": self._strategy, "session_affinity": self._affinity_on,
                 "sessions": len(self._affinity),
-                "accounts": [views.describe(row, now, sessions.get(row[0].id, 0))
+                "accounts": [views.describe(row, now, sessions.get(row[0].id, 0), self.public_name(row[0]))
                              for row in self._rows(self._latest.values(), "", now)],
                 "quota": self.quota_view(now).usage_body(now)}
 

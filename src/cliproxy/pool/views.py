@@ -63,11 +63,13 @@ def _kind(state: AccountState, now: float) -> str:
     return ACCOUNT_REST
 
 
-def describe(row: Row, now: float, sessions: int) -> dict[str, Any]:
-    """One account's status as plain data (never a token): for status and management."""
+def describe(row: Row, now: float, sessions: int, public_name: str) -> dict[str, Any]:
+    """One account's status as plain data (never a token): for status and management.
+    ``public_name`` is how errors sent to clients name the account (``account #2``)."""
     credential, state, until = row
     return {
-        "id": credential.id, "name": credential.name, "email": credential.email, "kind": credential.kind,
+        "id": credential.id, "name": credential.name, "public_name": public_name, "email": credential.email,
+        "kind": credential.kind,
         "plan": state.quota.plan or credential.plan, "priority": credential.priority,
         "weight": credential.weight, "state": _state_name(row, now),
         "reason": state.reason if until else "", "until": None if until in (0.0, NEEDS_USER) else until,
