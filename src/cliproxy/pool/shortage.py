@@ -90,6 +90,14 @@ def no_accounts() -> ProxyError:
                       code="auth_not_found", type="server_error", outcome=Outcome.UNAUTHORIZED)
 
 
+def all_disabled(count: int) -> ProxyError:
+    """Every account is disabled: a 503 that says so, not a 404 for a model nobody may serve."""
+    noun = "account is" if count == 1 else f"{count} accounts are"
+    return ProxyError(503, f"The {noun} disabled. Enable one with `cliproxy accounts enable NAME` (or "
+                      "`disabled: false` in its file).", code="auth_unavailable", type="server_error",
+                      outcome=Outcome.UNAUTHORIZED)
+
+
 def _clock_time(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%H:%M UTC")
 
@@ -131,7 +139,7 @@ def needs_user_error(shortage: Shortage) -> ProxyError:
         listed += f"; and {more} more"
     count = len(shortage.needs_user)
     if shortage.disabled == count:
-        advice = "Every account is disabled: enable one (`disabled: false` in its file, or the management API)."
+        advice = "Every account is disabled: enable one with `cliproxy accounts enable NAME`."
     elif shortage.api_keys == count:
         advice = "Every API key was refused by the upstream: check the `codex-api-key` entries of the config."
     else:
