@@ -118,13 +118,19 @@ def _resets_in(account: dict[str, Any], now: float) -> str:
     return _duration(min(future) - now) if future else "—"
 
 
+def _number(account: dict[str, Any]) -> str:
+    """The "#" column: ``#2`` for ``account #2`` (the heading says the rest, and an 80-column
+    terminal keeps room for the account's own name), or the label the account is known by."""
+    return str(account.get("public_name") or "").removeprefix("account ")
+
+
 def render(snapshot: dict[str, Any], source: str) -> Table:
     from rich import box
     from rich.table import Table
 
     now = float(snapshot.get("now") or time.time())
     table = Table(box=box.SIMPLE, title=source, title_justify="left")
-    table.add_column("#", no_wrap=True)  # the name errors sent to clients use (never an e-mail)
+    table.add_column("#", no_wrap=True, min_width=3)  # the name errors sent to clients use (never an e-mail)
     table.add_column("account", no_wrap=True)
     table.add_column("state", no_wrap=True)
     for column in ("5h", "weekly", "resets in", "requests", "errors"):
@@ -132,7 +138,7 @@ def render(snapshot: dict[str, Any], source: str) -> Table:
     table.add_column("why", overflow="fold")
     for account in snapshot.get("accounts", []):
         windows = account.get("windows", {})
-        table.add_row(str(account.get("public_name") or ""), account["name"], account["state"],
+        table.add_row(_number(account), account["name"], account["state"],
                       _used(windows.get("short")), _used(windows.get("long")), _resets_in(account, now),
                       str(account["requests"]), str(account["errors"]), account.get("reason") or "")
     return table

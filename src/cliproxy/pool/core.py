@@ -212,14 +212,18 @@ class Pool(Recovery):
         if chosen is None:
             raise Exhausted(views.shortage(self._rows(candidates, model, now), model, exclude, now,
                                           self.quota_view(now).plan, self.public_name))
-        if session and self._affinity_on and (bound is None or self._binding_moves(bound, selector)):
+        if session and self._affinity_on and (bound is None or self._binding_moves(bound, selector, model, now)):
             self._affinity.bind(session, model, chosen, now)
         return self._latest[chosen]
 
-    def _binding_moves(self, bound: str, selector: Selector) -> bool:
-        """A session leaves its account when that account cools down or is gone, not for a blip."""
+    def _binding_moves(self, bound: str, selector: Selector, model: str, now: float) -> bool:
+        """A session leaves its account when that account rests for its own reason or is gone, not
+        for a blip: an account only tried already in this request, or resting for the upstream's
+        transient failures, keeps its sessions."""
         if bound not in selector or bound not in self._latest or not self._latest[bound].usable:
             return True
+        if not self.blocked_until(self._latest[bound], model, now):
+            return False
         return self.state(bound).outcome not in TRANSIENT
 
     def session_account(self, session: str, model: str) -> str | None:
