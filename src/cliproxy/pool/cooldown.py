@@ -108,11 +108,13 @@ class AccountState:
     last_used_at: float = 0.0
     last_status: int = 0
     since: float = 0.0  # when the current rest began
+    blame: Blame | None = None  # whose fault the current rest is (a long 429 is the account's, a short one not)
     transient: int = 0  # the upstream's transient failures on this account in a row
     transient_at: float = 0.0  # when the last of them was recorded
 
     def clear(self) -> None:
         self.cooling_until, self.reason, self.outcome, self.strikes, self.since = 0.0, "", None, 0, 0.0
+        self.blame = None
         self.transient = 0
         self.quota.clear_limit()
 
@@ -128,12 +130,19 @@ def backoff(rule: Rule, error: ProxyError, strikes: int) -> float:
     return rule.step(strikes)
 
 
+# A 401 whose token the issuer could not renew now: the rest ends by itself, no login needed.
+RENEWAL_PENDING = "its token could not be renewed yet"
+
+
 def reason(rule: Rule, error: ProxyError) -> str:
     """What the user reads in status and in the aggregated error: the upstream's words when useful."""
-    message = error.message.strip()
+    message = error.message.strip().rstrip(".")
     if len(message) > MAX_REASON:
         message = message[:MAX_REASON - 3] + "…"
-    return f"{rule.label}: {message}" if message and message.lower() not in rule.label else rule.label
+    label = rule.label
+    if error.outcome is Outcome.UNAUTHORIZED and error.retry_after:
+        label = RENEWAL_PENDING  # not "run cliproxy login": the refresh is retried by itself
+    return f"{label}: {message}" if message and message.lower() not in label else label
 
 
 def on_success(state: AccountState, started: float) -> str | None:
@@ -191,4 +200,4 @@ def _rest(state: AccountState, rule: Rule, error: ProxyError, model: str, now: f
         state.cooling_until = now + seconds
         if error.outcome is Outcome.QUOTA_EXHAUSTED:
             state.quota.limit_reached(now + seconds, str(error.extra.get("plan_type") or ""), now)
-    state.outcome, state.reason, state.since = error.outcome, reason(rule, error), now
+    state.outcome, state.reason, state.since, state.blame = error.outcome, reason(rule, error), now, error.blame

@@ -31,7 +31,7 @@ import orjson
 
 from cliproxy.auth.store import atomic_write
 from cliproxy.credential import Credential
-from cliproxy.errors import Outcome
+from cliproxy.errors import BLAME, Blame, Outcome
 from cliproxy.pool.cooldown import LOGIN_CURES, AccountState
 from cliproxy.pool.quota_view import AccountQuota
 
@@ -42,6 +42,7 @@ POOL_FILE = "pool.json"
 SAVE_INTERVAL = 2.0
 STATE_VERSION = 1
 _OUTCOME_VALUES = frozenset(outcome.value for outcome in Outcome)
+_BLAME_BY_NAME = {blame.name.lower(): blame for blame in Blame}
 
 
 class PoolStore(Protocol):
@@ -160,6 +161,7 @@ def encode_account(state: AccountState, credential: Credential) -> dict[str, Any
     """What survives a restart of one account: rests, quota windows, counters (never a token)."""
     return {"cooling_until": _encode_time(state.cooling_until), "reason": state.reason,
             "outcome": state.outcome.value if state.outcome else None, "strikes": state.strikes,
+            "blame": state.blame.name.lower() if state.blame else None,
             "model_blocks": state.model_blocks, "quota": state.quota.to_dict(),
             "requests": state.requests, "errors": state.errors, "last_used_at": state.last_used_at,
             "last_status": state.last_status, "credential": _fingerprint(credential)}
@@ -177,6 +179,7 @@ def decode_account(raw: Mapping[str, Any], credential: Credential, now: float) -
         quota=AccountQuota.from_dict(raw.get("quota") or {}), requests=int(raw.get("requests") or 0),
         errors=int(raw.get("errors") or 0), last_used_at=float(raw.get("last_used_at") or 0),
         last_status=int(raw.get("last_status") or 0))
+    state.blame = _BLAME_BY_NAME.get(str(raw.get("blame"))) or (BLAME[state.outcome] if state.outcome else None)
     if state.outcome in LOGIN_CURES and raw.get("credential") != _fingerprint(credential):
         state.clear()  # the file has a new token: what a login cures is over
     if state.cooling_until <= now:

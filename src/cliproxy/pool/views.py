@@ -11,7 +11,7 @@ from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from cliproxy.credential import Credential
-from cliproxy.errors import BLAME, Blame, Outcome
+from cliproxy.errors import Blame, Outcome
 from cliproxy.pool.cooldown import NEEDS_USER, AccountState
 from cliproxy.pool.quota_view import PoolQuota, pool_quota
 from cliproxy.pool.shortage import ACCOUNT_REST, QUOTA, TRANSIENT_REST, Rest, Shortage
@@ -58,7 +58,7 @@ def _kind(state: AccountState, now: float) -> str:
     """Whose rest it is, in the words of the blame table: a spent quota, the account's, the upstream's."""
     if state.quota.blocked_until(now) or state.outcome in (Outcome.QUOTA_EXHAUSTED, Outcome.NO_QUOTA):
         return QUOTA
-    if state.outcome is not None and BLAME[state.outcome] is Blame.UPSTREAM and state.cooling_until > now:
+    if state.blame is Blame.UPSTREAM and state.cooling_until > now:
         return TRANSIENT_REST
     return ACCOUNT_REST
 
