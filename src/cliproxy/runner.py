@@ -225,13 +225,29 @@ class RetryBudget:
     def more_accounts(self, tried: int) -> bool:
         return not self.max_accounts or tried < self.max_accounts
 
+    def backoff(self, exhausted: Exhausted | None, last_error: ProxyError | None) -> float | None:
+        """Seconds to wait before trying the accounts already tried once more, after the upstream's
+        blip with no other account left (none ready, or the account budget spent); else None.
+
+        Never sooner than the upstream asked (``Retry-After``): a retry before then meets the same
+        answer. A wait longer than the backoff's own is made only within ``max_wait``; else the
+        client is told, with the upstream's time, and retries when it chooses.
+        """
+        if last_error is None or last_error.blame is not Blame.UPSTREAM or self.transient <= 0 or (
+                exhausted is not None and not exhausted.shortage.tried):
+            return None
+        step = TRANSIENT_RETRIES - self.transient
+        seconds = TRANSIENT_BACKOFF * 2.0**step * random.uniform(0.5, 1.0)
+        asked = last_error.retry_after or 0.0
+        if asked > seconds:
+            if asked > max(self.max_wait, TRANSIENT_BACKOFF * 2.0 ** (TRANSIENT_RETRIES - 1)):
+                return None
+            seconds = asked
+        self.transient -= 1
+        return seconds
+
     def wait(self, exhausted: Exhausted | None, last_error: ProxyError | None) -> float | None:
-        """Seconds to wait before the next round, or None: the call ends with its error."""
-        if last_error is not None and last_error.blame is Blame.UPSTREAM and self.transient > 0 and (
-                exhausted is None or exhausted.shortage.tried):
-            self.transient -= 1
-            step = TRANSIENT_RETRIES - self.transient - 1
-            return TRANSIENT_BACKOFF * 2.0**step * random.uniform(0.5, 1.0)
+        """Seconds to wait before a new round with every account, or None: the call ends with its error."""
         if self.rounds <= 0 or self.max_wait <= 0 or (last_error is not None and last_error.blame is Blame.REQUEST):
             return None
         soonest = exhausted.shortage.soonest_wait() if exhausted is not None else last_error_wait(last_error)
@@ -352,23 +368,33 @@ class Runner:
     async def _pick(self, call: Call, tried: set[str], budget: RetryBudget,
                     last_error: ProxyError | None) -> Credential:
         """The next account to try. When none is left in this round, wait as long as the budget
-        allows and start a new round with every account again; else raise the client's error."""
+        allows: after a blip, to try the same accounts again (never others: ``max-retry-credentials``
+        holds); else for a new round with every account. With nothing left, raise the client's error."""
+        again: set[str] | None = None  # after a backoff: the accounts to try again, and no other
         while True:
             exhausted: Exhausted | None = None
-            if budget.more_accounts(len(tried)):
+            if again is not None or budget.more_accounts(len(tried)):
+                exclude = tried if again is None else {c.id for c in call.candidates} - again
                 try:
-                    return self._pool.pick(call.candidates, model=call.model_id, exclude=tried,
+                    return self._pool.pick(call.candidates, model=call.model_id, exclude=exclude,
                                            session=call.session, key=call.candidates_key)
                 except Exhausted as caught:
                     exhausted = caught
-            wait = budget.wait(exhausted, last_error)
+            backoff = budget.backoff(exhausted, last_error)
+            wait = budget.wait(exhausted, last_error) if backoff is None else backoff
             if wait is None:
-                if exhausted is None and last_error is not None:
-                    raise last_error
-                assert exhausted is not None
-                raise exhausted.error(call.dialect.name, last_error) from None
+                raise self._out_of_accounts(call, exhausted, last_error)
             await asyncio.sleep(wait)
+            again = set(tried) if backoff is not None else None
             tried.clear()
+
+    @staticmethod
+    def _out_of_accounts(call: Call, exhausted: Exhausted | None, last_error: ProxyError | None) -> ProxyError:
+        """The error a call ends with when the budget allows no more attempts."""
+        if exhausted is None and last_error is not None:
+            return last_error
+        assert exhausted is not None
+        return exhausted.error(call.dialect.name, last_error)
 
     async def _try_account(self, call: Call, result: CallResult, credential: Credential, attempt: Attempt,
                            content_sent: Callable[[], bool]) -> ProxyError | None:
