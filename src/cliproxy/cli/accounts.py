@@ -208,7 +208,8 @@ def reset(name: str | None, config: str | None) -> None:
     found = _locate(loaded, name)[1] if name else None
     done, where = reset_rests(loaded, found)
     if not done:
-        out().print(f"{found or 'No account'} was not resting ({where.removeprefix('in ')}).", markup=False)
+        subject = f"{found} was not resting" if found else "No account was resting"
+        out().print(f"{subject} {where}.", markup=False)
         return
     out().print(f"Back in rotation {where}: {', '.join(done)}.", markup=False)
 
