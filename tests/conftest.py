@@ -4,10 +4,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.fakes.codex_backend import FakeCodex
 from tests.fakes.serving import serve_in_thread
 from tests.helpers import Proxy, run_proxy, write_account
+
+# Property tests judge behaviour, not speed: a loaded 2-core CI machine must not fail them on time.
+settings.register_profile("cliproxy", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("cliproxy")
 
 TOKEN_A = "tok-a"
 

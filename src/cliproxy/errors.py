@@ -74,38 +74,58 @@ from typing import Any, Self
 
 
 class Outcome(StrEnum):
-    """What an upstream attempt came to; the pool maps each to a credential state."""
+    """What an upstream attempt came to. :data:`BLAME` says whose fault each one is."""
 
     OK = "ok"
     RATE_LIMITED = "rate_limited"  # 429 other than a spent quota
     QUOTA_EXHAUSTED = "quota_exhausted"  # 429 usage_limit_reached
     NO_QUOTA = "no_quota"  # usage_not_included / insufficient_quota
-    UNAUTHORIZED = "unauthorized"  # 401
-    FORBIDDEN = "forbidden"  # 402 / 403
+    UNAUTHORIZED = "unauthorized"  # 401, and no refresh could mend it
+    FORBIDDEN = "forbidden"  # 402 / 403: the account is deactivated or barred
     MODEL_UNSUPPORTED = "model_unsupported"  # model not available for this account
-    BAD_REQUEST = "bad_request"  # 400: the client's fault, never retried
+    BAD_REQUEST = "bad_request"  # 400 / 404 / 422 for what the client sent: never retried
     CONTEXT_TOO_LARGE = "context_too_large"
     SERVER_ERROR = "server_error"  # 408 / 5xx / overloaded
     DISCONNECTED = "disconnected"  # transport error or stream cut before completion
     CLOUDFLARE = "cloudflare"
     CLIENT_ERROR = "client_error"  # produced by the proxy itself (bad JSON, unknown model, ...)
-    INTERNAL = "internal"
+    INTERNAL = "internal"  # a bug of ours: an exception nobody expected
 
 
-# Outcomes where another account may succeed where this one failed.
-RETRYABLE = frozenset(
-    {
-        Outcome.RATE_LIMITED,
-        Outcome.QUOTA_EXHAUSTED,
-        Outcome.NO_QUOTA,
-        Outcome.UNAUTHORIZED,
-        Outcome.FORBIDDEN,
-        Outcome.MODEL_UNSUPPORTED,
-        Outcome.SERVER_ERROR,
-        Outcome.DISCONNECTED,
-        Outcome.CLOUDFLARE,
-    }
-)
+class Blame(StrEnum):
+    """Whose fault a failure is. One table decides (:data:`BLAME`); logs, tests and docs use these words.
+
+    Only the account's own failure rests an account. The upstream's transient failures are retried,
+    at once on another account or after a short backoff on the same one, and rest an account only when
+    they repeat. The request's and ours never touch an account.
+    """
+
+    REQUEST = "the request's"
+    ACCOUNT = "the account's"
+    UPSTREAM = "the upstream's (transient)"
+    OURS = "ours"
+
+
+BLAME: Mapping[Outcome, Blame] = MappingProxyType({
+    Outcome.OK: Blame.REQUEST,  # never asked: a success blames nobody
+    Outcome.BAD_REQUEST: Blame.REQUEST,
+    Outcome.CONTEXT_TOO_LARGE: Blame.REQUEST,
+    Outcome.CLIENT_ERROR: Blame.REQUEST,
+    Outcome.QUOTA_EXHAUSTED: Blame.ACCOUNT,
+    Outcome.NO_QUOTA: Blame.ACCOUNT,
+    Outcome.UNAUTHORIZED: Blame.ACCOUNT,
+    Outcome.FORBIDDEN: Blame.ACCOUNT,
+    Outcome.MODEL_UNSUPPORTED: Blame.ACCOUNT,
+    Outcome.RATE_LIMITED: Blame.UPSTREAM,  # a long Retry-After makes it the account's: ProxyError.blame
+    Outcome.SERVER_ERROR: Blame.UPSTREAM,
+    Outcome.DISCONNECTED: Blame.UPSTREAM,
+    Outcome.CLOUDFLARE: Blame.UPSTREAM,
+    Outcome.INTERNAL: Blame.OURS,
+})
+# A rate limit that lifts within this many seconds is a blip of the backend, not the account's state.
+SHORT_RATE_LIMIT = 60.0
+# Failures another account (or the same one, a moment later) may not repeat: the runner tries again.
+RETRIED = frozenset({Blame.ACCOUNT, Blame.UPSTREAM})
 
 
 @dataclass
@@ -153,8 +173,16 @@ class ProxyError(Exception):
         return self.replace(message=message)
 
     @property
+    def blame(self) -> Blame:
+        """Whose fault this is: :data:`BLAME`, except that a long rate limit is the account's."""
+        if self.outcome is Outcome.RATE_LIMITED and (self.retry_after or 0.0) > SHORT_RATE_LIMIT:
+            return Blame.ACCOUNT
+        return BLAME[self.outcome]
+
+    @property
     def retryable(self) -> bool:
-        return self.outcome in RETRYABLE
+        """Whether another attempt may succeed: the account's and the upstream's failures."""
+        return self.blame in RETRIED
 
     def headers(self) -> dict[str, str]:
         if self.retry_after is not None and self.status in (429, 503):

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ import orjson
 from cliproxy.config.schema import Config
 from cliproxy.credential import Credential
 from cliproxy.dialects.base import Dialect, StreamTranslator, TranslatedRequest
-from cliproxy.errors import Outcome, ProxyError
+from cliproxy.errors import Blame, Outcome, ProxyError
 from cliproxy.pool.core import Pool
 from cliproxy.pool.shortage import Exhausted
 from cliproxy.responses.events import FAILURE_TYPES, OUTPUT_ITEM_DONE, PREAMBLE_TYPES, RATE_LIMITS, TERMINAL_TYPES
@@ -46,7 +48,7 @@ from cliproxy.responses.output import OutputCollector
 from cliproxy.responses.reader import Batch
 from cliproxy.upstream.classify import classify_stream_error, disconnected
 from cliproxy.upstream.codex import Upstream
-from cliproxy.upstream.request import UpstreamRequest
+from cliproxy.upstream.request import UpstreamRequest, check_client_headers
 from cliproxy.upstream.transport.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,10 @@ class Call:
     candidates_key: Hashable | None = None  # names the candidate set so the pool reuses its index
     # Called with the terminal response object (e.g. to remember a Claude session's reasoning).
     on_completed: Callable[[dict[str, Any]], None] | None = None
+    request_id: str = field(default_factory=lambda: secrets.token_hex(8))  # named in logs and in our 500s
+
+    def __post_init__(self) -> None:
+        check_client_headers(self.client_headers, self.prompt_cache_key)
 
     def upstream_request(self, credential: Credential, by_name_only: frozenset[bytes] = frozenset(),
                          ) -> UpstreamRequest:
@@ -212,6 +218,80 @@ class _CollectSink:
         """Never called: nothing is sent before the end."""
 
 
+# An upstream blip with no other account left is retried on the same one after a short, jittered
+# backoff: this many times, the first after about TRANSIENT_BACKOFF seconds, then doubling.
+TRANSIENT_RETRIES = 2
+TRANSIENT_BACKOFF = 0.5
+
+
+def internal_error(request_id: str) -> ProxyError:
+    """Our own failure: a 500 that names the request, so its log lines can be found. No account pays."""
+    return ProxyError(500, f"internal error in the proxy (request {request_id}); the log says more",
+                      code="internal_server_error", type="server_error", outcome=Outcome.INTERNAL)
+
+
+@dataclass(slots=True)
+class RetryBudget:
+    """How much more one call may try once a round of accounts is spent.
+
+    ``max_accounts`` bounds the distinct accounts of one round (``max-retry-credentials``, 0 = all).
+    ``rounds`` waiting rounds (``request-retry``) each wait for the soonest account to come back, when
+    that is within ``max_wait`` seconds (``max-retry-interval``; 0 = never wait), as CLIProxyAPI does.
+    Apart from those, a transient failure of the upstream is retried on the same account after a
+    short backoff when no other account is left, so one blip never reaches a one-account user.
+    """
+
+    max_accounts: int = 0
+    rounds: int = 0
+    max_wait: float = 0.0
+    transient: int = TRANSIENT_RETRIES
+
+    @classmethod
+    def of(cls, config: Config) -> RetryBudget:
+        return cls(config.max_retry_credentials, config.request_retry, float(config.max_retry_interval))
+
+    def more_accounts(self, tried: int) -> bool:
+        return not self.max_accounts or tried < self.max_accounts
+
+    def backoff(self, exhausted: Exhausted | None, last_error: ProxyError | None) -> float | None:
+        """Seconds to wait before trying the accounts already tried once more, after the upstream's
+        blip with no other account left (none ready, or the account budget spent); else None.
+
+        Never sooner than the upstream asked (``Retry-After``): a retry before then meets the same
+        answer. A wait longer than the backoff's own is made only within ``max_wait``; else the
+        client is told, with the upstream's time, and retries when it chooses.
+        """
+        if last_error is None or last_error.blame is not Blame.UPSTREAM or self.transient <= 0 or (
+                exhausted is not None and not exhausted.shortage.tried):
+            return None
+        step = TRANSIENT_RETRIES - self.transient
+        seconds = TRANSIENT_BACKOFF * 2.0**step * random.uniform(0.5, 1.0)
+        asked = last_error.retry_after or 0.0
+        if asked > seconds:
+            if asked > max(self.max_wait, TRANSIENT_BACKOFF * 2.0 ** (TRANSIENT_RETRIES - 1)):
+                return None
+            seconds = asked
+        self.transient -= 1
+        return seconds
+
+    def wait(self, exhausted: Exhausted | None, last_error: ProxyError | None) -> float | None:
+        """Seconds to wait before a new round with every account, or None: the call ends with its error."""
+        if self.rounds <= 0 or self.max_wait <= 0 or (last_error is not None and last_error.blame is Blame.REQUEST):
+            return None
+        soonest = exhausted.shortage.soonest_wait() if exhausted is not None else last_error_wait(last_error)
+        if soonest is None or soonest > self.max_wait:
+            return None
+        self.rounds -= 1
+        return soonest
+
+
+def last_error_wait(error: ProxyError | None) -> float | None:
+    """A 429's own Retry-After, when the round ended on the account budget rather than the pool."""
+    if error is None or error.status != 429 or error.retry_after is None:
+        return None
+    return error.retry_after
+
+
 class Runner:
     """Picks an account, sends, fails over while nothing was sent, reports outcomes to the pool."""
 
@@ -270,9 +350,8 @@ class Runner:
             channel.close(err)
             return
         except Exception:
-            log.exception("unexpected failure while streaming")
-            channel.close(ProxyError(500, "internal error in the proxy", code="internal_server_error",
-                                     outcome=Outcome.SERVER_ERROR))
+            log.exception("request %s: unexpected failure while streaming (ours)", call.request_id)
+            channel.close(internal_error(call.request_id))
             return
         tail = sink.translator.finish()
         if tail:
@@ -299,15 +378,13 @@ class Runner:
 
     async def _each_account(self, call: Call, result: CallResult, attempt: Attempt,
                             content_sent: Callable[[], bool]) -> None:
-        """Accounts in turn until one succeeds, the error is the client's, or content was sent."""
+        """Accounts in turn until one succeeds, the failure is the request's or ours, or content was
+        sent. What the budget allows in between (a backoff, a wait for a reset) happens in ``_pick``."""
+        budget = RetryBudget.of(call.config)
         tried: set[str] = set()
         last_error: ProxyError | None = None
         while True:
-            try:
-                credential = self._pool.pick(call.candidates, model=call.model_id, exclude=tried,
-                                             session=call.session, key=call.candidates_key)
-            except Exhausted as exhausted:
-                raise exhausted.error(call.dialect.name, last_error) from None
+            credential = await self._pick(call, tried, budget, last_error)
             tried.add(credential.id)
             error = await self._try_account(call, result, credential, attempt, content_sent)
             if error is None:
@@ -316,9 +393,43 @@ class Runner:
                 raise error
             last_error = error
 
+    async def _pick(self, call: Call, tried: set[str], budget: RetryBudget,
+                    last_error: ProxyError | None) -> Credential:
+        """The next account to try. When none is left in this round, wait as long as the budget
+        allows: after a blip, to try the same accounts again (never others: ``max-retry-credentials``
+        holds); else for a new round with every account. With nothing left, raise the client's error."""
+        again: set[str] | None = None  # after a backoff: the accounts to try again, and no other
+        while True:
+            exhausted: Exhausted | None = None
+            if again is not None or budget.more_accounts(len(tried)):
+                exclude = tried if again is None else {c.id for c in call.candidates} - again
+                try:
+                    return self._pool.pick(call.candidates, model=call.model_id, exclude=exclude,
+                                           session=call.session, key=call.candidates_key)
+                except Exhausted as caught:
+                    exhausted = caught
+            backoff = budget.backoff(exhausted, last_error)
+            wait = budget.wait(exhausted, last_error) if backoff is None else backoff
+            if wait is None:
+                raise self._out_of_accounts(call, exhausted, last_error)
+            await asyncio.sleep(wait)
+            again = set(tried) if backoff is not None else None
+            tried.clear()
+
+    @staticmethod
+    def _out_of_accounts(call: Call, exhausted: Exhausted | None, last_error: ProxyError | None) -> ProxyError:
+        """The error a call ends with when the budget allows no more attempts."""
+        if exhausted is None and last_error is not None:
+            return last_error
+        assert exhausted is not None
+        return exhausted.error(call.dialect.name, last_error)
+
     async def _try_account(self, call: Call, result: CallResult, credential: Credential, attempt: Attempt,
                            content_sent: Callable[[], bool]) -> ProxyError | None:
-        """One account: an attempt, and after a 401 one refresh and one retry on the same account."""
+        """One account: an attempt, and after a 401 one refresh and one retry on the same account.
+        The pool records one outcome for it, stamped with when it began (``started``), so a success
+        never ends a rest that began after it and failures in flight together count once."""
+        started = self._pool.now()
         error = await attempt(credential)
         if (error is not None and error.outcome is Outcome.UNAUTHORIZED and self._refresh is not None
                 and credential.kind == "oauth" and not content_sent()):
@@ -328,7 +439,7 @@ class Runner:
                 error = refresh_error
             else:
                 error = await attempt(credential)
-        self._pool.record(credential, call.model_id, error)
+        self._pool.record(credential, call.model_id, error, started=started)
         if error is None:
             result.credential = credential
         return error

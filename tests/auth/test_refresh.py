@@ -235,6 +235,8 @@ async def test_transient_error_is_a_retryable_503(config: Config, issuer: FakeIs
     with pytest.raises(RefreshFailed) as caught:
         await refresher(config, store).on_unauthorized(load(config, store, name))
     assert (caught.value.status, caught.value.permanent, caught.value.retryable) == (503, False, True)
+    # the account's failure: it rests a minute (or until a new token), and another account serves
+    assert caught.value.outcome is Outcome.UNAUTHORIZED and caught.value.retry_after == 60
 
 
 async def spend(issuer: FakeIssuer, refresh_token: str) -> None:
@@ -261,7 +263,8 @@ async def test_reused_token_marks_the_account_permanently(config: Config, issuer
 
     failed, message = events.failed[0]
     assert failed.auth_error == "refresh_token_reused" and not failed.usable
-    assert "u@example.com" in message and "cliproxy login" in message and "already used" in message
+    assert "cliproxy login" in message and "already used" in message
+    assert "@example.com" not in message  # a client may read it: the account is never named by its e-mail
     assert record["refresh_token"] not in message
     for _ in range(6):
         clock.now += 600

@@ -35,7 +35,7 @@ def test_removed_and_kept_fields() -> None:
             "client_metadata": {"a": 1}, "include": ["x"], "parallel_tool_calls": False}
     out = openai_responses.translate_request(body, {}).body
     assert out["service_tier"] == "priority" and out["client_metadata"] == {"a": 1}
-    assert out["include"] == ["reasoning.encrypted_content"] and out["parallel_tool_calls"] is True
+    assert out["include"] == ["reasoning.encrypted_content"] and out["parallel_tool_calls"] is False
     assert out["input"][0]["role"] == "developer"
     assert not {"temperature", "max_output_tokens", "truncation", "user"} & out.keys()
 
@@ -97,3 +97,8 @@ def test_stream_never_raises(events: list[dict[str, Any]]) -> None:
     for event in events:
         frame = stream.feed(event, orjson.dumps(event))
         assert frame == b"" or frame.endswith(b"\n\n")
+
+
+def test_parallel_tool_calls_defaults_to_true_when_the_client_says_nothing() -> None:
+    out = openai_responses.translate_request({"model": "gpt-5.4", "input": "hi"}, {}).body
+    assert out["parallel_tool_calls"] is True

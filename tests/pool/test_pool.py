@@ -24,20 +24,40 @@ def picks(pool: Pool, count: int, candidates=(A, B, C), **kwargs) -> list[str]: 
     return [pool.pick(candidates, model=MODEL, **kwargs).email[0] for _ in range(count)]
 
 
+def strike(pool: Pool, clock: Clock, account, times: int = 3, outcome: Outcome = Outcome.SERVER_ERROR,  # type: ignore[no-untyped-def]
+           status: int = 500) -> None:
+    """``times`` transient failures of ``account`` in a row, each a second after the last (attempts
+    that fail at the same instant are one episode and count once)."""
+    for _ in range(times):
+        clock.advance(1)
+        pool.record(account, MODEL, failure(outcome, status))
+
+
 def test_round_robin_takes_turns_and_skips_a_cooling_account() -> None:
     clock = Clock()
     pool = pool_of(A, B, C, clock=clock)
     assert picks(pool, 6) == list("abcabc")
-    pool.record(B, MODEL, failure(Outcome.SERVER_ERROR))
+    pool.record(B, MODEL, failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=60))
     assert picks(pool, 4) == list("acac")
-    clock.advance(61)
+    clock.advance(60)
+    assert sorted(picks(pool, 3)) == list("abc")
+
+
+def test_round_robin_skips_an_account_that_failed_three_times_in_a_row() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, C, clock=clock)
+    strike(pool, clock, B, times=2)
+    assert sorted(picks(pool, 3)) == list("abc")  # two blips: still in rotation
+    strike(pool, clock, B, times=1)
+    assert picks(pool, 4) == list("acac")
+    clock.advance(5)
     assert sorted(picks(pool, 3)) == list("abc")
 
 
 def test_fill_first_stays_on_the_first_until_it_cools() -> None:
     pool = pool_of(A, B, C, strategy="fill-first")
     assert picks(pool, 3) == list("aaa")
-    pool.record(A, MODEL, failure(Outcome.RATE_LIMITED, 429, retry_after=30))
+    pool.record(A, MODEL, failure(Outcome.RATE_LIMITED, 429, retry_after=3600))  # a long limit: the account's
     assert picks(pool, 2) == list("bb")
 
 
@@ -58,13 +78,12 @@ def test_highest_priority_group_first() -> None:
 @pytest.mark.parametrize(("outcome", "status", "seconds"), [
     (Outcome.NO_QUOTA, 429, 3600),
     (Outcome.FORBIDDEN, 403, 1800),
-    (Outcome.SERVER_ERROR, 502, 60),
-    (Outcome.DISCONNECTED, 502, 60),
+    (Outcome.RATE_LIMITED, 429, 3600),
 ])
 def test_outcome_table_durations(outcome: Outcome, status: int, seconds: float) -> None:
     clock = Clock()
     pool = pool_of(A, clock=clock)
-    pool.record(A, MODEL, failure(outcome, status))
+    pool.record(A, MODEL, failure(outcome, status, retry_after=3600 if status == 429 else None))
     clock.advance(seconds - 1)
     with pytest.raises(Exhausted):
         pool.pick((A,), model=MODEL)
@@ -81,26 +100,38 @@ def test_429_waits_for_resets_at_then_the_account_returns() -> None:
     assert set(picks(pool, 4, candidates=(A, B))) == {"a", "b"}
 
 
-def test_429_without_reset_backs_off_exponentially_to_30_minutes() -> None:
+@pytest.mark.parametrize(("outcome", "status"), [
+    (Outcome.RATE_LIMITED, 429),  # a 429 without a reset time is a blip of the backend
+    (Outcome.SERVER_ERROR, 502),
+    (Outcome.DISCONNECTED, 502),
+])
+def test_repeated_transient_failures_rest_5_s_doubling_to_5_minutes(outcome: Outcome, status: int) -> None:
     clock = Clock()
-    pool = pool_of(A, clock=clock)
+    pool = pool_of(A, B, clock=clock)
     waits = []
-    for _ in range(13):
-        pool.record(A, MODEL, failure(Outcome.RATE_LIMITED, 429))
-        waits.append(pool.state(A.id).cooling_until - clock.now)
-    assert waits[:4] == [1, 2, 4, 8] and waits[-1] == 1800
+    for _ in range(10):
+        strike(pool, clock, A, times=1, outcome=outcome, status=status)
+        waits.append(max(0.0, pool.state(A.id).cooling_until - clock.now))
+    assert waits[:2] == [0, 0] and waits[2:6] == [5, 10, 20, 40] and waits[-1] == 300
 
 
-def test_server_errors_back_off_on_repeats_and_success_clears() -> None:
+def test_transient_failures_never_rest_the_last_account() -> None:
     clock = Clock()
     pool = pool_of(A, clock=clock)
-    pool.record(A, MODEL, failure(Outcome.SERVER_ERROR))
-    pool.record(A, MODEL, failure(Outcome.SERVER_ERROR))
-    assert pool.state(A.id).cooling_until - clock.now == 120
-    pool.record(A, MODEL, None)
+    strike(pool, clock, A, times=10)
     assert pool.pick((A,), model=MODEL) == A
-    pool.record(A, MODEL, failure(Outcome.SERVER_ERROR))
-    assert pool.state(A.id).cooling_until - clock.now == 60
+
+
+def test_a_success_ends_a_transient_rest_and_the_count_starts_again() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, clock=clock)
+    strike(pool, clock, A, times=3)
+    assert pool.state(A.id).cooling_until - clock.now == 5
+    clock.advance(5)
+    pool.record(A, MODEL, None)  # an attempt begun after the rest did
+    assert pool.pick((A,), model=MODEL, exclude={B.id}) == A and not pool.state(A.id).resting
+    strike(pool, clock, A, times=2)
+    assert not pool.state(A.id).cooling_until  # two new blips: not yet a rest
 
 
 def test_bad_request_cools_nobody() -> None:
@@ -125,7 +156,9 @@ def test_cloudflare_cools_every_account_behind_the_same_egress() -> None:
     clock = Clock()
     proxied = cred("c", proxy_url="http://proxy:3128")
     pool = pool_of(A, B, proxied, clock=clock)
-    pool.record(A, MODEL, failure(Outcome.CLOUDFLARE, 403))
+    strike(pool, clock, A, times=2, outcome=Outcome.CLOUDFLARE, status=403)
+    assert set(picks(pool, 3, candidates=(A, B, proxied))) == {"a", "b", "c"}
+    strike(pool, clock, A, times=1, outcome=Outcome.CLOUDFLARE, status=403)
     assert set(picks(pool, 3, candidates=(A, B, proxied))) == {"c"}
     clock.advance(10)
     assert set(picks(pool, 3, candidates=(A, B, proxied))) == {"a", "b", "c"}
@@ -139,7 +172,8 @@ def test_401_lasts_until_the_credential_changes() -> None:
     with pytest.raises(Exhausted) as raised:
         pool.pick((A,), model=MODEL)
     error = raised.value.error("openai")
-    assert error.status == 503 and "cliproxy login" in error.message and "a@example.com" in error.message
+    assert error.status == 503 and "cliproxy login" in error.message and "account #1" in error.message
+    assert "@example.com" not in error.message
     pool.replace(cred("a", access_token="tok-a-new"))
     assert pool.pick((A,), model=MODEL).access_token == "tok-a-new"
 
@@ -210,9 +244,12 @@ def test_affinity_survives_a_transient_error() -> None:
     pool = pool_of(A, B, clock=clock)
     bound = pool.pick((A, B), model=MODEL, session="s1")
     pool.record(bound, MODEL, failure(Outcome.SERVER_ERROR, 502))
-    elsewhere = pool.pick((A, B), model=MODEL, session="s1", exclude={bound.id})
+    elsewhere = pool.pick((A, B), model=MODEL, session="s1", exclude={bound.id})  # the runner's failover
     assert elsewhere.id != bound.id
-    clock.advance(61)
+    assert pool.pick((A, B), model=MODEL, session="s1").id == bound.id  # the next request: home again
+    strike(pool, clock, bound, times=2, status=502)  # three in a row: it rests, briefly
+    assert pool.pick((A, B), model=MODEL, session="s1").id == elsewhere.id
+    clock.advance(5)
     assert pool.pick((A, B), model=MODEL, session="s1").id == bound.id
 
 
@@ -242,7 +279,8 @@ def test_all_cooling_is_one_aggregated_429_shaped_per_dialect() -> None:
     assert chat.status == 429 and chat.headers() == {"Retry-After": "120"}
     assert openai_error_body(chat)["error"] | {"message": ""} == {
         "message": "", "type": "rate_limit_error", "code": "rate_limit_exceeded", "param": None}
-    assert "2 accounts are cooling down" in chat.message and "in 120 s" in chat.message
+    assert "All 2 accounts are resting" in chat.message and "in 120 s" in chat.message
+    assert "account #2" in chat.message and "@example.com" not in chat.message
     codex = openai_error_body(raised.value.error("openai-response"))["error"]
     assert codex["type"] == codex["code"] == "usage_limit_reached"
     assert codex["resets_in_seconds"] == 120 and codex["resets_at"] == int(clock.now + 120)

@@ -113,9 +113,9 @@ def test_prefer_earlier_reset_serves_the_soonest_reset_first() -> None:
         return "".join(pool.pick([a, b, c, d], model=MODEL).email[0] for _ in range(count))
 
     assert picks(4) == "bcbc"  # b and c reset on the same day: round-robin between them
-    pool.record(b, MODEL, failure(Outcome.RATE_LIMITED, 429, retry_after=30))
+    pool.record(b, MODEL, failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=30))
     assert picks(2) == "cc"
-    pool.record(c, MODEL, failure(Outcome.RATE_LIMITED, 429, retry_after=30))
+    pool.record(c, MODEL, failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=30))
     assert picks(2) == "dd"
     clock.advance(31)
     assert picks(2) == "bc"

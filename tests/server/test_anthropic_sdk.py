@@ -122,7 +122,7 @@ def test_count_tokens_locally_without_model_or_upstream(proxy: Proxy, fake: Fake
 ])
 def test_upstream_errors_become_anthropic_error_types(proxy: Proxy, fake: FakeCodex, reply: Reply, error_type: str,
                                                       exception: type[Exception]) -> None:
-    fake.script(TOKEN, reply)
+    fake.script(TOKEN, reply, reply, reply)  # a 5xx is retried twice on the only account before it is told
     with pytest.raises(exception) as err:
         client(proxy).messages.create(model="gpt-5.4", max_tokens=10, messages=USER)
     body = err.value.body  # type: ignore[attr-defined]

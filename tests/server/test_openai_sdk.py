@@ -203,11 +203,18 @@ def test_upstream_cut_after_content_ends_with_one_error_chunk(proxy: Proxy, fake
         list(client(proxy).chat.completions.create(model="gpt-5.4", messages=user("hi"), stream=True))
 
 
-def test_upstream_cut_before_any_event_is_a_502_status(proxy: Proxy, fake: FakeCodex) -> None:
+def test_upstream_cut_before_any_event_is_retried_on_the_only_account(proxy: Proxy, fake: FakeCodex) -> None:
     fake.script(TOKEN, Reply(cut_after=0))
+    chunks = list(client(proxy).chat.completions.create(model="gpt-5.4", messages=user("hi"), stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello"
+    assert len(fake.inference_requests()) == 2
+
+
+def test_upstream_cut_before_any_event_every_time_is_a_502_status(proxy: Proxy, fake: FakeCodex) -> None:
+    fake.script(TOKEN, *[Reply(cut_after=0)] * 3)  # the first attempt and both same-account retries
     with pytest.raises(openai.InternalServerError) as err:
         client(proxy).chat.completions.create(model="gpt-5.4", messages=user("hi"), stream=True)
-    assert err.value.status_code == 502
+    assert err.value.status_code == 502 and len(fake.inference_requests()) == 3
 
 
 def test_invalid_upstream_json_ends_responses_stream_with_error_event(proxy: Proxy, fake: FakeCodex) -> None:

@@ -119,7 +119,7 @@ def test_all_accounts_exhausted_is_one_429_per_dialect(fake: FakeCodex, accounts
     body = chat_error.value.body
     assert isinstance(body, dict) and body["type"] == "rate_limit_error" and body["code"] == "rate_limit_exceeded"
     assert 100 <= int(chat_error.value.response.headers["retry-after"]) <= 120
-    assert "All 2 accounts are cooling down" in body["message"]
+    assert "All 2 accounts are resting" in body["message"] and "@example.com" not in body["message"]
     assert responses.status_code == 429 and 100 <= int(responses.headers["retry-after"]) <= 120
     error = responses.json()["error"]
     assert error["type"] == error["code"] == "usage_limit_reached" and error["plan_type"] == "plus"
@@ -140,7 +140,7 @@ def test_exhausted_after_the_commit_is_the_dialects_error_event(fake: FakeCodex,
     assert response.status_code == 200 and ": keep-alive" in text
     assert text.count("event: error") == 1
     error = json.loads(text.split("event: error\ndata: ")[1].split("\n")[0])
-    assert error["code"] == "usage_limit_reached" and "cooling down" in error["message"]
+    assert error["code"] == "usage_limit_reached" and "All 2 accounts are resting" in error["message"]
 
 
 def test_affinity_keeps_a_conversation_on_one_account_and_moves_it_on_a_cooldown(fake: FakeCodex,

@@ -147,6 +147,7 @@ def test_status_command_live_and_from_the_state_file(fake: FakeCodex, accounts: 
     states = {a["name"]: a for a in data["accounts"]}
     assert states["a@example.com"]["requests"] == 2 and states["a@example.com"]["state"] == "available"
     assert "a@example.com" in table.output and "available" in table.output
+    assert "#1" in table.output  # the name an error sent to a client uses for this account
     assert denied.status_code == 401
     assert "tok-a" not in live.output and KEY not in live.output
     offline = runner.invoke(cli_app, ["status", "--config", str(config)])

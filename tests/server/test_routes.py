@@ -140,7 +140,7 @@ def assert_retry_after(response: Any) -> None:
 def test_a_pool_with_no_account_left_answers_429_with_retry_after(client: TestClient, resting: Services,
                                                                    stream: bool) -> None:
     chat = client.post(CHAT, json=chat_body(stream=stream))
-    assert "cooling down" in assert_openai_error(chat, 429, "rate_limit_exceeded")["message"]
+    assert "resting" in assert_openai_error(chat, 429, "rate_limit_exceeded")["message"]
     assert_retry_after(chat)
     messages = client.post(MESSAGES, json=messages_body(stream=stream))
     assert_anthropic_error(messages, 429, "rate_limit_error")

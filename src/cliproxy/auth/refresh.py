@@ -81,6 +81,10 @@ def _record_due(record: dict[str, Any], now: float) -> float:
     return due_time(expiry_of(record), last_refresh_of(record), refresh_interval_of(record), now)
 
 
+# How long an account rests after its token was refused and the issuer could not renew it.
+REFRESH_RETRY = 60.0
+
+
 @dataclass(eq=False)
 class RefreshFailed(ProxyError):
     """A refresh that did not produce a usable token. A ``ProxyError``, so the runner can hand it to
@@ -97,18 +101,27 @@ def display(credential: Credential) -> str:
     return credential.name
 
 
+def public_label(credential: Credential) -> str:
+    """How an error a client may read names the account: the label the user chose, never an e-mail."""
+    label = credential.label.strip()
+    return f"account {label}" if label and "@" not in label else "this account"
+
+
 def _needs_login(credential: Credential, explanation: str) -> RefreshFailed:
-    message = (f"Account {display(credential)} needs a new login: {explanation}. "
-               "Run `cliproxy login` to sign in again.")
+    message = (f"The token of {public_label(credential)} was refused and cannot be renewed: {explanation}. "
+               "Run `cliproxy login` to sign in again (`cliproxy status` shows which account).")
     return RefreshFailed(401, message, code="auth_unavailable", type="authentication_error",
                          outcome=Outcome.UNAUTHORIZED, permanent=True)
 
 
 def _transient(credential: Credential, error: RefreshError) -> RefreshFailed:
-    message = (f"Could not refresh the token of account {display(credential)} ({error}); "
+    """The token was refused and the issuer could not renew it now (unreachable, erring, too slow):
+    the account's own failure, so it rests a short while and another account serves; a new token in
+    its file ends the rest at once."""
+    message = (f"Could not refresh the token of {public_label(credential)} ({error}); "
                "it will be retried automatically.")
     return RefreshFailed(503, message, code="auth_refresh_failed", type="server_error",
-                         outcome=Outcome.SERVER_ERROR, permanent=False)
+                         outcome=Outcome.UNAUTHORIZED, retry_after=REFRESH_RETRY, permanent=False)
 
 
 class Refresher:
@@ -177,8 +190,9 @@ class Refresher:
                     return await self._locked(credential, force)
             except StoreError as exc:
                 self._notify_failed(credential, str(exc))
-                raise RefreshFailed(503, str(exc), code="auth_refresh_failed", type="server_error",
-                                    outcome=Outcome.SERVER_ERROR) from None
+                raise RefreshFailed(500, "the proxy could not read or write an account file during a token "
+                                    "refresh (its log says which and why)", code="internal_server_error",
+                                    type="server_error", outcome=Outcome.INTERNAL) from None
 
     def _credential(self, record: dict[str, Any], credential: Credential) -> Credential:
         return credential_from_record(record, credential.id, self._config.codex_base_url, credential.path)

@@ -120,6 +120,10 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+# A token write takes milliseconds: a temp file this old is what a killed write left behind.
+STALE_TEMP_SECONDS = 60.0
+
+
 class FileStore:
     """One ``*.json`` file per account in the auth dir; names are file names.
 
@@ -163,6 +167,20 @@ class FileStore:
             return False
         _fsync_dir(self.auth_dir)
         return True
+
+    def remove_stale_temp_files(self, older_than: float = STALE_TEMP_SECONDS) -> int:
+        """Delete what a write killed half-way left behind (``.<name>.json.<random>.tmp``, holding
+        tokens); a temp file younger than ``older_than`` seconds may be another process's write in
+        progress and is left alone. Returns how many were removed."""
+        if not self.auth_dir.is_dir():
+            return 0
+        cutoff, removed = time.time() - older_than, 0
+        for path in self.auth_dir.glob(".*.json.*.tmp"):
+            with contextlib.suppress(OSError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     def ensure_dir(self) -> None:
         """Create the auth dir with mode 0700; an existing dir's mode is the user's business."""

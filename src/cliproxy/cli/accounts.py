@@ -1,4 +1,5 @@
-"""The ``accounts`` command group: list the signed-in accounts, disable, enable, remove or refresh one.
+"""The ``accounts`` command group: list the signed-in accounts; disable, enable, remove, refresh or
+reset (end the rest of) one.
 
 Commands are thin: they load the config, run ``auth.accounts``, ``auth.store`` or ``auth.refresh``
 and print the outcome. An account is named by its file name, email or label. Exit codes: 0 ok,
@@ -190,6 +191,27 @@ def refresh(name: str, config: str | None) -> None:
         raise exit_with(exc.message) from None
     until = relative(fresh.expires_at, time.time()) if fresh.expires_at else "unknown"
     out().print(f"Refreshed {display(fresh)}: the new token expires {until}.", markup=False)
+
+
+@accounts.command("reset")
+@click.argument("name", required=False)
+@config_option
+def reset(name: str | None, config: str | None) -> None:
+    """End an account's rest now (every account's without NAME), when you know it can serve again.
+
+    NAME is the file name, email or label of the account. A running server is told at once; without
+    one, the saved pool state is cleared for the next start.
+    """
+    from cliproxy.cli.status import reset_rests  # it loads the server's local routes: only for this command
+
+    loaded = command_config(config)
+    found = _locate(loaded, name)[1] if name else None
+    done, where = reset_rests(loaded, found)
+    if not done:
+        subject = f"{found} was not resting" if found else "No account was resting"
+        out().print(f"{subject} {where}.", markup=False)
+        return
+    out().print(f"Back in rotation {where}: {', '.join(done)}.", markup=False)
 
 
 def register(app: click.Group) -> None:

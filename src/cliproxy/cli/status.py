@@ -22,7 +22,7 @@ from cliproxy.config.schema import Config
 from cliproxy.pool.core import Pool
 from cliproxy.pool.store import FilePoolStore, state_dir
 from cliproxy.server.gate import is_loopback
-from cliproxy.server.status_route import STATUS_PATH, TOKEN_HEADER, read_server_file
+from cliproxy.server.status_route import RESET_PATH, STATUS_PATH, TOKEN_HEADER, read_server_file
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -44,8 +44,9 @@ def server_url(config: Config, host: str | None = None) -> str:
     return f"{scheme}://{shown}:{config.port}"
 
 
-def from_server(config: Config, url: str | None) -> dict[str, Any] | None:
-    """The live snapshot, or None when no server of ours answers."""
+def ask_server(config: Config, url: str | None, path: str, body: dict[str, Any] | None = None) -> Any:
+    """The running server's JSON answer on a local route (GET, or POST with ``body``), or None when
+    no server of ours answers. The token of the server file goes to loopback only."""
     record = read_server_file(state_dir(config.auth_path))
     if not record or not record.get("token"):
         return None
@@ -53,14 +54,34 @@ def from_server(config: Config, url: str | None) -> dict[str, Any] | None:
     if not is_loopback(httpx.URL(base).host):  # the token never leaves this machine
         return None
     try:
-        response = httpx.get(base.rstrip("/") + STATUS_PATH, headers={TOKEN_HEADER: str(record["token"])},
-                             timeout=3.0, verify=False, trust_env=False)
+        response = httpx.request("GET" if body is None else "POST", base.rstrip("/") + path, json=body,
+                                 headers={TOKEN_HEADER: str(record["token"])}, timeout=3.0, verify=False,
+                                 trust_env=False)
     except httpx.HTTPError:
         return None
-    if response.status_code != 200:
-        return None
-    data = response.json()
+    return response.json() if response.status_code == 200 else None
+
+
+def from_server(config: Config, url: str | None) -> dict[str, Any] | None:
+    """The live snapshot, or None when no server of ours answers."""
+    data = ask_server(config, url, STATUS_PATH)
     return data if isinstance(data, dict) else None
+
+
+def reset_rests(config: Config, name: str | None) -> tuple[list[str], str]:
+    """End the rests of account ``name`` (a file name) or of all: in the running server when one
+    answers, else in the saved state the next start reads. The ids reset, and where."""
+    answer = ask_server(config, None, RESET_PATH, {"name": name} if name else {})
+    if isinstance(answer, dict) and isinstance(answer.get("reset"), list):
+        return [str(cid) for cid in answer["reset"]], "in the running server"
+    store = FilePoolStore.for_auth_dir(config.auth_path)
+    pool = Pool.from_config(load_credentials(config), config)
+    pool.attach(store)
+    ids = [c.id for c in pool.credentials() if name is None or c.id == name]
+    done = [cid for cid in ids if pool.reset(cid)]
+    if done:
+        store.save(pool.export_state())
+    return done, "in the saved state (no server is running)"
 
 
 def from_state_file(config: Config) -> tuple[dict[str, Any], float | None]:
@@ -97,12 +118,19 @@ def _resets_in(account: dict[str, Any], now: float) -> str:
     return _duration(min(future) - now) if future else "—"
 
 
+def _number(account: dict[str, Any]) -> str:
+    """The "#" column: ``#2`` for ``account #2`` (the heading says the rest, and an 80-column
+    terminal keeps room for the account's own name), or the label the account is known by."""
+    return str(account.get("public_name") or "").removeprefix("account ")
+
+
 def render(snapshot: dict[str, Any], source: str) -> Table:
     from rich import box
     from rich.table import Table
 
     now = float(snapshot.get("now") or time.time())
     table = Table(box=box.SIMPLE, title=source, title_justify="left")
+    table.add_column("#", no_wrap=True, min_width=3)  # the name errors sent to clients use (never an e-mail)
     table.add_column("account", no_wrap=True)
     table.add_column("state", no_wrap=True)
     for column in ("5h", "weekly", "resets in", "requests", "errors"):
@@ -110,9 +138,9 @@ def render(snapshot: dict[str, Any], source: str) -> Table:
     table.add_column("why", overflow="fold")
     for account in snapshot.get("accounts", []):
         windows = account.get("windows", {})
-        table.add_row(account["name"], account["state"], _used(windows.get("short")), _used(windows.get("long")),
-                      _resets_in(account, now), str(account["requests"]), str(account["errors"]),
-                      account.get("reason") or "")
+        table.add_row(_number(account), account["name"], account["state"],
+                      _used(windows.get("short")), _used(windows.get("long")), _resets_in(account, now),
+                      str(account["requests"]), str(account["errors"]), account.get("reason") or "")
     return table
 
 

@@ -68,7 +68,8 @@ def rewrite_request(body: JSON) -> JSON:
     out = dict(body)
     out["input"] = _normalise_input(out.get("input"))
     out["store"] = False
-    out["parallel_tool_calls"] = True
+    if not isinstance(out.get("parallel_tool_calls"), bool):  # the client's choice stands (Codex "lite": false)
+        out["parallel_tool_calls"] = True
     out["include"] = ["reasoning.encrypted_content"]
     for key in REMOVED_FIELDS:
         out.pop(key, None)
@@ -110,7 +111,9 @@ class ResponsesStream:
         self.codex_events = codex_events
 
     def feed(self, event: JSON, raw: bytes) -> bytes:
-        event_type: str = event.get("type") or "message"
+        event_type = event.get("type") or "message"
+        if type(event_type) is not str:
+            return b""
         if not self.codex_events and event_type.startswith("codex."):
             return b""
         return sse.raw_event_frame(event_type, raw)

@@ -21,29 +21,36 @@ from typing import Any
 from cliproxy.config.coerce import parse_duration
 from cliproxy.config.schema import Config, normalise_strategy
 from cliproxy.credential import Credential
-from cliproxy.errors import Outcome, ProxyError
+from cliproxy.errors import Blame, ProxyError
 from cliproxy.pool import views
 from cliproxy.pool.affinity import DEFAULT_TTL, Affinity
-from cliproxy.pool.cooldown import COOLDOWNS, MAX_BACKOFF, NEEDS_USER, AccountState, Rule, backoff, reason
-from cliproxy.pool.quota import LONG, SHORT, Report, parse_event, parse_headers, parse_usage
-from cliproxy.pool.quota_view import AccountQuota, PoolQuota
-from cliproxy.pool.selection import Placement, Selector
-from cliproxy.pool.shortage import TRANSIENT, Exhausted, Shortage, no_accounts
-from cliproxy.pool.store import STATE_VERSION, PoolStore, decode_account, encode_account
+from cliproxy.pool.cooldown import (
+    COOLDOWNS,
+    MAX_BACKOFF,
+    NEEDS_USER,
+    QUOTA_RESTS,
+    AccountState,
+    Rule,
+    on_failure,
+    on_success,
+)
+from cliproxy.pool.quota import Report, has_headroom, parse_event, parse_headers, parse_usage
+from cliproxy.pool.quota_view import PoolQuota
+from cliproxy.pool.recovery import Recovery
+from cliproxy.pool.selection import Placement, Selector, reset_tier
+from cliproxy.pool.shortage import TRANSIENT, Exhausted, no_accounts
+from cliproxy.pool.store import PoolStore, export_pool, restore_pool
 
 Clock = Callable[[], float]
 MAX_SELECTORS = 256
 VIEW_MAX_AGE = 1.0  # a large pool's view on the request path is recomputed at most this often
 VIEW_MAX_STALE = 60.0  # and any pool's at least this often (quota windows reset with time alone)
 SMALL_POOL = 64  # up to this many accounts the view is recomputed whenever something changed
-# prefer-earlier-reset buckets: resets within the same hour (5 h window) or day (weekly) tie, so
-# the strategy still spreads load among them.
-TIER_STEP = {SHORT: 3600.0, LONG: 86400.0}
 
 __all__ = ["COOLDOWNS", "AccountState", "Exhausted", "Pool", "Rule", "no_accounts"]
 
 
-class Pool:
+class Pool(Recovery):
     """All credentials with their state; selection by strategy within the highest priority group."""
 
     def __init__(self, credentials: Sequence[Credential], strategy: str = "round-robin", *,
@@ -101,14 +108,11 @@ class Pool:
             self._selectors.clear()
 
     def update(self, credentials: Sequence[Credential], strategy: str | None = None) -> None:
-        """A reload: new files replace old ones; state of accounts that stay is kept, except that a
-        401 ends when the credential changed."""
+        """A reload: new files replace old ones; state of accounts that stay is kept, except the rests
+        a new token cures."""
         latest = {c.id: c for c in credentials}
-        for cid, credential in latest.items():
-            old, state = self._latest.get(cid), self._states.get(cid)
-            if state and old and state.outcome is Outcome.UNAUTHORIZED and (
-                    old.access_token != credential.access_token):
-                state.clear()
+        for credential in latest.values():
+            self._token_changed(self._latest.get(credential.id), credential)
         removed = set(self._latest) - set(latest)
         self._latest = latest
         self._states = {cid: self._states.get(cid) or AccountState() for cid in latest}
@@ -121,12 +125,10 @@ class Pool:
 
     def replace(self, credential: Credential) -> None:
         """A refreshed token (or a failed refresh that marked the file): it serves from the next pick
-        on; a new token ends a 401 cooldown."""
+        on; a new token ends the rests a login cures."""
         old = self._latest.get(credential.id)
         self._latest[credential.id] = credential
-        state = self._states.setdefault(credential.id, AccountState())
-        if state.outcome is Outcome.UNAUTHORIZED and (old is None or old.access_token != credential.access_token):
-            state.clear()
+        self._token_changed(old, credential)
         self._changed(credential.id)
 
     def current(self, credential: Credential) -> Credential:
@@ -141,9 +143,6 @@ class Pool:
 
     # ---- selection ---------------------------------------------------------------------------
 
-    def _egress_of(self, credential: Credential) -> str:
-        return credential.proxy_url
-
     def _cooling_off(self, credential: Credential) -> bool:
         return self._no_cooling or credential.disable_cooling
 
@@ -156,7 +155,7 @@ class Pool:
         state = self.state(credential.id)
         quota = state.quota
         until = max(state.cooling_until, state.model_blocks.get(model, 0.0), quota.blocked_until(now),
-                    quota.model_blocked_until(model, now), self._egress.get(self._egress_of(credential), (0.0, 0))[0])
+                    quota.model_blocked_until(model, now), self._egress.get(credential.proxy_url, (0.0, 0))[0])
         return until if until > now else 0.0
 
     @property
@@ -174,21 +173,10 @@ class Pool:
                 return Placement(until)
             quota = self.state(cid).quota
             left, reset = quota.headroom(now) if headroom else (100.0, math.inf)
-            tier = self._tier(quota, now) if prefer else 0.0
+            tier = reset_tier(quota.windows(), self._prefer, now) if prefer else 0.0
             return Placement(until, quota.next_change(now), left, reset, tier)
 
         return status
-
-    def _tier(self, quota: AccountQuota, now: float) -> float:
-        """prefer-earlier-reset: the preferred window's reset, bucketed (else the other window's).
-        An account without a known reset comes first, as in codex-lb: it is tried, learnt and
-        placed, instead of never being used."""
-        windows = quota.windows()
-        for kind in ((SHORT, LONG) if self._prefer == "short" else (LONG, SHORT)):
-            window = windows.get(kind)
-            if window is not None and window.reset_at > now:
-                return window.reset_at - window.reset_at % TIER_STEP[kind]
-        return 0.0
 
     def _selector(self, candidates: Sequence[Credential], model: str, key: Hashable | None,
                   now: float) -> Selector:
@@ -222,15 +210,20 @@ class Pool:
             return self._latest[bound]
         chosen = selector.pick(now, exclude)
         if chosen is None:
-            raise Exhausted(self._shortage(candidates, model, exclude, now))
-        if session and self._affinity_on and (bound is None or self._binding_moves(bound, selector)):
+            raise Exhausted(views.shortage(self._rows(candidates, model, now), model, exclude, now,
+                                          self.quota_view(now).plan, self.public_name))
+        if session and self._affinity_on and (bound is None or self._binding_moves(bound, selector, model, now)):
             self._affinity.bind(session, model, chosen, now)
         return self._latest[chosen]
 
-    def _binding_moves(self, bound: str, selector: Selector) -> bool:
-        """A session leaves its account when that account cools down or is gone, not for a blip."""
+    def _binding_moves(self, bound: str, selector: Selector, model: str, now: float) -> bool:
+        """A session leaves its account when that account rests for its own reason or is gone, not
+        for a blip: an account only tried already in this request, or resting for the upstream's
+        transient failures, keeps its sessions."""
         if bound not in selector or bound not in self._latest or not self._latest[bound].usable:
             return True
+        if not self.blocked_until(self._latest[bound], model, now):
+            return False
         return self.state(bound).outcome not in TRANSIENT
 
     def session_account(self, session: str, model: str) -> str | None:
@@ -247,77 +240,80 @@ class Pool:
 
     # ---- outcomes ----------------------------------------------------------------------------
 
-    def record(self, credential: Credential, model: str, error: ProxyError | None) -> None:
-        """Turn an attempt's outcome into state: success clears, failure applies ``COOLDOWNS``."""
+    def now(self) -> float:
+        """The pool's clock: what ``record``'s ``started`` is measured in."""
+        return self._clock()
+
+    def record(self, credential: Credential, model: str, error: ProxyError | None, *,
+               started: float | None = None) -> None:
+        """One upstream attempt's outcome, begun at ``started`` (default: now), as state.
+
+        Only the account's own failures rest it; the upstream's transient ones rest it when they
+        repeat; the request's and ours leave it alone (``pool/cooldown.py`` has the rules).
+        """
         now = self._clock()
+        began = now if started is None else started
         state = self.state(credential.id)
         state.requests += 1
         state.last_used_at = now
         self.dirty = True
         if error is None:
-            if state.outcome is not None or state.cooling_until or state.quota.limit_until:
-                state.clear()
-                self._changed(credential.id, now)
             state.last_status = 200
+            why = on_success(state, began)
+            if why is not None:
+                self._back(credential, f"it answered (was: {why})", now)
+            return
+        if error.blame in (Blame.REQUEST, Blame.OURS):
             return
         state.errors += 1
         state.last_status = error.status
-        rule = COOLDOWNS.get(error.outcome)
-        if rule is None or self._cooling_off(credential):
+        if self._cooling_off(credential):
             return
-        state.strikes = state.strikes + 1 if state.outcome is error.outcome else 1
-        seconds = backoff(rule, error, state.strikes)
-        if rule.scope == "egress":
+        rule = on_failure(state, error, model, began, now, alone=self._alone(credential, model, now))
+        if rule is not None and rule.scope == "egress":
             self._cool_egress(credential, rule, now)
-        elif rule.scope == "model":
-            state.model_blocks[model] = now + seconds
-        else:
-            state.cooling_until = now + seconds
-            if error.outcome is Outcome.QUOTA_EXHAUSTED:
-                state.quota.limit_reached(now + seconds, str(error.extra.get("plan_type") or ""), now)
-        state.outcome, state.reason = error.outcome, reason(rule, error)
-        self._changed(credential.id, now)
+        elif rule is not None:
+            self._changed(credential.id, now)
 
     def _cool_egress(self, credential: Credential, rule: Rule, now: float) -> None:
-        egress = self._egress_of(credential)
+        egress = credential.proxy_url
         until, strikes = self._egress.get(egress, (0.0, 0))
         strikes = strikes + 1 if until > now - MAX_BACKOFF else 1
         self._egress[egress] = (now + rule.step(strikes), strikes)
         for cid, other in self._latest.items():
-            if self._egress_of(other) == egress:
+            if other.proxy_url == egress:
                 self._changed(cid, now)
 
     def observe_headers(self, credential: Credential, headers: Mapping[str, str]) -> None:
         """The ``x-codex-*`` headers of a response from this account."""
-        now = self._clock()
-        report = parse_headers(headers, now)
-        if report is not None:
-            self._observe(credential.id, report, now)
+        self._observe(credential, parse_headers, headers)
 
     def observe_event(self, credential: Credential, event: Mapping[str, Any]) -> None:
         """A ``codex.rate_limits`` event from this account's stream."""
-        now = self._clock()
-        report = parse_event(event, now)
-        if report is not None:
-            self._observe(credential.id, report, now)
+        self._observe(credential, parse_event, event)
 
     def observe_usage(self, credential: Credential, body: Any) -> bool:
-        """A ``GET …/wham/usage`` answer read for this account (the poll); False if unreadable."""
+        """A ``GET …/wham/usage`` answer read for this account (the poll); False if unreadable.
+        A fresh read that shows headroom ends a quota rest at once, before its reset time."""
+        return self._observe(credential, parse_usage, body, fresh=True)
+
+    def _observe(self, credential: Credential, parse: Callable[[Any, float], Report | None], raw: Any,
+                 fresh: bool = False) -> bool:
         now = self._clock()
-        report = parse_usage(body, now)
+        report = parse(raw, now)
         if report is None:
             return False
-        self._observe(credential.id, report, now)
-        return True
-
-    def _observe(self, cid: str, report: Report, now: float) -> None:
-        quota = self.state(cid).quota
-        before = quota.blocked_until(now)
-        quota.apply(report, now)
+        state = self.state(credential.id)
+        before = state.quota.blocked_until(now)
+        state.quota.apply(report, now)
         self.dirty = True
         self._version += 1
-        if self._quota_orders or quota.blocked_until(now) != before:
-            self._changed(cid, now)
+        if fresh and state.outcome in QUOTA_RESTS and has_headroom(report, now):
+            state.clear()
+            self._back(credential, "a fresh quota read shows headroom", now)
+        elif self._quota_orders or state.quota.blocked_until(now) != before:
+            self._changed(credential.id, now)
+        return True
 
     def _changed(self, cid: str, now: float | None = None) -> None:
         """Re-place an account in every selector that holds it."""
@@ -333,10 +329,6 @@ class Pool:
     def _rows(self, credentials: Iterable[Credential], model: str, now: float) -> list[views.Row]:
         current = [self.current(c) for c in credentials]
         return [(c, self.state(c.id), self.blocked_until(c, model, now)) for c in current]
-
-    def _shortage(self, candidates: Sequence[Credential], model: str, exclude: Container[str],
-                  now: float) -> Shortage:
-        return views.shortage(self._rows(candidates, model, now), model, exclude, now, self.quota_view(now).plan)
 
     def recent_view(self) -> PoolQuota:
         """The pool view for the request path. A large pool's is at most ``VIEW_MAX_AGE`` old, so a
@@ -364,30 +356,20 @@ class Pool:
         sessions = self._affinity.counts()
         return {"now": now, "strategy": self._strategy, "session_affinity": self._affinity_on,
                 "sessions": len(self._affinity),
-                "accounts": [views.describe(row, now, sessions.get(row[0].id, 0))
+                "accounts": [views.describe(row, now, sessions.get(row[0].id, 0), self.public_name(row[0]))
                              for row in self._rows(self._latest.values(), "", now)],
                 "quota": self.quota_view(now).usage_body(now)}
 
     # ---- the state file (pool/store.py encodes it) -----------------------------------------------
 
     def export_state(self) -> dict[str, Any]:
-        """What survives a restart: cooldowns, quota windows, counters (the state file's content)."""
-        now = self._clock()
+        """What survives a restart: rests, quota windows, counters (the state file's content)."""
         self.dirty = False
-        return {"version": STATE_VERSION, "saved_at": now,
-                "accounts": {cid: encode_account(self.state(cid), c) for cid, c in self._latest.items()},
-                "egress": {k: [until, strikes] for k, (until, strikes) in self._egress.items() if until > now}}
+        return export_pool(self._states, self._latest, self._egress, self._clock())
 
     def restore(self, data: Mapping[str, Any]) -> None:
-        """Load a state file's content: accounts still present keep their cooldowns and windows;
-        a 401 is dropped when the credential file changed since."""
-        if data.get("version") != STATE_VERSION:
-            return
-        now = self._clock()
-        for cid, raw in (data.get("accounts") or {}).items():
-            if cid in self._latest and isinstance(raw, dict):
-                self._states[cid] = decode_account(raw, self._latest[cid], now)
-        for egress, (until, strikes) in (data.get("egress") or {}).items():
-            if float(until) > now:
-                self._egress[str(egress)] = (float(until), int(strikes))
+        """Load a state file's content: accounts still present keep what is still true of them."""
+        states, egress = restore_pool(data, self._latest, self._clock())
+        self._states.update(states)
+        self._egress.update(egress)
         self._selectors.clear()

@@ -211,3 +211,11 @@ def parse_usage(body: Any, now: float) -> Report | None:
                 report.families[family_id(str(extra["metered_feature"]))] = family
     report.credits = _credits_of(body.get("credits"))
     return report if report.families or report.credits or report.plan else None
+
+
+def has_headroom(report: Report, now: float) -> bool:
+    """Whether a quota read says the account can serve again: its ``codex`` windows are known and
+    none is full."""
+    family = report.families.get(CODEX_FAMILY)
+    return family is not None and bool(family.windows) and not any(
+        window.full_at(now) for window in family.windows.values())

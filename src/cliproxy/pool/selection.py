@@ -26,9 +26,11 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from cliproxy.pool.quota import LONG, SHORT, Window
 
 MAX_WEIGHT = 16  # keys per account: a heavier weight is clamped
 Key = tuple[Any, ...]
@@ -173,3 +175,19 @@ class Selector:
                 level.cursor = key
                 return str(key[-1])
         return None
+
+
+# prefer-earlier-reset buckets: resets within the same hour (5 h window) or day (weekly) tie, so
+# the strategy still spreads load among them.
+TIER_STEP = {SHORT: 3600.0, LONG: 86400.0}
+
+
+def reset_tier(windows: Mapping[str, Window], prefer: str, now: float) -> float:
+    """prefer-earlier-reset: the preferred window's reset, bucketed (else the other window's).
+    An account without a known reset comes first, as in codex-lb: it is tried, learnt and
+    placed, instead of never being used."""
+    for kind in ((SHORT, LONG) if prefer == "short" else (LONG, SHORT)):
+        window = windows.get(kind)
+        if window is not None and window.reset_at > now:
+            return window.reset_at - window.reset_at % TIER_STEP[kind]
+    return 0.0

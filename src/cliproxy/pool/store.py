@@ -31,8 +31,8 @@ import orjson
 
 from cliproxy.auth.store import atomic_write
 from cliproxy.credential import Credential
-from cliproxy.errors import Outcome
-from cliproxy.pool.cooldown import AccountState
+from cliproxy.errors import BLAME, Blame, Outcome
+from cliproxy.pool.cooldown import LOGIN_CURES, AccountState
 from cliproxy.pool.quota_view import AccountQuota
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ POOL_FILE = "pool.json"
 SAVE_INTERVAL = 2.0
 STATE_VERSION = 1
 _OUTCOME_VALUES = frozenset(outcome.value for outcome in Outcome)
+_BLAME_BY_NAME = {blame.name.lower(): blame for blame in Blame}
 
 
 class PoolStore(Protocol):
@@ -131,20 +132,44 @@ async def keep(source: _StateSource, store: PoolStore, interval: float = SAVE_IN
                 store.save(source.export_state())
 
 
+# ---- the pool's state as plain data ----------------------------------------------------------------
+
+def export_pool(states: Mapping[str, AccountState], latest: Mapping[str, Credential],
+                egress: Mapping[str, tuple[float, int]], now: float) -> dict[str, Any]:
+    """The state file's content: every account's rests, windows and counters, and resting egresses."""
+    return {"version": STATE_VERSION, "saved_at": now,
+            "accounts": {cid: encode_account(states.get(cid) or AccountState(), c) for cid, c in latest.items()},
+            "egress": {k: [until, strikes] for k, (until, strikes) in egress.items() if until > now}}
+
+
+def restore_pool(data: Mapping[str, Any], latest: Mapping[str, Credential],
+                 now: float) -> tuple[dict[str, AccountState], dict[str, tuple[float, int]]]:
+    """The states of accounts still present and the egress rests still running; nothing from a file
+    of another version."""
+    if data.get("version") != STATE_VERSION:
+        return {}, {}
+    states = {cid: decode_account(raw, latest[cid], now)
+              for cid, raw in (data.get("accounts") or {}).items() if cid in latest and isinstance(raw, dict)}
+    egress = {str(k): (float(until), int(strikes))
+              for k, (until, strikes) in (data.get("egress") or {}).items() if float(until) > now}
+    return states, egress
+
+
 # ---- one account's state as plain data -----------------------------------------------------------
 
 def encode_account(state: AccountState, credential: Credential) -> dict[str, Any]:
     """What survives a restart of one account: rests, quota windows, counters (never a token)."""
     return {"cooling_until": _encode_time(state.cooling_until), "reason": state.reason,
             "outcome": state.outcome.value if state.outcome else None, "strikes": state.strikes,
+            "blame": state.blame.name.lower() if state.blame else None,
             "model_blocks": state.model_blocks, "quota": state.quota.to_dict(),
             "requests": state.requests, "errors": state.errors, "last_used_at": state.last_used_at,
             "last_status": state.last_status, "credential": _fingerprint(credential)}
 
 
 def decode_account(raw: Mapping[str, Any], credential: Credential, now: float) -> AccountState:
-    """One account's saved state; a 401 is dropped when the credential file changed since, and a
-    rest that ended while the proxy was down is over."""
+    """One account's saved state; a rest a login cures is dropped when the credential file changed
+    since, and a rest that ended while the proxy was down is over, strikes and all."""
     outcome = raw.get("outcome")
     state = AccountState(
         cooling_until=_decode_time(raw.get("cooling_until")), reason=str(raw.get("reason") or ""),
@@ -154,10 +179,11 @@ def decode_account(raw: Mapping[str, Any], credential: Credential, now: float) -
         quota=AccountQuota.from_dict(raw.get("quota") or {}), requests=int(raw.get("requests") or 0),
         errors=int(raw.get("errors") or 0), last_used_at=float(raw.get("last_used_at") or 0),
         last_status=int(raw.get("last_status") or 0))
-    if state.outcome is Outcome.UNAUTHORIZED and raw.get("credential") != _fingerprint(credential):
-        state.clear()
-    if state.cooling_until <= now and state.outcome is not Outcome.UNAUTHORIZED:
-        state.cooling_until = 0.0
+    state.blame = _BLAME_BY_NAME.get(str(raw.get("blame"))) or (BLAME[state.outcome] if state.outcome else None)
+    if state.outcome in LOGIN_CURES and raw.get("credential") != _fingerprint(credential):
+        state.clear()  # the file has a new token: what a login cures is over
+    if state.cooling_until <= now:
+        state.clear()  # the rest ended while the proxy was down (one that waits for the user never ends)
     return state
 
 

@@ -7,14 +7,14 @@ and the pool itself only decides and records.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from cliproxy.credential import Credential
-from cliproxy.errors import Outcome
+from cliproxy.errors import Blame, Outcome
 from cliproxy.pool.cooldown import NEEDS_USER, AccountState
 from cliproxy.pool.quota_view import PoolQuota, pool_quota
-from cliproxy.pool.shortage import Shortage
+from cliproxy.pool.shortage import ACCOUNT_REST, QUOTA, TRANSIENT_REST, Rest, Shortage
 
 # (credential, its state, when it can serve the model asked for: 0 = now, NEEDS_USER = never alone)
 Row = tuple[Credential, AccountState, float]
@@ -36,25 +36,40 @@ def account_view(credential: Credential, state: AccountState, now: float) -> Poo
     return pool_quota([(state.quota, credential.plan)], allowed, now)
 
 
-def shortage(rows: Iterable[Row], model: str, exclude: Container[str], now: float, plan: str) -> Shortage:
-    """Why no candidate can serve ``model`` now: who needs the user, who rests until when, who was tried."""
+def shortage(rows: Iterable[Row], model: str, exclude: Container[str], now: float, plan: str,
+             name: Callable[[Credential], str]) -> Shortage:
+    """Why no candidate can serve ``model`` now: who needs the user, who rests until when and whose
+    fault that was, who was tried. Accounts are named by ``name`` (never an e-mail)."""
     rows = list(rows)
     found = Shortage(model=model, accounts=len(rows), now=now, plan=plan)
     for credential, state, until in rows:
         if until == NEEDS_USER:
-            found.needs_user.append((credential.name, _needs_user_reason(credential)))
+            found.needs_user.append((name(credential), _needs_user_reason(credential)))
+            found.disabled += credential.disabled
+            found.api_keys += credential.kind == "api-key"
         elif until:
-            found.cooling.append((until, credential.name, _cooling_reason(state, model, now)))
+            found.cooling.append(Rest(until, name(credential), _cooling_reason(state, model, now), _kind(state, now)))
         elif credential.id in exclude:
             found.tried += 1
     return found
 
 
-def describe(row: Row, now: float, sessions: int) -> dict[str, Any]:
-    """One account's status as plain data (never a token): for status and management."""
+def _kind(state: AccountState, now: float) -> str:
+    """Whose rest it is, in the words of the blame table: a spent quota, the account's, the upstream's."""
+    if state.quota.blocked_until(now) or state.outcome in (Outcome.QUOTA_EXHAUSTED, Outcome.NO_QUOTA):
+        return QUOTA
+    if state.blame is Blame.UPSTREAM and state.cooling_until > now:
+        return TRANSIENT_REST
+    return ACCOUNT_REST
+
+
+def describe(row: Row, now: float, sessions: int, public_name: str) -> dict[str, Any]:
+    """One account's status as plain data (never a token): for status and management.
+    ``public_name`` is how errors sent to clients name the account (``account #2``)."""
     credential, state, until = row
     return {
-        "id": credential.id, "name": credential.name, "email": credential.email, "kind": credential.kind,
+        "id": credential.id, "name": credential.name, "public_name": public_name, "email": credential.email,
+        "kind": credential.kind,
         "plan": state.quota.plan or credential.plan, "priority": credential.priority,
         "weight": credential.weight, "state": _state_name(row, now),
         "reason": state.reason if until else "", "until": None if until in (0.0, NEEDS_USER) else until,
@@ -82,6 +97,8 @@ def _state_name(row: Row, now: float) -> str:
 def _needs_user_reason(credential: Credential) -> str:
     if credential.disabled:
         return "disabled in its file"
+    if credential.kind == "api-key":
+        return "the upstream refused this API key: check it in the config"
     if credential.auth_error:
         return f"needs `cliproxy login` again: {credential.auth_error}"
     if not credential.access_token:

@@ -167,7 +167,8 @@ async def read_batches(chunks: AsyncIterable[bytes], by_name_only: frozenset[byt
 
 def _parsed(frames: list[Frame], by_name_only: frozenset[bytes]) -> tuple[Batch, ProxyError | None]:
     """Each frame's JSON parsed once, ``type`` filled from the frame name when missing. ``[DONE]``,
-    empty and non-object data are skipped; invalid JSON stops the batch with its error."""
+    empty and non-object data, and events whose ``type`` is not a string, are skipped; invalid JSON
+    stops the batch with its error."""
     batch: Batch = []
     for name, data in frames:
         if name in by_name_only:
@@ -180,8 +181,12 @@ def _parsed(frames: list[Frame], by_name_only: frozenset[bytes]) -> tuple[Batch,
         except orjson.JSONDecodeError:
             return batch, _invalid_json(data)
         if type(event) is dict:
-            if "type" not in event and name:
-                event["type"] = name.decode("utf-8", errors="replace")
+            kind = event.get("type")
+            if kind is None:
+                if name:
+                    event["type"] = name.decode("utf-8", errors="replace")
+            elif type(kind) is not str:  # no event of the format has one: nobody could read it
+                continue
             batch.append((event, data))
     return batch, None
 

@@ -56,6 +56,7 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
     """Every long-lived object, each given its collaborators; ``config_path`` turns on reload,
     usage history, request logs and the management API."""
     config = snapshot.config
+    _sweep_temp_files(config.auth_path)
     holder = SnapshotHolder(snapshot)
     upstream = CodexUpstream(config)
     pool = Pool.from_config(snapshot.credentials, config)
@@ -70,6 +71,13 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
     return Services(holder=holder, upstream=upstream, runner=Runner(upstream, pool, refresher.on_unauthorized),
                     bind_host=bind_host, discovery=discovery, refresher=refresher, scheduler=scheduler, ops=ops,
                     poller=QuotaPoller(pool, upstream, lambda: holder.current.config))
+
+
+def _sweep_temp_files(auth_dir: Path) -> None:
+    """Temp files a token write killed half-way left behind hold tokens: they go on start."""
+    swept = FileStore(auth_dir).remove_stale_temp_files()
+    if swept:
+        log.info("removed %d temp file(s) that an interrupted token write left in the auth dir", swept)
 
 
 def _refresher(config: Config, pool: Pool, reloader: Reloader | None) -> Refresher:

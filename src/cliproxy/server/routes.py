@@ -21,7 +21,7 @@ from cliproxy.dialects.base import Dialect, TranslatedRequest
 from cliproxy.dialects.tokens import count_anthropic_tokens, count_codex_body_tokens
 from cliproxy.errors import ProxyError, bad_request
 from cliproxy.pool.affinity import session_id
-from cliproxy.pool.core import no_accounts
+from cliproxy.pool.shortage import all_disabled, no_accounts
 from cliproxy.runner import Call, CallResult
 from cliproxy.server.body import read_json
 from cliproxy.server.event_stream import EventStream
@@ -73,6 +73,8 @@ def _build_call(request: Request, dialect: Dialect, translated: TranslatedReques
     snapshot = _services(request).holder.current
     if not snapshot.credentials:
         raise no_accounts()
+    if all(credential.disabled for credential in snapshot.credentials):
+        raise all_disabled(len(snapshot.credentials))
     model: ResolvedModel = snapshot.registry.resolve(translated.model)
     apply_reasoning(translated.body, model, dialect.same_family_as_codex)
     registry = snapshot.registry

@@ -2,8 +2,9 @@
 
 At start-up the server writes ``<auth-dir>/.state/server.json`` (mode 0600) with its pid and a
 random token; ``GET /v0/local/status`` answers the pool snapshot to a loopback client presenting
-that token in ``X-Cliproxy-Local-Token``. So the status command needs neither the management
-secret nor a client API key, and nobody who cannot read the user's files can ask.
+that token in ``X-Cliproxy-Local-Token``, and ``POST /v0/local/reset`` ends accounts' rests for
+``cliproxy accounts reset``. So these commands need neither the management secret nor a client API
+key, and nobody who cannot read the user's files can ask.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cliproxy.auth.store import atomic_write
-from cliproxy.errors import ProxyError
+from cliproxy.errors import ProxyError, bad_request
+from cliproxy.pool.core import Pool
 from cliproxy.pool.store import ensure_private_dir
 from cliproxy.server.gate import is_loopback
 from cliproxy.server.json import JSONResponse
@@ -31,6 +33,7 @@ from cliproxy.server.services import Services
 SERVER_FILE = "server.json"
 TOKEN_HEADER = "x-cliproxy-local-token"
 STATUS_PATH = "/v0/local/status"
+RESET_PATH = "/v0/local/reset"
 
 
 def write_server_file(state_dir: Path, bind_host: str) -> str:
@@ -59,15 +62,42 @@ def read_server_file(state_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-async def local_status(request: Request) -> Response:
+def _local_pool(request: Request) -> Pool:
+    """The pool, for a loopback client that presents the server file's token; else a 401."""
     expected: str = getattr(request.app.state, "status_token", "")
     client = request.client.host if request.client else ""
     presented = request.headers.get(TOKEN_HEADER, "")
     if not expected or not is_loopback(client) or not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise ProxyError(401, "This status endpoint answers `cliproxy status` on this machine only.",
-                         code="invalid_local_token", type="authentication_error")
+        raise ProxyError(401, "This endpoint answers `cliproxy status` and `cliproxy accounts reset` on this "
+                         "machine only.", code="invalid_local_token", type="authentication_error")
     services: Services = request.app.state.services
-    return JSONResponse(services.runner.pool.snapshot())
+    return services.runner.pool
 
 
-STATUS_ROUTES = [Route(STATUS_PATH, local_status, methods=["GET"])]
+async def local_status(request: Request) -> Response:
+    return JSONResponse(_local_pool(request).snapshot())
+
+
+async def local_reset(request: Request) -> Response:
+    """``cliproxy accounts reset [NAME]``: end the rests of one account (``{"name": id}``) or of all."""
+    pool = _local_pool(request)
+    try:
+        body = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError:
+        raise bad_request("the body must be JSON: {} or {\"name\": \"<account file>\"}") from None
+    name = body.get("name") if isinstance(body, dict) else None
+    return JSONResponse({"reset": reset_rests(pool, name if isinstance(name, str) and name else None)})
+
+
+def reset_rests(pool: Pool, name: str | None) -> list[str]:
+    """End the rests of account ``name`` (its pool id: the file name) or of every account; the ids of
+    those that were resting. An unknown name is a 404."""
+    ids = [credential.id for credential in pool.credentials()]
+    if name is not None and name not in ids:
+        raise ProxyError(404, f"no account {name!r} in the running pool", code="account_not_found",
+                         type="invalid_request_error")
+    return [cid for cid in ([name] if name is not None else ids) if pool.reset(cid)]
+
+
+STATUS_ROUTES = [Route(STATUS_PATH, local_status, methods=["GET"]),
+                 Route(RESET_PATH, local_reset, methods=["POST"])]

@@ -32,6 +32,8 @@ _MODEL_UNSUPPORTED = (
     "not available for your plan",
     "not available for your account",
 )
+# Words of a 404 that is about something the request named, never about the account.
+_REQUEST_404 = ("item with id", "not persisted", "previous_response", "previous response", "response with id")
 _QUOTA_CODES = {"usage_limit_reached"}
 _NO_QUOTA_CODES = {"usage_not_included", "insufficient_quota"}
 _RATE_CODES = {"rate_limit_exceeded"}
@@ -96,6 +98,12 @@ def retry_after_seconds(status: int, error: Mapping[str, Any], headers: Mapping[
     return None
 
 
+def _names_a_model(message: str) -> bool:
+    """A 404 about the model (this account cannot use it), not about an item or a response id the
+    request named: "Item with id … not found", "previous response … not found" are the request's."""
+    return "model" in message and not any(word in message for word in _REQUEST_404)
+
+
 def _outcome_for(status: int, code: str, error_type: str, message: str) -> Outcome:
     if status == 429:
         if code in _QUOTA_CODES or error_type in _QUOTA_CODES:
@@ -111,7 +119,7 @@ def _outcome_for(status: int, code: str, error_type: str, message: str) -> Outco
         return Outcome.FORBIDDEN
     if status in (400, 404, 422) and any(h in message for h in _MODEL_UNSUPPORTED):
         return Outcome.MODEL_UNSUPPORTED
-    if status == 404:
+    if status == 404 and _names_a_model(message):
         return Outcome.MODEL_UNSUPPORTED
     if status == 408 or status >= 500:
         return Outcome.SERVER_ERROR
@@ -120,7 +128,8 @@ def _outcome_for(status: int, code: str, error_type: str, message: str) -> Outco
 
 def classify_http_error(status: int, body: bytes, headers: Mapping[str, str],
                         now: float | None = None) -> ProxyError:
-    """A non-2xx upstream answer → ProxyError, with the outcome the pool acts on."""
+    """A non-2xx upstream answer → ProxyError, with the Outcome that says whose fault it is
+    (``errors.BLAME``; the rows are listed in docs/errors.md)."""
     now = time.time() if now is None else now
     text = body.decode("utf-8", errors="replace")
     doc = _parse_json(body)
@@ -136,6 +145,8 @@ def classify_http_error(status: int, body: bytes, headers: Mapping[str, str],
     retry_after = retry_after_seconds(status, error, headers, now)
     extra = _quota_extra(error, retry_after) if error_type == "usage_limit_reached" else {}
     code, error_type = _classified_code(status, code, error_type, lowered_message, lowered_text)
+    if code == "item_not_found":
+        status = 400  # the request named an item the backend never kept: the request's fault, as a 400
     return ProxyError(status, message, code=code, type=error_type,
                       outcome=_outcome_for(status, code, error_type, lowered_message),
                       retry_after=retry_after, extra=extra)
@@ -155,6 +166,8 @@ def _classified_code(status: int, code: str, error_type: str, message: str, text
         return "context_too_large", "invalid_request_error"
     if "invalid signature in thinking block" in text or "invalid_encrypted_content" in text:
         return "thinking_signature_invalid", "invalid_request_error"
+    if status == 404 and ("item with id" in text or "not persisted" in text):
+        return "item_not_found", "invalid_request_error"
     if code == "previous_response_not_found" or "previous_response_not_found" in text or (
         "previous_response_id" in text and "not found" in text
     ):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cliproxy.credential import Credential
+from cliproxy.errors import bad_request
 from cliproxy.responses.blob import looks_like_codex_blob
 
 DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
@@ -72,6 +73,34 @@ def forwarded_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
         if lowered in PASS_THROUGH_HEADERS or lowered.startswith(PASS_THROUGH_PREFIXES):
             out[lowered] = value
     return out
+
+
+def _unsendable(value: str) -> str | None:
+    """Why ``value`` cannot be a header value on the wire, or None when it can."""
+    if "\r" in value or "\n" in value or "\0" in value:
+        return "a line break or NUL"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "a character outside Latin-1"
+    return None
+
+
+def check_client_headers(client_headers: Mapping[str, str], prompt_cache_key: str | None) -> None:
+    """Every client-derived value that becomes an upstream header, checked once per client request.
+
+    A value the wire cannot carry is the request's fault (a 400 naming the field), never an
+    account's: left to the transport it would fail every attempt, and a CR/LF could split the request.
+    """
+    values = dict(forwarded_headers(client_headers))
+    values["user-agent"] = client_headers.get("user-agent", "")
+    if prompt_cache_key is not None:
+        values["prompt_cache_key"] = prompt_cache_key
+    for name, value in values.items():
+        why = _unsendable(value)
+        if why is not None:
+            raise bad_request(f"`{name}` contains {why}, which cannot be sent upstream as a header",
+                              code="invalid_header_value")
 
 
 def build_headers(credential: Credential, request: UpstreamRequest, accept: str = "text/event-stream",
@@ -138,4 +167,5 @@ def prepare_body(credential: Credential, request: UpstreamRequest, stream: bool 
     return out
 
 
-__all__ = ["UpstreamRequest", "build_headers", "forwarded_headers", "prepare_body", "wants_image_tool"]
+__all__ = ["UpstreamRequest", "build_headers", "check_client_headers", "forwarded_headers", "prepare_body",
+           "wants_image_tool"]

@@ -180,6 +180,17 @@ class _Files:
             raise BadBody("disabled must be true or false")
         return await self._update(name, {"disabled": body["disabled"]})
 
+    async def reset(self, request: Request) -> Response:
+        """End the rest of one account (``name``) or of every account (no name), as ``cliproxy accounts
+        reset`` does; answers the accounts that were resting."""
+        body = await json_body(request) if await request.body() else {}
+        wanted = request.query_params.get("name") or (body.get("name") if isinstance(body, dict) else None)
+        ids = [credential.id for credential in self.ctx.pool.credentials()]
+        if wanted is not None and wanted not in ids:
+            raise BadBody(f"no account {wanted!r} in the pool")
+        chosen = ids if wanted is None else [wanted]
+        return JSONResponse({"status": "ok", "reset": [cid for cid in chosen if self.ctx.pool.reset(cid)]})
+
     async def fields(self, request: Request) -> Response:
         body = await json_body(request)
         if not isinstance(body, dict):
@@ -216,6 +227,7 @@ def routes(ctx: ManagementContext) -> list[Route]:
         Route("/auth-files/download", endpoint(files.download), methods=["GET"]),
         Route("/auth-files/status", endpoint(files.status), methods=["PATCH"]),
         Route("/auth-files/fields", endpoint(files.fields), methods=["PATCH"]),
+        Route("/auth-files/reset", endpoint(files.reset), methods=["POST"]),
     ]
 
 
