@@ -13,11 +13,12 @@ The pool records every attempt; a failure becomes a rest through one table keyed
 | 402 / 403 | account | 30 min |
 | model not supported / 404 | (account, model) | 12 h |
 | 408 / 5xx / transport error / short 429 (transient) | account | after 3 in a row: 5 s × 2ⁿ (cap 5 min) |
-| Cloudflare challenge (transient) | egress (same proxy-url) | after 3 in a row: 5 s × 2ⁿ (cap 5 min) |
+| Cloudflare challenge (transient) | egress (same proxy-url) | after 3 in a row: 10 s × 2ⁿ (cap 30 min) |
 | 400, context too large, unknown item, a value we cannot send | nobody | — |
 | our own bug | nobody | — |
 
-Whose fault each outcome is comes from ``errors.BLAME``; only the account's own failures rest it at
+An egress rests only while an account behind another egress can serve. Whose fault each outcome is
+comes from ``errors.BLAME``; only the account's own failures rest it at
 once. The upstream's transient failures rest an account only when they repeat, and never the last
 account that could still serve. Outcomes are recorded once per episode: attempts that were in flight
 together when an account failed count as one strike, and a success clears only a rest that began

@@ -269,7 +269,8 @@ class Pool(Recovery):
         state.last_status = error.status
         if self._cooling_off(credential):
             return
-        rule = on_failure(state, error, model, began, now, alone=self._alone(credential, model, now))
+        egress_wide = COOLDOWNS[error.outcome].scope == "egress" if error.outcome in COOLDOWNS else False
+        rule = on_failure(state, error, model, began, now, alone=self._alone(credential, model, now, egress_wide))
         if rule is not None and rule.scope == "egress":
             self._cool_egress(credential, rule, now)
         elif rule is not None:

@@ -33,9 +33,12 @@ class Recovery:
     def blocked_until(self, credential: Credential, model: str, now: float) -> float:
         raise NotImplementedError
 
-    def _alone(self, credential: Credential, model: str, now: float) -> bool:
-        """No other account could take this one's place now (a transient failure never rests it)."""
+    def _alone(self, credential: Credential, model: str, now: float, egress_wide: bool = False) -> bool:
+        """No other account could take this one's place now (a transient failure never rests it).
+        ``egress_wide``: the rest would take every account behind the same egress, so only accounts
+        behind another one count."""
         return not any(other.id != credential.id and not self.blocked_until(other, model, now)
+                       and not (egress_wide and other.proxy_url == credential.proxy_url)
                        for other in self._latest.values())
 
     def _back(self, credential: Credential, why: str, now: float) -> None:

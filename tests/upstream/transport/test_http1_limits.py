@@ -49,7 +49,7 @@ async def test_a_256_mib_head_fails_fast_and_costs_little_memory(piece: bytes) -
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.monotonic() - started < 2.0  # httpcore: 0.07 s; ours took 22 s before the limit
+    assert time.monotonic() - started < 10.0  # a hang check, not a timing: unbounded, this took 22 s
     assert peak < 100 * MiB
     assert "upstream-head-bytes" in str(caught.value) or "upstream-header-count" in str(caught.value)
 
