@@ -6,20 +6,19 @@ The pool records every attempt; a failure becomes a rest through one table keyed
 | outcome | scope | until |
 |---|---|---|
 | 429 ``usage_limit_reached`` / a window at 100 % | account | its reset time (``resets_at``) |
-| 429 other | account | ``Retry-After``, else 1 s × 2ⁿ (cap 30 min) |
+| 429 with a ``Retry-After`` over 60 s | account | the ``Retry-After`` |
 | ``usage_not_included`` / ``insufficient_quota`` | account | 1 h |
 | 401 after the refresh-and-retry | account | the credential changes (refresh, new file) |
 | 401, and the issuer could not renew the token now | account | 60 s, or a new token in the file |
 | 402 / 403 | account | 30 min |
-| model not supported / 404 | (account, model) | 12 h |
+| model not supported / a 404 about the model | (account, model) | 12 h |
 | 408 / 5xx / transport error / short 429 (transient) | account | after 3 in a row: 5 s × 2ⁿ (cap 5 min) |
 | Cloudflare challenge (transient) | egress (same proxy-url) | after 3 in a row: 10 s × 2ⁿ (cap 30 min) |
 | 400, context too large, unknown item, a value we cannot send | nobody | — |
 | our own bug | nobody | — |
 
 An egress rests only while an account behind another egress can serve. Whose fault each outcome is
-comes from ``errors.BLAME``; only the account's own failures rest it at
-once. The upstream's transient failures rest an account only when they repeat, and never the last
+comes from ``errors.BLAME``; only the account's own failures rest it at once. The upstream's transient failures rest an account only when they repeat, and never the last
 account that could still serve. Outcomes are recorded once per episode: attempts that were in flight
 together when an account failed count as one strike, and a success clears only a rest that began
 before its attempt did (a stream that started before a 429 does not end the rest the 429 began).
