@@ -155,7 +155,7 @@ class Refresher:
             await self._http.aclose()
 
     async def on_unauthorized(self, credential: Credential) -> Credential:
-        """The runner's hook after an upstream 401: a forced refresh (``RefreshFn`` of runner.py)."""
+        """The runner's hook after an upstream 401: a forced refresh (``RefreshFn`` of runner/call.py)."""
         return await self.refresh(credential, force=True)
 
     async def refresh(self, credential: Credential, *, force: bool = False) -> Credential:

@@ -18,10 +18,11 @@ The pool records every attempt; a failure becomes a rest through one table keyed
 | our own bug | nobody | — |
 
 An egress rests only while an account behind another egress can serve. Whose fault each outcome is
-comes from ``errors.BLAME``; only the account's own failures rest it at once. The upstream's transient failures rest an account only when they repeat, and never the last
-account that could still serve. Outcomes are recorded once per episode: attempts that were in flight
-together when an account failed count as one strike, and a success clears only a rest that began
-before its attempt did (a stream that started before a 429 does not end the rest the 429 began).
+comes from ``errors.BLAME``; only the account's own failures rest it at once. The upstream's transient
+failures rest an account only when they repeat, and never the last account that could still serve.
+Outcomes are recorded once per episode: attempts that were in flight together when an account failed
+count as one strike, and a success clears only a rest that began before its attempt did (a stream that
+started before a 429 does not end the rest the 429 began).
 """
 
 from __future__ import annotations
