@@ -9,9 +9,11 @@ import hmac
 from collections.abc import Mapping, Sequence
 
 from cliproxy.auth.claims import AUTH_CLAIM, decode_jwt
+from cliproxy.config.exposure import is_loopback
 from cliproxy.errors import ProxyError
 
 PROTECTED_PREFIXES = ("/v1/", "/v1beta/", "/backend-api/", "/api/", "/metrics")
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # Codex CLI's quota routes: signed in with ChatGPT, it sends its own ChatGPT token there.
 USAGE_SUFFIXES = ("/wham/usage", "/api/codex/usage", "/wham/accounts/check")
 
@@ -32,6 +34,28 @@ def is_chatgpt_bearer(headers: Mapping[str, str]) -> bool:
     if auth[:7].lower() != "bearer ":
         return False
     return AUTH_CLAIM in decode_jwt(auth[7:].strip())
+
+
+def host_name(host_header: str) -> str:
+    """``example.com:8317`` → ``example.com``; ``[::1]:8317`` → ``[::1]``."""
+    if host_header.startswith("["):
+        return host_header.split("]", 1)[0] + "]"
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+def names_this_machine(host_header: str, allowed_hosts: Sequence[str] = ()) -> bool:
+    """Whether a ``Host`` header names this machine (or one of ``allowed-hosts``). A web page that
+    reaches a loopback server through DNS rebinding sends its own name here, never these."""
+    name = host_name(host_header).lower()
+    return name in LOOPBACK_NAMES or name in (host.lower() for host in allowed_hosts)
+
+
+def is_local_codex_cli(headers: Mapping[str, str], client_host: str, allowed_hosts: Sequence[str] = ()) -> bool:
+    """Codex CLI on this machine, signed in with ChatGPT: a loopback peer, a ``Host`` naming this
+    machine and a ChatGPT token. The token is not verified (the proxy is not its audience), so the
+    peer and the ``Host`` are what keep a web page in the user's browser from passing as Codex CLI."""
+    return (is_loopback(client_host) and names_this_machine(headers.get("host", ""), allowed_hosts)
+            and is_chatgpt_bearer(headers))
 
 
 def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
