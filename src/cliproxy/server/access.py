@@ -6,7 +6,10 @@ The order keys are read in, and who needs one, are in docs/routes.md, "Access: t
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
 
 from cliproxy.auth.claims import AUTH_CLAIM, decode_jwt
 from cliproxy.config.exposure import is_loopback
@@ -82,8 +85,38 @@ def key_matches(candidate: str, keys: Sequence[str]) -> str | None:
     return found
 
 
-def check_access(headers: Mapping[str, str], query: Mapping[str, str], keys: Sequence[str]) -> str | None:
-    """The matched key (None in open mode); ProxyError 401 when a key is missing or wrong."""
+class KeyFailures:
+    """Wrong client keys per client address: after ``limit`` within ``window`` seconds, that address
+    gets 429 with ``Retry-After`` for every further wrong key, so keys cannot be guessed at speed.
+    A right key is never refused (the check only runs after a key failed to match), so a script
+    with a typo cannot lock its owner out. Loopback counts like any address: a local web page
+    could guess as well as a remote client. At most ``addresses`` are remembered, the oldest
+    dropped first, so a flood of addresses costs bounded memory."""
+
+    def __init__(self, limit: int = 10, window: float = 60.0, addresses: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.addresses, self._clock = limit, window, addresses, clock
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def failed(self, address: str) -> None:
+        """One wrong key from ``address``; ProxyError 429 once it already sent ``limit`` within the
+        window. A refused attempt is not counted, so ``Retry-After`` is exact."""
+        now = self._clock()
+        times = self._seen.pop(address, None) or deque(maxlen=self.limit)
+        self._seen[address] = times
+        if len(times) == self.limit and now - times[0] < self.window:
+            wait = max(1, math.ceil(times[0] + self.window - now))
+            raise ProxyError(429, f"Too many wrong API keys from this address; try again in {wait} s.",
+                             code="too_many_wrong_keys", type="rate_limit_error", retry_after=wait)
+        times.append(now)
+        if len(self._seen) > self.addresses:
+            self._seen.popitem(last=False)
+
+
+def check_access(headers: Mapping[str, str], query: Mapping[str, str], keys: Sequence[str],
+                 failures: KeyFailures | None = None, address: str = "") -> str | None:
+    """The matched key (None in open mode); ProxyError 401 when a key is missing or wrong, 429 when
+    ``address`` sent too many wrong ones (``failures``)."""
     if not keys:
         return None
     candidate = presented_key(headers, query)
@@ -92,5 +125,7 @@ def check_access(headers: Mapping[str, str], query: Mapping[str, str], keys: Seq
                          code="invalid_api_key", type="authentication_error")
     matched = key_matches(candidate, keys)
     if matched is None:
+        if failures is not None:
+            failures.failed(address)
         raise ProxyError(401, "Invalid API key.", code="invalid_api_key", type="authentication_error")
     return matched

@@ -22,6 +22,7 @@ from cliproxy.config.schema import Config
 from cliproxy.errors import ProxyError, openai_error_body
 from cliproxy.server.access import (
     PROTECTED_PREFIXES,
+    KeyFailures,
     check_access,
     host_name,
     is_local_codex_cli,
@@ -39,6 +40,7 @@ class Gate:
 
     def __init__(self, app: ASGIApp, config: Callable[[], Config], bind_host: str) -> None:
         self.app, self.config, self.bind_loopback = app, config, is_loopback(bind_host)
+        self.key_failures = KeyFailures()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -63,7 +65,9 @@ class Gate:
                 return
             if path.startswith(PROTECTED_PREFIXES) and not self._quota_read_by_codex(scope, headers, config):
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-                scope.setdefault("state", {})["client_key"] = check_access(headers, query, config.api_keys)
+                address = (scope.get("client") or ("", 0))[0]
+                scope.setdefault("state", {})["client_key"] = check_access(headers, query, config.api_keys,
+                                                                           self.key_failures, address)
         except ProxyError as err:
             await error_response_for_path(err, path)(scope, receive, send)
             return
