@@ -47,6 +47,8 @@ def test_the_throttle_is_per_address_and_ends_when_the_window_has_passed() -> No
         failures.failed("127.0.0.1")
     assert refused.value.status == 429 and refused.value.retry_after == 57
     failures.failed("10.0.0.2")  # another address is not affected
+    with pytest.raises(ProxyError):
+        failures.failed("127.0.0.9")  # every loopback address is this machine
     clock.now += 57
     failures.failed("127.0.0.1")  # the oldest failure left the window: one more guess
 

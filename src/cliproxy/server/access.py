@@ -90,8 +90,8 @@ class KeyFailures:
     gets 429 with ``Retry-After`` for every further wrong key, so keys cannot be guessed at speed.
     A right key is never refused (the check only runs after a key failed to match), so a script
     with a typo cannot lock its owner out. Loopback counts like any address: a local web page
-    could guess as well as a remote client. At most ``addresses`` are remembered, the oldest
-    dropped first, so a flood of addresses costs bounded memory."""
+    could guess as well as a remote client; every loopback address counts as one. At most
+    ``addresses`` are remembered, the oldest dropped first, so a flood of them costs bounded memory."""
 
     def __init__(self, limit: int = 10, window: float = 60.0, addresses: int = 4096,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -102,6 +102,7 @@ class KeyFailures:
         """One wrong key from ``address``; ProxyError 429 once it already sent ``limit`` within the
         window. A refused attempt is not counted, so ``Retry-After`` is exact."""
         now = self._clock()
+        address = "loopback" if is_loopback(address) else address  # 127.0.0.0/8 is one machine
         times = self._seen.pop(address, None) or deque(maxlen=self.limit)
         self._seen[address] = times
         if len(times) == self.limit and now - times[0] < self.window:
