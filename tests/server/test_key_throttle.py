@@ -3,12 +3,16 @@ that address, while a right key always passes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from cliproxy.errors import ProxyError
 from cliproxy.server.access import KeyFailures
+from tests.fakes.codex_backend import FakeCodex
 from tests.helpers import Proxy
+from tests.serve_process import serve
 
 RIGHT = {"authorization": "Bearer sk-local-1"}
 WRONG = {"authorization": "Bearer sk-guess"}
@@ -58,3 +62,16 @@ def test_memory_is_bounded_by_the_number_of_addresses_remembered() -> None:
     for number in range(10_000):
         failures.failed(f"10.0.{number // 256}.{number % 256}")
     assert len(failures._seen) == 100
+
+
+def test_x_forwarded_for_does_not_give_a_guesser_new_addresses(tmp_path: Path, fake: FakeCodex) -> None:
+    """``cliproxy serve`` counts the socket's address: a local process that claims another address
+    in every request is still one address."""
+    upstream = fake.url + "/backend-api/codex"  # type: ignore[attr-defined]
+    with serve(tmp_path, upstream, "api-keys: [sk-local-1]\n") as server, \
+            httpx.Client(base_url=server.url + "/v1", trust_env=False) as client:
+        answers = [client.get("/models", headers={**WRONG, "x-forwarded-for": f"203.0.113.{n}"}).status_code
+                   for n in range(11)]
+        right = client.get("/models", headers={**RIGHT, "x-forwarded-for": "203.0.113.99"})
+    assert answers == [401] * 10 + [429]
+    assert right.status_code == 200
