@@ -74,6 +74,6 @@ def run_proxy(auth_dir: Path, upstream_url: str, **config: Any) -> Iterator[Prox
 @contextmanager
 def serve_services(services: Services) -> Iterator[str]:
     """The app over ``services`` on a loopback socket, with the connection bounds ``cliproxy serve`` has."""
-    with serve_in_thread(build_app(services), http=bounded_protocol(lambda: services.holder.current.config.limits)) \
-            as url:
+    with serve_in_thread(build_app(services), http=bounded_protocol(lambda: services.holder.current.config.limits),
+                         proxy_headers=False) as url:
         yield url

@@ -102,6 +102,22 @@ def test_relay_status_and_client_key_callers(fake: FakeCodex, accounts: Path) ->
     assert [r.path for r in fake.requests] == ["/backend-api/wham/tasks/list", "/backend-api/ps/credential_routes"]
 
 
+def test_the_relay_forwards_codex_clis_headers_and_nothing_else(fake: FakeCodex, accounts: Path) -> None:
+    """An allow list: the management key, client keys, cookies, a reverse proxy's headers and any
+    header the proxy does not know stay here; what Codex CLI sends the backend goes on."""
+    codex = {**CALLER, "originator": "codex_cli_rs", "version": "0.169.0", "session_id": "s-1",
+             "x-codex-turn-metadata": "{}", "openai-beta": "x"}
+    private = {"x-management-key": "mgmt-secret-1", "x-api-key": KEY, "cookie": "sid=1", "x-real-ip": "10.0.0.9",
+               "x-new-secret-header": "s3cr3t", "proxy-authorization": "Basic eA=="}
+    with proxy_for(fake, accounts) as proxy:
+        answer = httpx.get(proxy.url + REQUIREMENTS, headers={**codex, **private})
+    assert answer.status_code == 200, answer.text
+    relayed = next(r for r in fake.requests if r.path == REQUIREMENTS).headers
+    assert {name: relayed.get(name) for name in codex} == codex
+    assert not set(private) & set(relayed)
+    assert not any(value in json.dumps(relayed) for value in private.values())
+
+
 def test_backend_passthrough_off_is_404(fake: FakeCodex, accounts: Path) -> None:
     with proxy_for(fake, accounts, **{"backend-passthrough": False}) as proxy:
         answer = httpx.get(proxy.url + REQUIREMENTS, headers=CALLER)

@@ -45,6 +45,7 @@ from cliproxy.auth.record import (
 )
 from cliproxy.auth.store import CredentialStore, FileStore
 from cliproxy.config.schema import Config
+from cliproxy.upstream.egress import chosen_proxy, new_client
 
 CALLBACK_TIMEOUT = 300.0  # CPA waits 5 minutes for the browser
 PASTE_PROMPT_DELAY = 15.0
@@ -101,6 +102,12 @@ class LoginContext:
     def from_config(cls, config: Config, http: httpx.AsyncClient, **options: Any) -> LoginContext:
         return cls(endpoints=Endpoints(config.oauth_issuer), store=FileStore(config.auth_path), http=http,
                    **options)
+
+
+def issuer_client(config: Config, proxy_url: str = "") -> httpx.AsyncClient:
+    """A client toward the issuer that leaves as the account's requests do: through ``proxy_url``
+    (an account's own), else the config's ``proxy-url``, with the configured trust."""
+    return new_client(chosen_proxy(proxy_url, config.proxy_url), config.upstream)
 
 
 # ---- saving -----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from cliproxy.auth.store import CredentialStore, FileStore, StoreError
 from cliproxy.config.schema import Config
 from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
+from cliproxy.upstream.egress import chosen_proxy, new_client
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +140,8 @@ class Refresher:
                  timeout: float = REQUEST_TIMEOUT.read or 30.0, sleep: Sleep = asyncio.sleep,
                  retry_delays: Sequence[float] = RETRY_DELAYS) -> None:
         self._config = config
-        self._endpoints = Endpoints(config.oauth_issuer)
-        self._own_http = http is None
-        self._http = http or httpx.AsyncClient(proxy=config.proxy_url or None)
+        self._http = http  # one given client serves every account (tests); else one per way out
+        self._clients: dict[tuple[str, str, bool], httpx.AsyncClient] = {}
         self._on_refreshed, self._on_failed = on_refreshed, on_failed
         self.store: CredentialStore = store or FileStore(config.auth_path)
         self._clock, self._sleep = clock, sleep
@@ -150,9 +150,27 @@ class Refresher:
         self._flights: dict[tuple[str, str, bool], asyncio.Task[Credential]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def configure(self, config: Config) -> None:
+        """A reloaded config: the next refresh uses its ``oauth-issuer``, ``proxy-url`` and trust."""
+        self._config = config
+
+    def _client(self, proxy_url: str) -> httpx.AsyncClient:
+        """The client of one account's way out: its own ``proxy_url``, else the config's, so a
+        refresh leaves from the same IP as the account's requests."""
+        if self._http is not None:
+            return self._http
+        proxy = chosen_proxy(proxy_url, self._config.proxy_url)
+        up = self._config.upstream
+        key = (proxy, up.ca_file, up.system_trust)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = new_client(proxy, up)
+        return client
+
     async def aclose(self) -> None:
-        if self._own_http:
-            await self._http.aclose()
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
     async def on_unauthorized(self, credential: Credential) -> Credential:
         """The runner's hook after an upstream 401: a forced refresh (``RefreshFn`` of runner/call.py)."""
@@ -226,7 +244,7 @@ class Refresher:
 
     async def _refresh_record(self, record: dict[str, Any], credential: Credential) -> Credential:
         try:
-            bundle = await self._call(credential.refresh_token)
+            bundle = await self._call(credential.refresh_token, credential.proxy_url)
         except RefreshError as exc:
             return self._failed(record, credential, exc)
         updated = apply_refresh(record, bundle, self._clock())
@@ -236,15 +254,16 @@ class Refresher:
         self._notify_refreshed(fresh)
         return fresh
 
-    async def _call(self, refresh_token: str) -> TokenBundle:
+    async def _call(self, refresh_token: str, proxy_url: str) -> TokenBundle:
         """One refresh with CPA's quick retries for 5xx/429/connection errors; 30 s per attempt."""
         last: RefreshError | None = None
+        http, endpoints = self._client(proxy_url), Endpoints(self._config.oauth_issuer)
         for delay in (0.0, *self._retry_delays):
             if delay:
                 await self._sleep(delay)
             try:
                 return await asyncio.wait_for(
-                    refresh_tokens(self._http, self._endpoints, refresh_token, timeout=self._timeout),
+                    refresh_tokens(http, endpoints, refresh_token, timeout=self._timeout),
                     self._timeout.read)
             except TimeoutError:
                 raise RefreshError(f"token refresh timed out after {self._timeout.read:g} s",

@@ -51,6 +51,10 @@ class RefreshScheduler:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
+    @property
+    def refresher(self) -> Refresher:
+        return self._refresher
+
     def update(self, credentials: Sequence[Credential]) -> None:
         now = self._clock()
         self._credentials = {c.id: c for c in credentials if _schedulable(c)}

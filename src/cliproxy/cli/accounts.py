@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 import orjson
 
 from cliproxy.auth.accounts import AccountNotFound, AccountSummary, list_accounts, relative, resolve, short_error
 from cliproxy.auth.credentials import credential_from_record
+from cliproxy.auth.login import issuer_client
 from cliproxy.auth.oauth import Endpoints, revoke
 from cliproxy.auth.refresh import Refresher, RefreshFailed, display
 from cliproxy.auth.store import FileStore
@@ -149,7 +149,7 @@ def remove(name: str, no_revoke: bool, config: str | None) -> None:
     store, found = _locate(loaded, name)
 
     async def revoke_tokens(record: dict[str, Any]) -> bool:
-        async with httpx.AsyncClient(proxy=loaded.proxy_url or None) as http:
+        async with issuer_client(loaded, str(record.get("proxy_url") or "")) as http:
             return await revoke(http, Endpoints(loaded.oauth_issuer),
                                 refresh_token=str(record.get("refresh_token") or ""),
                                 access_token=str(record.get("access_token") or ""))

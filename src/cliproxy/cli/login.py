@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import httpx
 
 from cliproxy.auth.errors import PORT_IN_USE_EXIT_CODE, AuthenticationError, AuthError
 from cliproxy.auth.login import (
@@ -27,6 +26,7 @@ from cliproxy.auth.login import (
     SavedAccount,
     default_codex_auth_path,
     import_codex_auth,
+    issuer_client,
     run_browser_login,
     run_device_login,
 )
@@ -181,7 +181,7 @@ def login(no_browser: bool, device: bool, callback_port: int, redirect_port: int
                              redirect_port=redirect_port, fallback_port=fallback_port)
 
     async def flow() -> SavedAccount:
-        async with httpx.AsyncClient(proxy=loaded.proxy_url or None) as http:
+        async with issuer_client(loaded) as http:
             ctx = LoginContext.from_config(loaded, http, exchange_api_key=exchange_api_key)
             if device:
                 return await run_device_login(ctx, ui, no_browser=no_browser)

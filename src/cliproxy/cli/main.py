@@ -88,7 +88,7 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
     sys.stdout.flush()
     uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
                 loop="auto", http=bounded_protocol(lambda: services.holder.current.config.limits), ws="none",
-                server_header=False,
+                server_header=False, proxy_headers=False,  # a client is its socket's address, never X-Forwarded-For
                 ssl_certfile=loaded.tls.cert if loaded.tls.enable else None,
                 ssl_keyfile=loaded.tls.key if loaded.tls.enable else None)
 

@@ -8,6 +8,7 @@ CPA's on purpose: loopback bind, keepalives on, session affinity on, usage stati
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -22,6 +23,8 @@ DEFAULT_OAUTH_ISSUER = "https://auth.openai.com"
 DEFAULT_AMP_UPSTREAM = "https://ampcode.com"
 # The Codex CLI version whose catalogue shape we ask for (``models.client-version`` overrides it).
 DEFAULT_CODEX_CLIENT_VERSION = "0.169.0"
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+DIRECT = ("direct", "none")  # a proxy-url that means no proxy, whatever the environment says
 
 NonNegInt = Annotated[int, Meta(ge=0)]
 NonNegFloat = Annotated[float, Meta(ge=0)]
@@ -89,6 +92,18 @@ class Upstream(_Section, frozen=True):
     # pooled connection is scanned on each request, so a big idle pool costs CPU there (bench:
     # 19 -> 31 us per event with 50 idle); HTTP/2 upstreams multiplex on one connection.
     max_idle_connections: Annotated[int, Meta(ge=1)] = 16
+    # A PEM bundle trusted besides the default CAs, for upstream and issuer connections (a corporate
+    # CA that re-signs TLS); ``system-trust`` uses the operating system's store instead of certifi's.
+    ca_file: str = ""
+    system_trust: bool = False
+
+    def __post_init__(self) -> None:
+        """A CA file that cannot be read fails the load (or the reload), not the first request."""
+        if self.ca_file:
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=os.path.expanduser(self.ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"ca-file: cannot load it as a PEM CA bundle ({type(exc).__name__})") from None
 
 
 class CodexModel(_Section, frozen=True):
@@ -107,6 +122,9 @@ class CodexApiKey(_Section, frozen=True):
     excluded_models: tuple[str, ...] = ()
     disable_cooling: bool = False
     websockets: bool = False
+
+    def __post_init__(self) -> None:
+        _check_proxy(self.proxy_url)
 
 
 class ModelAlias(_Section, frozen=True):
@@ -181,6 +199,7 @@ class Config(_Section, frozen=True):
         msgspec.structs.force_setattr(self, "api_keys", tuple(keys))
         for name in ("codex_base_url", "oauth_issuer"):
             msgspec.structs.force_setattr(self, name, getattr(self, name).rstrip("/"))
+        _check_proxy(self.proxy_url)
 
     @property
     def auth_path(self) -> Path:
@@ -193,6 +212,24 @@ class Config(_Section, frozen=True):
     def usable_api_keys(self) -> tuple[CodexApiKey, ...]:
         """``codex-api-key`` entries without ``base-url`` are dropped at load, as CPA does."""
         return tuple(entry for entry in self.codex_api_key if entry.base_url and entry.api_key)
+
+
+def proxy_problem(proxy: str) -> str:
+    """Why ``proxy`` cannot be a ``proxy-url``, or ``""`` when it can. Never quotes the value: it
+    may hold a password."""
+    proxy = proxy.strip()
+    if not proxy or proxy in DIRECT:
+        return ""
+    scheme, _, rest = proxy.partition("://")
+    if scheme.lower() in PROXY_SCHEMES and rest.strip("/"):
+        return ""
+    return "proxy-url: expected http://, https://, socks5:// or socks5h:// and a host, or direct"
+
+
+def _check_proxy(proxy: str) -> None:
+    problem = proxy_problem(proxy)
+    if problem:
+        raise ValueError(problem)
 
 
 _S = TypeVar("_S", bound=msgspec.Struct)
@@ -227,10 +264,12 @@ def normalise_strategy(value: str) -> Strategy:
 
 __all__ = [
     "DEFAULT_CODEX_BASE_URL",
+    "DIRECT",
     "CodexApiKey",
     "Config",
     "ConfigError",
     "normalise_strategy",
+    "proxy_problem",
     "to_document",
     "updated",
 ]

@@ -4,8 +4,10 @@ With ``chatgpt_base_url`` pointed at the proxy, Codex CLI sends more than the us
 ``/wham/config/requirements``, ``/wham/tasks…``, ``/ps/…``, rate-limit reset credits, the add-credits
 nudge email. Those concern the signed-in user's own ChatGPT account, not the pool, so they go to
 the ChatGPT backend with the caller's own headers (``quota.backend-passthrough``, on by default;
-off → 404). Only the caller's identity travels: a client key of this proxy is never forwarded, an
-``Authorization`` only when it is a ChatGPT token, and no account of the pool is ever used.
+off → 404). Only the caller's identity travels: the headers Codex CLI sends there are forwarded by
+an allow list (anything else — a client key, the management key, cookies, headers added by a
+reverse proxy — stays here), an ``Authorization`` only when it is a ChatGPT token, and no account
+of the pool is ever used.
 
 In the ``pool`` (and ``routed``) client view a relayed answer's ``x-codex-*`` quota headers are
 replaced by the pool's, so every quota number Codex CLI sees is the same; ``passthrough`` changes
@@ -36,8 +38,12 @@ PREFIX = "/backend-api"
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
                         "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
                         "accept-encoding"})
-# Never sent on: client keys and this proxy's own headers; cookies belong to the proxy's origin.
-CALLER_SECRETS = frozenset({"x-api-key", "x-goog-api-key", "cookie"})
+# What Codex CLI sends to the ChatGPT backend, and all that is sent on: an allow list, so a header
+# this proxy knows nothing about (a client or management key under a new name) never leaves.
+FORWARDED = frozenset({"authorization", "chatgpt-account-id", "originator", "version", "session_id",
+                       "conversation_id", "openai-beta", "user-agent", "accept", "accept-language", "content-type",
+                       "if-none-match", "if-modified-since", "x-request-id", "traceparent", "tracestate"})
+FORWARDED_PREFIXES = ("x-codex-", "x-openai-")
 KEY_PARAMS = frozenset({"key", "auth_token"})
 # The body is relayed decoded (upstream/whole_body.py), so its coding and length are ours to set.
 ANSWER_DROP = HOP_BY_HOP | {"content-encoding"}
@@ -45,11 +51,11 @@ RELAY_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 def caller_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The caller's headers as they may go to the ChatGPT backend."""
+    """The caller's headers as they may go to the ChatGPT backend (``FORWARDED``)."""
     out: dict[str, str] = {}
     for name, value in headers.items():
         lowered = name.lower()
-        if lowered in HOP_BY_HOP or lowered in CALLER_SECRETS or lowered.startswith("x-cliproxy"):
+        if lowered not in FORWARDED and not lowered.startswith(FORWARDED_PREFIXES):
             continue
         if lowered == "authorization" and not is_chatgpt_bearer(headers):
             continue

@@ -22,22 +22,17 @@ from cliproxy.config.schema import Config
 from cliproxy.errors import ProxyError, openai_error_body
 from cliproxy.server.access import (
     PROTECTED_PREFIXES,
+    KeyFailures,
     check_access,
-    is_chatgpt_bearer,
+    host_name,
+    is_local_codex_cli,
     is_relayed_path,
     is_usage_path,
+    names_this_machine,
 )
 from cliproxy.server.errors import error_response, error_response_for_path
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-
-
-def host_name(host_header: str) -> str:
-    """``example.com:8317`` → ``example.com``; ``[::1]:8317`` → ``[::1]``."""
-    if host_header.startswith("["):
-        return host_header.split("]", 1)[0] + "]"
-    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
 
 
 class Gate:
@@ -45,6 +40,7 @@ class Gate:
 
     def __init__(self, app: ASGIApp, config: Callable[[], Config], bind_host: str) -> None:
         self.app, self.config, self.bind_loopback = app, config, is_loopback(bind_host)
+        self.key_failures = KeyFailures()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -67,9 +63,11 @@ class Gate:
             if scope["method"] == "OPTIONS":
                 await self._preflight(send, allowed_origin)
                 return
-            if path.startswith(PROTECTED_PREFIXES) and not self._quota_read_by_codex(scope, headers):
+            if path.startswith(PROTECTED_PREFIXES) and not self._quota_read_by_codex(scope, headers, config):
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-                scope.setdefault("state", {})["client_key"] = check_access(headers, query, config.api_keys)
+                address = (scope.get("client") or ("", 0))[0]
+                scope.setdefault("state", {})["client_key"] = check_access(headers, query, config.api_keys,
+                                                                           self.key_failures, address)
         except ProxyError as err:
             await error_response_for_path(err, path)(scope, receive, send)
             return
@@ -78,15 +76,15 @@ class Gate:
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _quota_read_by_codex(scope: Scope, headers: Headers) -> bool:
+    def _quota_read_by_codex(scope: Scope, headers: Headers, config: Config) -> bool:
         """Loopback Codex CLI signed in with ChatGPT reads quota with its own token:
         allowed on the quota routes, where that token goes upstream only in the ``passthrough``
         view, and on the relayed ChatGPT backend paths, which act for that token's own account
         only. Inference still needs a client key."""
         client = scope.get("client") or ("", 0)
         path = scope["path"]
-        return ((is_usage_path(path) or is_relayed_path(path)) and is_loopback(client[0])
-                and is_chatgpt_bearer(headers))
+        return ((is_usage_path(path) or is_relayed_path(path))
+                and is_local_codex_cli(headers, client[0], config.allowed_hosts))
 
     @staticmethod
     def _fail_closed(scope: Scope) -> None:
@@ -102,9 +100,10 @@ class Gate:
         """Open mode on loopback: only loopback names (and ``allowed-hosts``) — stops DNS rebinding."""
         if not self.bind_loopback or config.api_keys:
             return
-        name = host_name(headers.get("host", "")).lower()
-        if name in LOOPBACK_NAMES or name in (h.lower() for h in config.allowed_hosts):
+        host = headers.get("host", "")
+        if names_this_machine(host, config.allowed_hosts):
             return
+        name = host_name(host).lower()
         raise ProxyError(403, f"Host {name!r} is not allowed. Add it to `allowed-hosts` in the config, "
                          "or set `api-keys`.", code="host_not_allowed", type="permission_error")
 

@@ -91,6 +91,7 @@ class Operations:
     def _apply(self, old: Snapshot, new: Snapshot) -> None:
         """A new snapshot reaches every long-lived component."""
         self._upstream.configure(new.config)
+        self._scheduler.refresher.configure(new.config)
         self._pool.configure(new.config)
         self._pool.update(new.credentials, new.config.routing.strategy)
         self._scheduler.update(new.credentials)

@@ -31,9 +31,8 @@ from starlette.routing import Route
 from cliproxy.credential import Credential
 from cliproxy.pool.affinity import SESSION_HEADERS
 from cliproxy.pool.poller import ON_DEMAND_WAIT, STALE_AFTER, usage_url
-from cliproxy.server.access import PROTECTED_PREFIXES, check_access, is_chatgpt_bearer
+from cliproxy.server.access import PROTECTED_PREFIXES, check_access, is_local_codex_cli
 from cliproxy.server.backend_route import relay
-from cliproxy.server.gate import is_loopback
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.services import Services
 
@@ -46,9 +45,11 @@ def _check_access(request: Request, services: Services) -> None:
     """The front door checks the client key under ``/backend-api/`` and ``/api/``; elsewhere, here
     (a refusal is a ``ProxyError``, rendered by the app's handler)."""
     client = request.client.host if request.client else ""
-    if request.url.path.startswith(PROTECTED_PREFIXES) or (is_loopback(client) and is_chatgpt_bearer(request.headers)):
+    config = services.holder.current.config
+    if request.url.path.startswith(PROTECTED_PREFIXES) or is_local_codex_cli(request.headers, client,
+                                                                              config.allowed_hosts):
         return
-    check_access(request.headers, dict(parse_qsl(request.url.query)), services.holder.current.config.api_keys)
+    check_access(request.headers, dict(parse_qsl(request.url.query)), config.api_keys)
 
 
 def _sessions(request: Request) -> list[str]:

@@ -21,11 +21,12 @@ from typing import Protocol
 import httpx
 import orjson
 
-from cliproxy.config.schema import Config
+from cliproxy.config.schema import DIRECT, Config
 from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
 from cliproxy.responses.reader import MAX_EVENT_BYTES, Batch, read_batches
 from cliproxy.upstream.classify import classify_http_error
+from cliproxy.upstream.egress import chosen_proxy, client_options, ssl_context
 from cliproxy.upstream.request import UpstreamRequest, build_headers, prepare_body
 from cliproxy.upstream.transport.body import DirectBody, LimitExceeded
 from cliproxy.upstream.transport.direct import DirectTransport
@@ -98,7 +99,7 @@ class CodexUpstream:
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._egresses: dict[str, _Egress] = {}
+        self._egresses: dict[tuple[str, str, bool], _Egress] = {}
 
     def configure(self, config: Config) -> None:
         """A reloaded config: new settings apply to clients created from now on, and the
@@ -117,36 +118,39 @@ class CodexUpstream:
         return self._egress(proxy_url).client
 
     def _egress(self, proxy_url: str) -> _Egress:
-        proxy = proxy_url or self._config.proxy_url
-        egress = self._egresses.get(proxy)
+        """The egress of a proxy and the trust in force: a reloaded ``proxy-url``, ``ca-file`` or
+        ``system-trust`` gets a new client; the old one stays for the requests that use it."""
+        proxy = chosen_proxy(proxy_url, self._config.proxy_url)
+        up = self._config.upstream
+        key = (proxy, up.ca_file, up.system_trust)
+        egress = self._egresses.get(key)
         if egress is None:
-            egress = self._egresses[proxy] = self._new_egress(proxy)
+            egress = self._egresses[key] = self._new_egress(proxy)
         return egress
 
     def _new_egress(self, proxy: str) -> _Egress:
         up = self._config.upstream
         timeout = httpx.Timeout(connect=up.connect_timeout_seconds, read=up.read_timeout_seconds,
                                 write=30.0, pool=30.0)
-        direct = proxy in ("direct", "none")
-        fast = self._fast_transport(proxy, direct)
+        fast = self._fast_transport(proxy)
         client = httpx.AsyncClient(
+            **client_options(proxy, up),
             http2=up.http2,
             timeout=timeout,
-            proxy=None if direct or not proxy else proxy,
-            trust_env=not direct and not proxy,
             transport=fast,
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=up.max_idle_connections,
                                 keepalive_expiry=60),
         )
         return _Egress(client, fast, timeout.as_dict())
 
-    def _fast_transport(self, proxy: str, direct: bool) -> DirectTransport | None:
+    def _fast_transport(self, proxy: str) -> DirectTransport | None:
         """Our transport (upstream/transport/direct.py, http1.py and http2.py say why) for every direct connection:
         HTTP/1.1, or HTTP/2 where a TLS server picks it and ``upstream.http2`` is on. Through a
         proxy, from the config or the environment, httpx's own transport."""
-        if (proxy and not direct) or (not proxy and _environment_proxies()):
+        if (proxy and proxy not in DIRECT) or (not proxy and _environment_proxies()):
             return None
-        return DirectTransport(self._config.upstream.max_idle_connections, http2=self._config.upstream.http2,
+        up = self._config.upstream
+        return DirectTransport(up.max_idle_connections, ssl_context(up, environment=not proxy), http2=up.http2,
                                limits=self._config.limits)
 
     @asynccontextmanager

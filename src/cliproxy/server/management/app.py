@@ -42,10 +42,10 @@ from cliproxy.server.management.common import (
     error,
     mask_document,
     mask_secrets,
-    restore_masked,
     save_text,
 )
 from cliproxy.server.management.guard import Denied, Guard
+from cliproxy.server.management.moves import unmasked_upload
 
 VERSION_HEADERS = [(b"x-cpa-version", __version__.encode()), (b"x-cpa-commit", b"unknown"),
                    (b"x-cpa-build-date", b"unknown")]
@@ -71,10 +71,10 @@ def _config_routes(ctx: ManagementContext) -> list[Route]:
             raise BadBody("the config must be UTF-8 text") from None
         try:
             doc = config_edit.load_document(text, "uploaded config")
-            restore_masked(doc, config_edit.load_document(ctx.reloader.config_text()))
+            current = config_edit.load_document(ctx.reloader.config_text())
         except ConfigError as exc:
             raise BadBody(str(exc)) from None
-        return await save_text(ctx, config_edit.dump_document(doc, like=text))
+        return await save_text(ctx, unmasked_upload(ctx, doc, current, text))
 
     return [Route("/config", endpoint(config_json), methods=["GET"]),
             Route("/config.yaml", endpoint(config_yaml), methods=["GET", "PUT"])]

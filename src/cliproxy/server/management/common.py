@@ -32,6 +32,8 @@ from cliproxy.server.json import JSONResponse
 SECRET_KEYS = frozenset({"api-keys", "api-key", "secret-key", "upstream-api-key", "password", "token",
                          "access-token", "refresh-token"})
 SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "x-goog-api-key", "proxy-authorization"})
+# Keys holding a proxy URL, whose ``user:password@`` part is a secret (config kebab-case, account files snake_case).
+PROXY_KEYS = frozenset({"proxy-url", "proxy_url"})
 
 
 class BadBody(Exception):
@@ -89,6 +91,22 @@ def endpoint(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
 
 # ---- masking ----------------------------------------------------------------------------------------
 
+def mask_proxy_url(url: str) -> str:
+    """``socks5://me:hunter2@host:1080`` → ``socks5://me:hu…@host:1080``: the proxy and the user stay
+    readable, the password does not. A URL without credentials is returned as is."""
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, place = rest.rpartition("@")
+    if not separator or not at:
+        return url
+    user, colon, password = userinfo.partition(":")
+    masked = f"{user}:{mask(password) or '…'}" if colon else mask(userinfo) or "…"
+    return f"{scheme}://{masked}@{place}"
+
+
+def _masked(key: Any, value: str) -> str:
+    return mask_proxy_url(value) if key in PROXY_KEYS else mask(value)
+
+
 def _mask_any(value: Any) -> Any:
     if isinstance(value, str):
         return mask(value) if value else value
@@ -104,6 +122,8 @@ def mask_secrets(value: Any) -> Any:
         for key, item in value.items():
             if key in SECRET_KEYS:
                 out[key] = _mask_any(item)
+            elif key in PROXY_KEYS and isinstance(item, str):
+                out[key] = mask_proxy_url(item)
             elif key == "headers" and isinstance(item, dict):
                 out[key] = {k: mask(str(v)) if str(k).lower() in SECRET_HEADERS else v for k, v in item.items()}
             else:
@@ -120,7 +140,7 @@ def _walk_secrets(node: Any, visit: Callable[[Any, Any, str], None]) -> None:
         for key in list(node):
             item = node[key]
             secret = key in SECRET_KEYS or (isinstance(key, str) and key.lower() in SECRET_HEADERS)
-            if secret and isinstance(item, str):
+            if (secret or key in PROXY_KEYS) and isinstance(item, str):
                 visit(node, key, item)
             elif secret and isinstance(item, list):
                 for index, entry in enumerate(item):
@@ -139,7 +159,7 @@ def mask_document(doc: Any) -> None:
     """Mask the secrets of a round-trip document in place (for the YAML download)."""
     def visit(container: Any, key: Any, value: str) -> None:
         if value:
-            container[key] = mask(value)
+            container[key] = _masked(key, value)
 
     _walk_secrets(doc, visit)
 
@@ -148,9 +168,9 @@ def restore_masked(doc: Any, original: Any) -> None:
     """Put back secrets the client sent in masked form, taken from the current file."""
     known: dict[str, str] = {}
 
-    def collect(_container: Any, _key: Any, value: str) -> None:
+    def collect(_container: Any, key: Any, value: str) -> None:
         if value:
-            known.setdefault(mask(value), value)
+            known.setdefault(_masked(key, value), value)
 
     _walk_secrets(original, collect)
 
@@ -193,4 +213,4 @@ async def save_text(ctx: ManagementContext, text: str) -> Response:
 
 
 __all__ = ["BadBody", "ManagementContext", "edit_config", "endpoint", "error", "json_body", "mask_document",
-           "mask_secrets", "matches", "ok", "restore_masked", "save_text"]
+           "mask_proxy_url", "mask_secrets", "matches", "ok", "restore_masked", "save_text"]

@@ -24,7 +24,7 @@ from cliproxy.auth.store import FileStore, StoreError
 from cliproxy.observe.logs import mask
 from cliproxy.pool.core import Pool
 from cliproxy.server.json import JSONResponse
-from cliproxy.server.management.common import BadBody, ManagementContext, endpoint, json_body, ok
+from cliproxy.server.management.common import BadBody, ManagementContext, endpoint, json_body, mask_proxy_url, ok
 
 MAX_UPLOAD = 1024 * 1024
 # Fields of an account file the API may edit (docs/config.md, "Per-account settings").
@@ -44,7 +44,10 @@ def _iso(timestamp: float | None) -> str | None:
 
 
 def _masked_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: mask(str(value)) if key in SECRET_FIELDS and value else value for key, value in record.items()}
+    masked = {key: mask(str(value)) if key in SECRET_FIELDS and value else value for key, value in record.items()}
+    if isinstance(masked.get("proxy_url"), str):
+        masked["proxy_url"] = mask_proxy_url(masked["proxy_url"])
+    return masked
 
 
 class _Files:
@@ -163,6 +166,9 @@ class _Files:
             if record is None:
                 raise BadBody("account not found", 404)
             for key, value in fields.items():
+                if key == "proxy_url" and isinstance(value, str) and value and value == mask_proxy_url(
+                        str(record.get(key) or "")):
+                    continue  # sent back as it was listed: the password it masks stays
                 if value is None:
                     record.pop(key, None)
                 else:

@@ -3,9 +3,12 @@
 Off unless a secret is configured (``remote-management.secret-key``, bcrypt-hashed on load, or the
 ``MANAGEMENT_PASSWORD`` environment variable). Loopback clients only unless ``allow-remote``; the
 client address is the socket's, never ``X-Forwarded-For``. Five wrong keys from one address ban it
-for 30 minutes; a right key resets its count. Keys are compared in constant time; a bcrypt check is
-slow on purpose, so it runs in a thread and a key once verified against the current hash is
-remembered as its SHA-256 digest.
+for 30 minutes; a right key resets its count. Every process on this machine shares the loopback
+address, so a loopback ban lasts one minute only: long enough to slow guessing to five keys a minute,
+too short for a local process to lock the owner out. All loopback addresses count as one (any of
+127.0.0.0/8 reaches the server), and a ban of a remote address never touches loopback.
+Keys are compared in constant time; a bcrypt check is slow on purpose, so it runs in a thread and a
+key once verified against the current hash is remembered as its SHA-256 digest.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from cliproxy.server.gate import is_loopback
 
 MAX_FAILURES = 5
 BAN_SECONDS = 30 * 60.0
+LOOPBACK_BAN_SECONDS = 60.0
+LOOPBACK = "loopback"  # the one address all loopback clients are counted under
 ENV_PASSWORD = "MANAGEMENT_PASSWORD"
 
 
@@ -62,8 +67,10 @@ class Guard:
 
     async def check(self, client_ip: str, headers: Mapping[str, str], config: Config) -> None:
         """Raise Denied unless this call may proceed."""
-        if not config.remote_management.allow_remote and not is_loopback(client_ip):
+        local = is_loopback(client_ip)
+        if not config.remote_management.allow_remote and not local:
             raise Denied(403, "remote management disabled")
+        client_ip = LOOPBACK if local else client_ip
         until = self._banned.get(client_ip)
         if until is not None:
             left = until - self._clock()
@@ -82,7 +89,8 @@ class Guard:
         count = self._failures.get(client_ip, 0) + 1
         if count >= MAX_FAILURES:
             self._failures.pop(client_ip, None)
-            self._banned[client_ip] = self._clock() + BAN_SECONDS
+            length = LOOPBACK_BAN_SECONDS if client_ip == LOOPBACK else BAN_SECONDS
+            self._banned[client_ip] = self._clock() + length
         else:
             self._failures[client_ip] = count
 
@@ -110,4 +118,4 @@ class Guard:
         return ok
 
 
-__all__ = ["Denied", "Guard", "presented_key"]
+__all__ = ["BAN_SECONDS", "LOOPBACK_BAN_SECONDS", "Denied", "Guard", "presented_key"]

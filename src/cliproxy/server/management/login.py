@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from cliproxy.auth.callback import parse_callback_input
 from cliproxy.auth.errors import AuthenticationError, AuthError, OAuthError
-from cliproxy.auth.login import BrowserLogin, LoginContext, SavedAccount
+from cliproxy.auth.login import BrowserLogin, LoginContext, SavedAccount, issuer_client
 from cliproxy.auth.oauth import DEFAULT_CALLBACK_PORT, Endpoints, redirect_uri_for
 from cliproxy.auth.store import FileStore
 from cliproxy.server.json import JSONResponse
@@ -81,6 +81,8 @@ class Logins:
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
         self._http: httpx.AsyncClient | None = None
+        self._http_for: tuple[str, str, bool] = ("", "", False)  # the way out self._http was built for
+        self._retired: list[httpx.AsyncClient] = []  # clients of an earlier way out, closed at the end
         self._forwarder: asyncio.Server | None = None
         self._tasks: set[asyncio.Future[None]] = set()
 
@@ -90,14 +92,17 @@ class Logins:
                 session.watcher.cancel()
         self._sessions.clear()
         await self._stop_forwarder()
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        for client in [*self._retired, *([self._http] if self._http is not None else [])]:
+            await client.aclose()
+        self._http, self._retired = None, []
 
     def _context(self) -> LoginContext:
         config = self.ctx.config
-        if self._http is None:
-            self._http = httpx.AsyncClient(proxy=config.proxy_url or None)
+        way_out = (config.proxy_url, config.upstream.ca_file, config.upstream.system_trust)
+        if self._http is None or way_out != self._http_for:  # a reloaded proxy-url or trust
+            if self._http is not None:
+                self._retired.append(self._http)
+            self._http, self._http_for = issuer_client(config), way_out
         return LoginContext(endpoints=Endpoints(config.oauth_issuer), store=FileStore(config.auth_path),
                             http=self._http)
 

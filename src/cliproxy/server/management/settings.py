@@ -24,9 +24,11 @@ from cliproxy.server.management.common import (
     edit_config,
     endpoint,
     json_body,
+    mask_proxy_url,
     mask_secrets,
     matches,
 )
+from cliproxy.server.management.moves import check_entries, check_patch
 
 # path → (config keys, type, response key)
 SCALARS: dict[str, tuple[tuple[str, ...], type, str]] = {
@@ -65,6 +67,16 @@ def _checked(value: Any, kind: type, path: str) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+def _shown(name: str, value: Any) -> Any:
+    """A setting as listed: a proxy URL with its password masked."""
+    return mask_proxy_url(value) if name == "proxy-url" and isinstance(value, str) else value
+
+
+def _unmasked(name: str, value: Any, current: Any) -> Any:
+    """A proxy URL sent back exactly as it was listed keeps its password."""
+    return current if name == "proxy-url" and value and value == _shown(name, current) else value
+
+
 def _scalar_routes(ctx: ManagementContext) -> list[Route]:
     routes = []
     for path, (keys, kind, name) in SCALARS.items():
@@ -72,13 +84,13 @@ def _scalar_routes(ctx: ManagementContext) -> list[Route]:
                  path: str = path) -> Callable[[Request], Any]:
             async def handle(request: Request) -> Response:
                 if request.method == "GET":
-                    return JSONResponse({name: _current(ctx.config, keys)})
+                    return JSONResponse({name: _shown(name, _current(ctx.config, keys))})
                 if request.method == "DELETE":
                     return await edit_config(ctx, lambda doc: config_edit.delete_key(doc, keys))
                 body = await json_body(request)
                 if not isinstance(body, dict) or "value" not in body:
                     raise BadBody()
-                value = _checked(body["value"], kind, path)
+                value = _unmasked(name, _checked(body["value"], kind, path), _current(ctx.config, keys))
                 return await edit_config(ctx, lambda doc: config_edit.set_key(doc, keys, value))
             return endpoint(handle)
         methods = ["GET", "PUT", "PATCH"] + (["DELETE"] if kind is str else [])
@@ -178,6 +190,12 @@ def _entries(items: list[Any], current: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _replace_entries(doc: Any, items: list[Any]) -> None:
+    current = _list(doc, "codex-api-key")
+    check_entries(items, current)
+    doc["codex-api-key"] = _entries(items, current)
+
+
 def _target(entries: list[Any], body: dict[str, Any]) -> int:
     if (index := _index(body.get("index"), len(entries))) is not None:
         return index
@@ -196,6 +214,7 @@ def _patch_entry(entries: list[Any], body: Any) -> None:
         raise BadBody()
     index = _target(entries, body)
     update = dict(body["value"])
+    check_patch(entries[index], update, index)
     if isinstance(update.get("api-key"), str):
         update["api-key"] = _entries([update], entries)[0]["api-key"]
     for key, value in update.items():
@@ -231,8 +250,7 @@ def _codex_key_routes(ctx: ManagementContext) -> list[Route]:
         body = await json_body(request)
         if request.method == "PUT":
             items = _items(body)
-            return await edit_config(ctx, lambda doc: doc.__setitem__(
-                "codex-api-key", _entries(items, _list(doc, "codex-api-key"))))
+            return await edit_config(ctx, lambda doc: _replace_entries(doc, items))
         return await edit_config(ctx, lambda doc: _patch_entry(_list(doc, "codex-api-key"), body))
 
     return [Route("/codex-api-key", endpoint(handle), methods=["GET", "PUT", "PATCH", "DELETE"])]
