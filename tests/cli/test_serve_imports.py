@@ -3,9 +3,7 @@
 Each of these was once imported by every server and stayed resident for its whole life: rich and
 pygments (httpx's own CLI, our consoles), sqlite3 with usage statistics off, typer (the CLI's
 former framework, which imports pydantic to build its commands), pydantic (the config is on
-msgspec now), a WebSocket library (uvicorn's, only ever used to refuse WebSockets), and the
-management API's endpoint modules until its first request (the server's composition root builds
-them on demand; its context and login sessions are built at start, as they cost nothing measurable).
+msgspec now), and a WebSocket library (uvicorn's, only ever used to refuse WebSockets).
 """
 
 from __future__ import annotations
@@ -27,8 +25,6 @@ from tests.helpers import write_account
 # bcrypt is not listed: cryptography, which PyJWT loads when it is installed (the test extras
 # install it), imports bcrypt itself.
 NOT_LOADED = ("rich", "pygments", "sqlite3", "typer", "pydantic", "websockets", "wsproto")
-NOT_YET_USED = ("cliproxy.server.management.app", "cliproxy.server.management.files",
-                "cliproxy.server.management.settings", "cliproxy.server.management.guard")
 
 # The server as the console script runs it, plus a SIGUSR1 handler that writes sys.modules out.
 _WRAPPER = """
@@ -90,5 +86,4 @@ def test_a_serving_process_has_not_loaded_what_it_does_not_use(tmp_path: Path, f
     loaded = {name.split(".")[0] for name in names}
     assert "cliproxy" in loaded and "uvicorn" in loaded
     assert sorted(loaded & set(NOT_LOADED)) == []
-    assert sorted(names & set(NOT_YET_USED)) == []
 
