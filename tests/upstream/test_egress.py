@@ -16,6 +16,7 @@ from cliproxy.upstream.codex import CodexUpstream
 from cliproxy.upstream.request import UpstreamRequest
 from tests.fakes.raw_http import RawConnection, RawServer
 from tests.fakes.socks5 import Socks5Proxy
+from tests.upstream.streaming import event_types
 
 PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
                    "NO_PROXY", "no_proxy")
@@ -40,18 +41,6 @@ async def streaming(connection: RawConnection) -> None:
 async def codex_and_proxy() -> AsyncIterator[tuple[RawServer, Socks5Proxy]]:
     async with RawServer(streaming) as codex, Socks5Proxy() as proxy:
         yield codex, proxy
-
-
-async def event_types(config: dict[str, Any], base_url: str, proxy_url: str = "") -> list[str]:
-    upstream = CodexUpstream(parse_config(config))
-    account = Credential(id="a.json", kind="oauth", access_token="tok-a", base_url=base_url, account_id="acc-1",
-                         proxy_url=proxy_url)
-    request = UpstreamRequest(body={"input": "hi"}, model="gpt-5.4", dialect="openai-responses")
-    try:
-        async with upstream.stream(account, request) as opened:
-            return [event["type"] async for batch in opened.batches() for event, _ in batch]
-    finally:
-        await upstream.aclose()
 
 
 async def test_an_accounts_socks5_proxy_carries_its_inference() -> None:

@@ -18,15 +18,13 @@ from cliproxy.auth.refresh import Refresher
 from cliproxy.auth.store import FileStore
 from cliproxy.config.load import parse_config
 from cliproxy.config.schema import ConfigError
-from cliproxy.credential import Credential
 from cliproxy.errors import ProxyError
-from cliproxy.upstream.codex import CodexUpstream
-from cliproxy.upstream.request import UpstreamRequest
 from tests.auth.conftest import seed_account
 from tests.auth.test_refresh import load
 from tests.fakes.issuer import FakeIssuer
 from tests.fakes.serving import serve_in_thread
 from tests.fakes.socks5 import Socks5Proxy
+from tests.upstream.streaming import event_types
 
 COMPLETED = (b'event: response.completed\ndata: {"type":"response.completed","response":'
              b'{"id":"r1","status":"completed","output":[]}}\n\n')
@@ -76,24 +74,13 @@ async def tls_codex(ca: trustme.CA) -> AsyncIterator[str]:
         server.close()
 
 
-async def event_types(upstream_keys: dict[str, Any], base_url: str, proxy_url: str = "") -> list[str]:
-    upstream = CodexUpstream(parse_config({"upstream": upstream_keys}))
-    account = Credential(id="a.json", kind="oauth", access_token="tok-a", base_url=base_url, proxy_url=proxy_url)
-    request = UpstreamRequest(body={"input": "hi"}, model="gpt-5.4", dialect="openai-responses")
-    try:
-        async with upstream.stream(account, request) as opened:
-            return [event["type"] async for batch in opened.batches() for event, _ in batch]
-    finally:
-        await upstream.aclose()
-
-
 @pytest.mark.parametrize("http2", [True, False], ids=["http2-offered", "http1-only"])
 async def test_a_private_ca_is_refused_by_default_and_accepted_with_ca_file(ca: trustme.CA, ca_file: str,
                                                                             http2: bool) -> None:
     async with tls_codex(ca) as base:
         with pytest.raises(ProxyError) as refused:
-            await event_types({"http2": http2}, base)
-        accepted = await event_types({"http2": http2, "ca-file": ca_file}, base)
+            await event_types_with({"http2": http2}, base)
+        accepted = await event_types_with({"http2": http2, "ca-file": ca_file}, base)
     assert refused.value.status == 502 and "ConnectError" in refused.value.message, refused.value.message
     assert accepted == ["response.completed"]
 
@@ -101,22 +88,22 @@ async def test_a_private_ca_is_refused_by_default_and_accepted_with_ca_file(ca: 
 async def test_ca_file_applies_through_a_socks5_proxy(ca: trustme.CA, ca_file: str) -> None:
     async with tls_codex(ca) as base, Socks5Proxy() as proxy:
         with pytest.raises(ProxyError):
-            await event_types({}, base, proxy_url=proxy.url)
-        accepted = await event_types({"ca-file": ca_file}, base, proxy_url=proxy.url)
+            await event_types_with({}, base, proxy_url=proxy.url)
+        accepted = await event_types_with({"ca-file": ca_file}, base, proxy_url=proxy.url)
     assert accepted == ["response.completed"]
     assert len(proxy.targets) == 2
 
 
 async def test_ca_file_applies_to_a_direct_way_out_ignoring_the_environment(ca: trustme.CA, ca_file: str) -> None:
     async with tls_codex(ca) as base:
-        assert await event_types({"ca-file": ca_file}, base, proxy_url="direct") == ["response.completed"]
+        assert await event_types_with({"ca-file": ca_file}, base, proxy_url="direct") == ["response.completed"]
 
 
 async def test_system_trust_does_not_know_a_private_ca_but_takes_ca_file_on_top(ca: trustme.CA, ca_file: str) -> None:
     async with tls_codex(ca) as base:
         with pytest.raises(ProxyError):
-            await event_types({"system-trust": True}, base)
-        accepted = await event_types({"system-trust": True, "ca-file": ca_file}, base)
+            await event_types_with({"system-trust": True}, base)
+        accepted = await event_types_with({"system-trust": True, "ca-file": ca_file}, base)
     assert accepted == ["response.completed"]
 
 
@@ -159,3 +146,8 @@ async def test_token_refresh_trusts_the_ca_file_too(tls_issuer: FakeIssuer, ca_f
             await refresher.aclose()
     assert results == ["failed 503", "refreshed"]
     assert len(tls_issuer.refresh_calls) == 1
+
+
+async def event_types_with(upstream_keys: dict[str, Any], base_url: str, proxy_url: str = "") -> list[str]:
+    """One streamed request with these ``upstream:`` settings."""
+    return await event_types({"upstream": upstream_keys}, base_url, proxy_url)
