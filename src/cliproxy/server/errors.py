@@ -4,12 +4,15 @@ The app registers :data:`EXCEPTION_HANDLERS`, so a route raises and never render
 that leaves a route before its response started becomes a real HTTP status in the shape the path's
 clients parse (``family_for_path``). Streaming routes wait for their first frame before they return
 a response, so every failure before the commit reaches this handler too; after the commit the
-runner and the dialect's stream translator send one error event instead. The front door
+runner and the dialect's stream translator send one error event instead. Any other exception is ours:
+a 500 in the path's dialect naming a request id that its log line carries too. The front door
 (``server/gate.py``) runs before the app and renders with :func:`error_response_for_path` itself.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cliproxy.errors import ProxyError, anthropic_error_body, google_error_body, openai_error_body
+from cliproxy.runner.budget import internal_error
 from cliproxy.server.json import JSONResponse
+
+log = logging.getLogger(__name__)
 
 ErrorBody = Callable[[ProxyError], dict[str, Any]]
 
@@ -59,10 +65,20 @@ async def render_proxy_error(request: Request, exc: Exception) -> Response:
     return error_response_for_path(exc, request.url.path)
 
 
+async def render_our_failure(request: Request, exc: Exception) -> Response:
+    """Any other exception is ours: logged with a fresh request id, answered with a 500 in the path's
+    dialect that names that id (never a traceback), and no account is touched."""
+    request_id = secrets.token_hex(8)
+    log.error("request %s: unexpected failure (ours) in %s %s", request_id, request.method, request.url.path,
+              exc_info=exc)
+    return error_response_for_path(internal_error(request_id), request.url.path)
+
+
 async def not_found(request: Request, exc: Exception) -> Response:
     """No route (404), or a route without this method (405): answered as a 404 in the path's dialect."""
     return route_not_found(request.method, request.url.path)
 
 
 ExceptionHandler = Callable[[Request, Exception], Any]
-EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {ProxyError: render_proxy_error, 404: not_found, 405: not_found}
+EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {ProxyError: render_proxy_error, 404: not_found, 405: not_found,
+                                                   Exception: render_our_failure}
