@@ -6,6 +6,7 @@ No upstream is contacted: every error here happens before the runner would send 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,17 +164,33 @@ def test_no_configured_account_is_a_503_that_names_the_fix(tmp_path: Path) -> No
 # ---- our own bug --------------------------------------------------------------------------------
 
 
-def test_a_bug_in_a_route_is_a_500_naming_a_request_id_in_the_dialect(client: TestClient, monkeypatch: Any,
-                                                                      caplog: Any) -> None:
+class Records(logging.Handler):
+    """Keeps what a logger emits, whatever other tests did to the root logger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_bug_in_a_route_is_a_500_naming_a_request_id_in_the_dialect(client: TestClient, monkeypatch: Any) -> None:
     """Given a route that fails in a way nobody expected, the client reads a 500 in its own dialect that
     names a request id (never the exception's text or a traceback), and the log line carries that id."""
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("secret internals")
 
+    handler = Records()
+    logger = logging.getLogger("cliproxy.server.errors")  # caught here: other tests reconfigure the root
+    logger.addHandler(handler)
     monkeypatch.setattr("cliproxy.server.routes.apply_reasoning", broken)
-    message = assert_anthropic_error(client.post("/v1/messages", json=messages_body()), 500, "api_error")
+    try:
+        message = assert_anthropic_error(client.post("/v1/messages", json=messages_body()), 500, "api_error")
+    finally:
+        logger.removeHandler(handler)
     request_id = message.split("(request ", 1)[1].split(")", 1)[0]
     assert "secret internals" not in message and len(request_id) == 16
-    assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records)
+    assert any(request_id in record.getMessage() and record.exc_info for record in handler.records)
     error = assert_openai_error(client.post("/v1/chat/completions", json=chat_body()), 500, "internal_server_error")
     assert "request " in error["message"]
