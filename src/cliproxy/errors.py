@@ -1,8 +1,9 @@
 """One error type for the whole request path, its body in each client dialect, and the map of every
 exception the program raises.
 
-The request path has one type, :class:`ProxyError`, whose :class:`Outcome` says whose fault a failure
-was; a class tree would add nothing the dialect renderers could use. The rest of the program raises a
+The request path has one type, :class:`ProxyError`, whose :class:`Outcome` says what an attempt came
+to and, through :data:`BLAME`, whose fault that was (the request's, the account's, the upstream's
+transient, or ours); a class tree would add nothing the dialect renderers could use. The rest of the program raises a
 few small exceptions, each caught by exactly one layer and turned into words for the person who acts
 on it. Messages never carry a secret or an e-mail.
 
@@ -24,11 +25,15 @@ Exception map
     |                                   in the dialect of the path, Retry-After kept); in front of the
     |                                   app by server/gate, which renders with the same function; after
     |                                   the commit, by the dialect's StreamTranslator.fail as one error
-    |                                   event; the runner fails over on a retryable one first
+    |                                   event; the runner fails over on a retryable one first;
+    |                                   any other exception is ours: server/errors.render_our_failure
+    |                                   (a 500 naming a request id)
     +-- RefreshFailed                 auth/refresh: a token refresh that gave no usable token (401 needs
-                                      a new login, 503 retried later); the runner fails over, the CLI's
-                                      ``accounts refresh`` prints it
-    Outcome (StrEnum, not raised)     what an upstream attempt came to; the pool maps it to a rest
+                                      a new login; 503 the issuer cannot renew it now: the account rests
+                                      60 s; 500 an account file we cannot use: ours); the runner fails
+                                      over, the CLI's ``accounts refresh`` prints it
+    Outcome (StrEnum, not raised)     what an upstream attempt came to; BLAME says whose fault, and
+                                      pool/cooldown turns the account's faults into rests
 
     AuthError (Exception)             auth/*: a login, device-flow, paste or refresh step failed
     +-- AuthenticationError           auth/oauth, auth/callback, auth/login: a login step (``kind``)
