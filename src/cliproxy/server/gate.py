@@ -35,6 +35,12 @@ from cliproxy.server.errors import error_response, error_response_for_path
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
+def _needs_key(path: str) -> bool:
+    """The API prefixes, and the quota routes wherever they are mounted (a bare ``/wham/usage`` too):
+    every client key is checked here, so every wrong one counts toward the throttle."""
+    return path.startswith(PROTECTED_PREFIXES) or is_usage_path(path)
+
+
 class Gate:
     """Rejects what must not reach a route; adds CORS headers for configured origins."""
 
@@ -63,7 +69,7 @@ class Gate:
             if scope["method"] == "OPTIONS":
                 await self._preflight(send, allowed_origin)
                 return
-            if path.startswith(PROTECTED_PREFIXES) and not self._quota_read_by_codex(scope, headers, config):
+            if _needs_key(path) and not self._quota_read_by_codex(scope, headers, config):
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
                 address = (scope.get("client") or ("", 0))[0]
                 scope.setdefault("state", {})["client_key"] = check_access(headers, query, config.api_keys,

@@ -12,6 +12,8 @@ while the pool has quota.
 account the caller's session is bound to, when a session header names one, else the pool) or
 ``passthrough`` (the caller's own request relayed to the ChatGPT backend, body verbatim). While
 ``quota.poll-interval`` is on, accounts not read for a minute are read before answering.
+The front door checks the client key on every one of these paths, so a wrong key counts toward
+its throttle wherever the route is mounted.
 
 Codex CLI's TUI also asks ``{base}/wham/accounts/check`` ("workspace routing discovery") before
 it reads usage, and exits when that fails. The proxy answers it with the caller's own account id
@@ -22,7 +24,6 @@ inference (turns still go to the provider's ``base_url``, the proxy).
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,7 +32,6 @@ from starlette.routing import Route
 from cliproxy.credential import Credential
 from cliproxy.pool.affinity import SESSION_HEADERS
 from cliproxy.pool.poller import ON_DEMAND_WAIT, STALE_AFTER, usage_url
-from cliproxy.server.access import PROTECTED_PREFIXES, check_access, is_local_codex_cli
 from cliproxy.server.backend_route import relay
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.services import Services
@@ -39,17 +39,6 @@ from cliproxy.server.services import Services
 SUFFIXES = ("/wham/usage", "/api/codex/usage")
 ACCOUNTS_CHECK = "/wham/accounts/check"
 DEFAULT_ORIGIN = "https://chatgpt.com"  # Codex CLI accepts only an https origin here
-
-
-def _check_access(request: Request, services: Services) -> None:
-    """The front door checks the client key under ``/backend-api/`` and ``/api/``; elsewhere, here
-    (a refusal is a ``ProxyError``, rendered by the app's handler)."""
-    client = request.client.host if request.client else ""
-    config = services.holder.current.config
-    if request.url.path.startswith(PROTECTED_PREFIXES) or is_local_codex_cli(request.headers, client,
-                                                                              config.allowed_hosts):
-        return
-    check_access(request.headers, dict(parse_qsl(request.url.query)), config.api_keys)
 
 
 def _sessions(request: Request) -> list[str]:
@@ -63,7 +52,6 @@ def _sessions(request: Request) -> list[str]:
 
 async def usage(request: Request) -> Response:
     services: Services = request.app.state.services
-    _check_access(request, services)
     config = services.holder.current.config
     if config.quota.client_view == "passthrough":
         return await relay(request, usage_url(config, config.codex_base_url), pool_view=False)
@@ -80,8 +68,6 @@ async def usage(request: Request) -> Response:
 
 async def accounts_check(request: Request) -> Response:
     """Workspace routing discovery: the caller's account, no routing constraint."""
-    services: Services = request.app.state.services
-    _check_access(request, services)
     account = request.headers.get("chatgpt-account-id") or "cliproxy"
     return JSONResponse({"accounts": [{"id": account, "workspace_backend_origin": DEFAULT_ORIGIN,
                                        "account_routing_override": "NO_CONSTRAINT"}],

@@ -11,6 +11,7 @@ driven by anything with the same two methods.
 
 from __future__ import annotations
 
+import ssl
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
@@ -220,6 +221,17 @@ def _environment_proxies() -> bool:
     return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
 
 
+def _certificate_refusal(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The verification failure behind a failed connect, if that is what it was: the one cause a user
+    fixes in the config rather than by waiting."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a cause chain is short; a loop in one must not hang us
+        if seen is None or isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _transport_error(exc: httpx.TransportError) -> ProxyError:
     """A failed exchange. A local protocol error (a header we refuse to send) is ours, never the
     account's; a limit hit names its key; anything else is a cut or unreachable upstream."""
@@ -227,6 +239,12 @@ def _transport_error(exc: httpx.TransportError) -> ProxyError:
         detail = str(exc) if isinstance(exc, HeaderRefused) else type(exc).__name__
         return ProxyError(500, f"the proxy could not send this request to the Codex backend: {detail}",
                           code="internal_server_error", outcome=Outcome.INTERNAL)
+    refused = _certificate_refusal(exc)
+    if refused is not None:
+        return ProxyError(502, f"connection to the Codex backend failed ({type(exc).__name__}): its TLS certificate "
+                          f"was not trusted ({refused.verify_message}). If a proxy or firewall re-signs TLS, name "
+                          "its CA in `upstream.ca-file`, or set `upstream.system-trust: true` to use the system's "
+                          "store", code="upstream_unreachable", outcome=Outcome.DISCONNECTED)
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
     detail = type(exc).__name__
     if isinstance(exc, LimitExceeded | httpx.PoolTimeout):  # their text names the limit, never a value

@@ -38,6 +38,8 @@ from cliproxy.server.management import (
 from cliproxy.server.management.common import (
     BadBody,
     ManagementContext,
+    body_too_large,
+    bounded_receive,
     endpoint,
     error,
     mask_document,
@@ -105,6 +107,15 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     await JSONResponse({"error": "not found"}, status_code=404)(scope, receive, send)
 
 
+async def _refuse(send: Send, status: int, message: str) -> None:
+    """An ``{"error": ...}`` answer sent before the router is reached."""
+    body = orjson.dumps({"error": message})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *VERSION_HEADERS]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class ManagementApp:
     """The guard in front of the management router."""
 
@@ -124,14 +135,17 @@ class ManagementApp:
             await _not_found(scope, receive, send)
             return
         client = scope.get("client") or ("", 0)
+        headers = Headers(scope=scope)
         try:
-            await self.guard.check(client[0], Headers(scope=scope), config)
+            await self.guard.check(client[0], headers, config)
         except Denied as denied:
-            body = orjson.dumps({"error": denied.message})
-            await send({"type": "http.response.start", "status": denied.status,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode()), *VERSION_HEADERS]})
-            await send({"type": "http.response.body", "body": body})
+            await _refuse(send, denied.status, denied.message)
+            return
+        limit = config.limits.request_body_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            refused = body_too_large(limit)
+            await _refuse(send, refused.status, refused.message)
             return
 
         async def send_with_version(message: Message) -> None:
@@ -139,7 +153,7 @@ class ManagementApp:
                 message = {**message, "headers": [*message.get("headers", []), *VERSION_HEADERS]}
             await send(message)
 
-        await self.router(scope, receive, send_with_version)
+        await self.router(scope, bounded_receive(receive, limit), send_with_version)
 
 
 __all__ = ["ManagementApp"]

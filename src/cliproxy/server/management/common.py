@@ -8,6 +8,7 @@ leaves the API is masked: keys, secrets and tokens appear only as ``abcd…wxyz`
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message, Receive
 
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config import edit as config_edit
@@ -28,6 +30,7 @@ from cliproxy.observe.usage import UsageWriter
 from cliproxy.pool.core import Pool
 from cliproxy.server.json import JSONResponse
 
+log = logging.getLogger(__name__)
 # Config keys whose values are secrets (strings, or lists of strings), at any depth.
 SECRET_KEYS = frozenset({"api-keys", "api-key", "secret-key", "upstream-api-key", "password", "token",
                          "access-token", "refresh-token"})
@@ -42,6 +45,30 @@ class BadBody(Exception):
     def __init__(self, message: str = "invalid body", status: int = 400) -> None:
         super().__init__(message)
         self.message, self.status = message, status
+
+
+def body_too_large(limit: int) -> BadBody:
+    """A 413 naming the limit; the log line names the key that raises it."""
+    log.warning("refused a management request: its body is over %d bytes (raise `limits.request-body-bytes` "
+                "to allow it)", limit)
+    return BadBody(f"the request body is larger than this server accepts ({limit} bytes)", 413)
+
+
+def bounded_receive(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises a 413 BadBody once the body passes ``limit``, so that no endpoint (JSON,
+    YAML or a multipart upload) holds more than ``limits.request-body-bytes`` of a request in memory."""
+    seen = 0
+
+    async def receive_within() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise body_too_large(limit)
+        return message
+
+    return receive_within
 
 
 @dataclass
@@ -212,5 +239,6 @@ async def save_text(ctx: ManagementContext, text: str) -> Response:
     return ok()
 
 
-__all__ = ["BadBody", "ManagementContext", "edit_config", "endpoint", "error", "json_body", "mask_document",
-           "mask_proxy_url", "mask_secrets", "matches", "ok", "restore_masked", "save_text"]
+__all__ = ["BadBody", "ManagementContext", "body_too_large", "bounded_receive", "edit_config", "endpoint", "error",
+           "json_body", "mask_document", "mask_proxy_url", "mask_secrets", "matches", "ok", "restore_masked",
+           "save_text"]

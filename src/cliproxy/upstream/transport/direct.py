@@ -325,7 +325,7 @@ class DirectTransport(httpx.AsyncBaseTransport):
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
-            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from None
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         if isinstance(protocol, _AlpnChoice):
             return self._adopt(key, protocol)
         return protocol
