@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.fakes.codex_backend import FakeCodex
-from tests.fakes.serving import serve_in_thread
+from tests.fakes.serving import running_fake
 from tests.helpers import Proxy, run_proxy, write_account
 
 # Property tests judge behaviour, not speed: a loaded 2-core CI machine must not fail them on time.
@@ -19,9 +19,7 @@ TOKEN_A = "tok-a"
 
 @pytest.fixture
 def fake() -> Iterator[FakeCodex]:
-    backend = FakeCodex()
-    with serve_in_thread(backend.app) as url:
-        backend.url = url  # type: ignore[attr-defined]
+    with running_fake() as backend:
         yield backend
 
 

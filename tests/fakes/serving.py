@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from tests.fakes.codex_backend import FakeCodex
+
 
 @contextmanager
 def serve_in_thread(app: Any, **config: Any) -> Iterator[str]:
@@ -41,3 +43,12 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@contextmanager
+def running_fake() -> Iterator[FakeCodex]:
+    """A ``FakeCodex`` served on a loopback port; its base URL is ``backend.url``."""
+    backend = FakeCodex()
+    with serve_in_thread(backend.app) as url:
+        backend.url = url  # type: ignore[attr-defined]
+        yield backend

@@ -10,7 +10,7 @@ import pytest
 
 from cliproxy.observe.logs import mask
 from tests.fakes.codex_backend import FakeCodex
-from tests.fakes.serving import serve_in_thread
+from tests.fakes.serving import running_fake
 from tests.server.management.conftest import Managed
 
 UPSTREAM_KEY = "ck-upstream-secret-4242"
@@ -20,9 +20,7 @@ PROXY_PASSWORD = "pw-proxy-secret-8086"
 @pytest.fixture
 def thief() -> Iterator[FakeCodex]:
     """A host the caller would like the key sent to."""
-    backend = FakeCodex()
-    with serve_in_thread(backend.app) as url:
-        backend.url = url  # type: ignore[attr-defined]
+    with running_fake() as backend:
         yield backend
 
 
