@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.reload import Reloader
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
-from cliproxy.observe.logs import REDACTOR
+from cliproxy.observe.logs import REDACTOR, known_secrets
 from cliproxy.observe.metrics import CONTENT_TYPE, Metrics
 from cliproxy.observe.request_log import LOG_DIR, RequestLogger
 from cliproxy.observe.usage import UsageWriter, usage_path
@@ -42,18 +41,6 @@ from cliproxy.upstream.codex import CodexUpstream
 ManagementFactory = Callable[[ManagementContext, Logins, LogBuffer], ASGIApp]
 
 log = logging.getLogger(__name__)
-
-
-def snapshot_secrets(snapshot: Snapshot) -> list[str]:
-    """Every secret the log redactor must know for this snapshot."""
-    config = snapshot.config
-    secrets = [*config.api_keys, *(c.access_token for c in snapshot.credentials),
-               *(c.refresh_token for c in snapshot.credentials)]
-    if config.remote_management.secret_key:
-        secrets.append(config.remote_management.secret_key)
-    if password := os.environ.get("MANAGEMENT_PASSWORD"):
-        secrets.append(password)
-    return secrets
 
 
 def account_states(pool: Pool) -> dict[str, int]:
@@ -95,7 +82,7 @@ class Operations:
         self._pool.configure(new.config)
         self._pool.update(new.credentials, new.config.routing.strategy)
         self._scheduler.update(new.credentials)
-        REDACTOR.register(snapshot_secrets(new))
+        REDACTOR.register(known_secrets(new.config, new.credentials))
         if new.config.debug != old.config.debug:
             logging.getLogger().setLevel(logging.DEBUG if new.config.debug else logging.INFO)
         added = {c.id for c in new.credentials} - {c.id for c in old.credentials}
@@ -157,4 +144,4 @@ class Operations:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
 
-__all__ = ["ManagementFactory", "Operations", "account_states", "snapshot_secrets"]
+__all__ = ["ManagementFactory", "Operations", "account_states"]
