@@ -85,7 +85,7 @@ def test_a_proxy_password_is_masked_in_every_listing_and_kept_when_sent_back(key
     api = keyed.api
     keyed.secrets.append(PROXY_PASSWORD)
     proxy_url = f"socks5://me:{PROXY_PASSWORD}@127.0.0.1:1080"
-    listed = f"socks5://me:{mask(PROXY_PASSWORD)}@127.0.0.1:1080"
+    listed = "socks5://me:…@127.0.0.1:1080"
     assert api.put("/proxy-url", json={"value": proxy_url}).status_code == 200
     entry = api.get("/codex-api-key").json()["codex-api-key"][0]
     assert api.patch("/codex-api-key", json={"index": 0, "value": {"proxy-url": proxy_url}}).status_code == 200
@@ -102,6 +102,9 @@ def test_a_proxy_password_is_masked_in_every_listing_and_kept_when_sent_back(key
     assert api.put("/config.yaml", content=yaml_text.encode()).status_code == 200
     assert api.put("/proxy-url", json={"value": listed}).status_code == 200
     assert api.patch("/auth-files/fields", json={"name": "codex-a.json", "proxy_url": listed}).status_code == 200
+    entries = api.get("/codex-api-key").json()["codex-api-key"]
+    assert api.put("/codex-api-key", json=entries).status_code == 200
+    assert api.patch("/codex-api-key", json={"index": 0, "value": {"proxy-url": listed}}).status_code == 200
     assert keyed.config_file.read_text().count(PROXY_PASSWORD) == 2  # the top-level one and the entry's
     assert PROXY_PASSWORD in (keyed.tmp_path / "auth" / "codex-a.json").read_text()
     assert entry["api-key"] == mask(UPSTREAM_KEY)

@@ -119,14 +119,15 @@ def endpoint(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
 # ---- masking ----------------------------------------------------------------------------------------
 
 def mask_proxy_url(url: str) -> str:
-    """``socks5://me:hunter2@host:1080`` → ``socks5://me:hu…@host:1080``: the proxy and the user stay
-    readable, the password does not. A URL without credentials is returned as is."""
+    """``socks5://me:hunter2@host:1080`` → ``socks5://me:…@host:1080``: the proxy and the user stay
+    readable, nothing of the password does (a short password would be half shown by ``mask``). A URL
+    without credentials is returned as is."""
     scheme, separator, rest = url.partition("://")
     userinfo, at, place = rest.rpartition("@")
     if not separator or not at:
         return url
-    user, colon, password = userinfo.partition(":")
-    masked = f"{user}:{mask(password) or '…'}" if colon else mask(userinfo) or "…"
+    user, colon, _ = userinfo.partition(":")
+    masked = f"{user}:…" if colon else "…"
     return f"{scheme}://{masked}@{place}"
 
 

@@ -8,7 +8,7 @@ masked and may be named by their masked form in ``PATCH``/``DELETE``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -178,16 +178,25 @@ def _api_key_routes(ctx: ManagementContext) -> list[Route]:
 # ---- codex-api-key ------------------------------------------------------------------------------------
 
 def _entries(items: list[Any], current: list[Any]) -> list[dict[str, Any]]:
-    """New entries; an ``api-key`` sent masked keeps the current value it masks."""
-    known = [str(entry.get("api-key", "")) for entry in current if isinstance(entry, dict)]
+    """New entries; an ``api-key`` or a ``proxy-url`` sent as listed (masked) keeps the value it masks."""
+    known = [entry for entry in current if isinstance(entry, dict)]
     out = []
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("api-key"), str):
             raise BadBody("each entry needs an api-key")
         entry = dict(item)
-        entry["api-key"] = next((k for k in known if matches(entry["api-key"], k)), entry["api-key"].strip())
+        was = next((k for k in known if matches(entry["api-key"], str(k.get("api-key", "")))), None)
+        entry["api-key"] = str(was["api-key"]) if was is not None else entry["api-key"].strip()
+        _keep_masked_proxy(entry, was)
         out.append(entry)
     return out
+
+
+def _keep_masked_proxy(entry: dict[str, Any], was: Mapping[str, Any] | None) -> None:
+    """A ``proxy-url`` sent back as the listing showed it (password masked) keeps the current one."""
+    current = str(was.get("proxy-url", "")) if was is not None else ""
+    if current and entry.get("proxy-url") == mask_proxy_url(current):
+        entry["proxy-url"] = current
 
 
 def _replace_entries(doc: Any, items: list[Any]) -> None:
@@ -217,6 +226,8 @@ def _patch_entry(entries: list[Any], body: Any) -> None:
     check_patch(entries[index], update, index)
     if isinstance(update.get("api-key"), str):
         update["api-key"] = _entries([update], entries)[0]["api-key"]
+    if isinstance(entries[index], dict):
+        _keep_masked_proxy(update, entries[index])
     for key, value in update.items():
         if value is None:
             entries[index].pop(key, None)
