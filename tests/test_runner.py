@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import types
 from typing import Any
 
 import orjson
@@ -222,3 +223,27 @@ async def test_a_client_that_stops_reading_pauses_the_upstream_read_and_still_ge
     events = sse_events(first + [chunk async for chunk in stream])
     assert text_of(events) == "".join(parts)
     assert steps.sent == len(steps)
+
+
+async def test_max_retry_credentials_still_holds_after_a_same_account_backoff(monkeypatch: Any) -> None:
+    """Given three accounts that all blip and max-retry-credentials: 2, when the runner retries after
+    its backoff while other requests move the pool's turn, it still tries no more than two accounts."""
+    accounts = tuple(Credential(id=f"a{i}", kind="api-key", access_token="t", base_url="x") for i in range(3))
+    pool = Pool(accounts)
+    config = types.SimpleNamespace(max_retry_credentials=2, request_retry=0, max_retry_interval=0)
+    call = types.SimpleNamespace(config=config, candidates=accounts, model_id="m", session=None,
+                                 candidates_key=None, dialect=types.SimpleNamespace(name="openai"))
+    tried: list[str] = []
+
+    async def attempt(credential: Credential) -> ProxyError:
+        tried.append(credential.id)
+        pool.pick(accounts, model="m")  # another request takes its turn meanwhile
+        return ProxyError(502, "blip", outcome=Outcome.SERVER_ERROR)
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr("cliproxy.runner.core.asyncio.sleep", no_wait)
+    with pytest.raises(ProxyError):
+        await Runner(None, pool)._each_account(call, CallResult(), attempt, lambda: False)  # type: ignore[arg-type]
+    assert len(tried) > 2 and len(set(tried)) == 2

@@ -36,6 +36,8 @@ class RetryBudget:
     rounds: int = 0
     max_wait: float = 0.0
     transient: int = TRANSIENT_RETRIES
+    # After a backoff, the accounts the next round may try (those of the round before); None = any.
+    again: set[str] | None = None
 
     @classmethod
     def of(cls, config: Config) -> RetryBudget:

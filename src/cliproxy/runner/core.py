@@ -132,11 +132,11 @@ class Runner:
         """The next account to try. When none is left in this round, wait as long as the budget
         allows: after a blip, to try the same accounts again (never others: ``max-retry-credentials``
         holds); else for a new round with every account. With nothing left, raise the client's error."""
-        again: set[str] | None = None  # after a backoff: the accounts to try again, and no other
         while True:
             exhausted: Exhausted | None = None
-            if again is not None or budget.more_accounts(len(tried)):
-                exclude = tried if again is None else {c.id for c in call.candidates} - again
+            if budget.more_accounts(len(tried)):
+                again = budget.again  # after a backoff: the accounts to try again, and no other
+                exclude = tried if again is None else tried | ({c.id for c in call.candidates} - again)
                 try:
                     return self._pool.pick(call.candidates, model=call.model_id, exclude=exclude,
                                            session=call.session, key=call.candidates_key)
@@ -147,7 +147,7 @@ class Runner:
             if wait is None:
                 raise self._out_of_accounts(call, exhausted, last_error)
             await asyncio.sleep(wait)
-            again = set(tried) if backoff is not None else None
+            budget.again = set(tried) if backoff is not None else None
             tried.clear()
 
     @staticmethod
