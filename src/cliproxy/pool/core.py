@@ -115,6 +115,7 @@ class Pool(Recovery):
             self._token_changed(self._latest.get(credential.id), credential)
         removed = set(self._latest) - set(latest)
         self._latest = latest
+        self._places = None  # public names follow the new set of accounts
         self._states = {cid: self._states.get(cid) or AccountState() for cid in latest}
         if removed:
             self._affinity.forget(removed)

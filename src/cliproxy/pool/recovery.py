@@ -26,6 +26,7 @@ class Recovery:
     _latest: dict[str, Credential]
     _states: dict[str, AccountState]
     _clock: Callable[[], float]
+    _places: dict[str, int] | None = None  # account id → its place in the pool, sorted by id
 
     def _changed(self, cid: str, now: float | None = None) -> None:
         raise NotImplementedError
@@ -61,8 +62,10 @@ class Recovery:
         pool (``account #2``, as ``cliproxy status`` numbers them), never its e-mail."""
         if credential.label and "@" not in credential.label:
             return credential.label
-        ids = sorted(self._latest)
-        return f"account #{ids.index(credential.id) + 1}" if credential.id in self._latest else "an account"
+        if self._places is None or len(self._places) != len(self._latest):  # accounts came or went
+            self._places = {cid: place for place, cid in enumerate(sorted(self._latest), 1)}
+        place = self._places.get(credential.id)
+        return f"account #{place}" if place is not None else "an account"
 
     def _token_changed(self, old: Credential | None, new: Credential) -> None:
         """A new token in the account file (a re-login, an import, a refresh) ends every rest a
@@ -71,5 +74,6 @@ class Recovery:
         if old is None or state is None or old.access_token == new.access_token:
             return
         if state.outcome in LOGIN_CURES:
-            log.info("%s is back in rotation: its token changed (was: %s)", self.public_name(new), state.reason)
+            why = f"its token changed (was: {state.reason})"
             state.clear()
+            self._back(new, why, self._clock())
