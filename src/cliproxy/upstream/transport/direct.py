@@ -274,7 +274,7 @@ class DirectTransport(httpx.AsyncBaseTransport):
             except TimeoutError:
                 raise httpx.ConnectTimeout(f"connecting to {key[1]}:{key[2]} timed out") from None
             if error is not None:
-                raise type(error)(str(error))
+                raise type(error)(str(error)) from error  # the cause names a refused certificate
         return None
 
     async def _connect_first(self, key: PoolKey, connect_timeout: float | None) -> Http1Connection | Http2Connection:
