@@ -35,19 +35,6 @@ _ARGS_TEMPLATE = b'{"tool_calls":[{"index":%d,"function":{"arguments":%b}}]}'
 _DISCONNECTED = "stream disconnected before completion: stream closed before response.completed"
 
 
-def _following_model(handler: Handler) -> Handler:
-    """``handler``, run after the chunk prefix took the ``model`` the event carries, if any."""
-
-    def follow_then_handle(stream: CodexEventStream, event: JSON) -> bytes:
-        model = event.get("model")
-        if model.__class__ is str and model != stream._model:
-            stream._model = model
-            stream._rebuild_prefix()
-        return handler(stream, event)
-
-    return follow_then_handle
-
-
 class _Call:
     """One function call of the stream: its Chat ``index`` and whether arguments were sent."""
 
@@ -301,7 +288,7 @@ class CodexEventStream(EventTable):
         usage = usage_to_chat(response.get("usage")) if isinstance(response, dict) else None
         return self._final(finish_reason, usage)
 
-    HANDLERS: ClassVar[Mapping[str, Handler]] = {name: _following_model(handler) for name, handler in {
+    HANDLERS: ClassVar[Mapping[str, Handler]] = {
         "response.created": _on_response_created,
         "response.output_text.delta": _on_text_delta,
         "response.reasoning_summary_text.delta": _on_reasoning_delta,
@@ -315,7 +302,21 @@ class CodexEventStream(EventTable):
         "response.incomplete": _on_incomplete,
         # response.failed / error: the runner classifies them and calls fail(); codex.rate_limits,
         # codex.response.metadata and the lifecycle events produce nothing.
-    }.items()}
+    }
+
+    def feed(self, event: JSON, raw: bytes) -> bytes:
+        """The table's dispatch (one lookup, one call) after the chunk prefix took the ``model`` the
+        event carries: each Chat chunk names the model that wrote it. Written out here, not wrapped
+        around each handler, because it runs once per upstream event."""
+        model = event.get("model")
+        if model.__class__ is str and model != self._model:
+            self._model = model
+            self._rebuild_prefix()
+        try:
+            handler = self._handlers.get(event.get("type", ""))
+        except TypeError:  # an unhashable "type" is not an event we know
+            return b""
+        return b"" if handler is None else handler(self, event)
 
 
 class ChatStreamTranslator(CodexEventStream):
