@@ -33,7 +33,8 @@ _MODEL_UNSUPPORTED = (
     "not available for your account",
 )
 # Words of a 404 that is about something the request named, never about the account.
-_REQUEST_404 = ("item with id", "not persisted", "previous_response", "previous response", "response with id")
+# (An unknown item is turned into a 400 ``item_not_found`` before the outcome is decided.)
+_REQUEST_404 = ("previous_response", "previous response", "response with id")
 _QUOTA_CODES = {"usage_limit_reached"}
 _NO_QUOTA_CODES = {"usage_not_included", "insufficient_quota"}
 _RATE_CODES = {"rate_limit_exceeded"}
