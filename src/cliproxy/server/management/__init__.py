@@ -1,9 +1,8 @@
 """The management API (``/v0/management``): accounts, settings, logins, logs and usage.
 
 Entry point: :class:`cliproxy.server.management.app.ManagementApp`, one ASGI app — the guard, then a
-router over the endpoint modules. Nothing else in the server imports ``app`` or the endpoint modules
-behind it: the server's composition root (``cliproxy.server.app.management_api``) builds it on the
-first management request, which keeps its modules out of an idle server's memory.
+router over the endpoint modules. Only the server's composition root imports ``app``
+(``cliproxy.server.app.management_api``), and builds the app on the first management request.
 
 What the server builds at start and hands in:
 
