@@ -163,6 +163,9 @@ def error_code(body: Any) -> str:
     return as_str(body.get("code"))
 
 
+MAX_ERROR_TEXT = 300
+
+
 def classify_refresh_failure(status: int, body: bytes) -> RefreshError:
     """Permanent: 401, a known refresh-token code, or ``invalid_grant`` on a 4xx (CPA
     retried ``invalid_grant`` forever). Everything else — 5xx, 429, other 4xx — is transient."""
@@ -170,7 +173,8 @@ def classify_refresh_failure(status: int, body: bytes) -> RefreshError:
         code = error_code(orjson.loads(body)) if body.strip() else ""
     except orjson.JSONDecodeError:
         code = ""
-    text = body.decode("utf-8", "replace").strip() or "empty response body"
+    # The issuer's words, cut: this message reaches API clients, and an error page can be long.
+    text = body[:MAX_ERROR_TEXT].decode("utf-8", "replace").strip() or "empty response body"
     message = f"token refresh failed with status {status}: {text}"
     permanent = (status == 401 or code in PERMANENT_REFRESH_CODES
                  or (code == "invalid_grant" and 400 <= status < 500))
