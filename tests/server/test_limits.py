@@ -111,6 +111,17 @@ def test_a_declared_body_over_the_limit_is_a_413_before_it_is_sent(limited: Prox
     assert b" 413 " in answer.split(b"\r\n", 1)[0] and b"request_too_large" in answer
 
 
+def test_a_body_still_arriving_after_its_413_closes_the_connection(limited: Proxy) -> None:
+    # Given a client that declares 1 MB against a 64 KiB limit and keeps sending it after the answer
+    with connect(limited) as sock:
+        sock.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sk-local-1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 4096)
+        sock.settimeout(10)
+        assert b" 413 " in sock.recv(65536).split(b"\r\n", 1)[0]
+        # Then the server hangs up instead of reading the rest to keep the connection alive
+        assert closed_within(sock, 3, keep_sending=b"x" * 100)
+
+
 def test_a_chunked_body_over_the_limit_is_a_413(limited: Proxy) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"model": "gpt-5.4", "input": "'

@@ -6,7 +6,8 @@ has nothing): a client could send an endless head, thousands of headers, or one 
 second, and be held open and buffered forever, all before the gate checks its key. This subclass
 counts what arrives while a head is being read and gives up at ``limits.request-head-bytes``,
 ``limits.request-header-count`` and ``limits.request-head-seconds``; an idle keep-alive connection
-closes after ``limits.client-idle-seconds``. A refusal is a 431 in the dialect of the path asked
+closes after ``limits.client-idle-seconds``, and one whose answer went out before its request body
+ended is closed rather than drained. A refusal is a 431 in the dialect of the path asked
 for, written straight to the socket (no route ever ran), then the connection closes.
 
 The cost per request is one timer armed and cancelled and a few attribute checks; the limits are
@@ -79,6 +80,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if not self._refused:
             super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        """An answer sent before its request body ended (a 413, a refused key) closes the connection.
+
+        uvicorn would read and discard the rest of the body to keep the connection alive, so a client
+        refused at 256 MiB could go on sending gigabytes; h11, which uvicorn also ships, closes instead.
+        """
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not self.transport.is_closing():
+            self.transport.close()
+        super().on_response_complete()
 
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
