@@ -111,3 +111,36 @@ async def test_an_upstream_that_pings_and_never_reads_is_cut_off_at_the_buffer_l
     assert transport.aborted
     assert len(transport.written) < 256 * KiB + 64 * KiB  # one read's answers past the limit, at most
     assert peak < 100 * MiB
+
+
+async def answered(limits: Limits, headers: list[tuple[bytes, bytes]]) -> httpx.Response:
+    """One request, answered by the server with ``headers`` after ``:status``."""
+    connection, transport, server = await connected(limits)
+    seen = len(transport.written)
+    request = asyncio.create_task(connection.request(request_fields(b"GET", b"h", b"/", []), b"", TIMEOUTS))
+    await asyncio.sleep(0)
+    for event in server.receive_data(bytes(transport.written[seen:])):
+        if isinstance(event, h2.events.RequestReceived):
+            server.send_headers(event.stream_id, [(b":status", b"200"), *headers], end_stream=True)
+    connection.data_received(server.data_to_send())
+    return await request
+
+
+async def test_a_response_head_over_the_limit_fails_before_it_is_held() -> None:
+    # Given an upstream answering with 80 KiB of header values against a 16 KiB limit
+    big = [(b"x-filler-%d" % n, b"v" * 8000) for n in range(10)]
+    # Then the request fails naming the key, and the connection is cut off
+    with pytest.raises(LimitExceeded, match=r"limits\.upstream-head-bytes"):
+        await answered(Limits(upstream_head_bytes=16 * KiB), big)
+
+
+async def test_too_many_response_header_fields_fail_the_request() -> None:
+    many = [(b"x-h%d" % n, b"v") for n in range(30)]
+    with pytest.raises(LimitExceeded, match=r"limits\.upstream-header-count"):
+        await answered(Limits(upstream_header_count=20), many)
+
+
+async def test_a_response_head_within_the_limits_is_read() -> None:
+    response = await answered(Limits(upstream_head_bytes=16 * KiB, upstream_header_count=20),
+                              [(b"x-h%d" % n, b"v" * 100) for n in range(10)])
+    assert response.status_code == 200 and response.headers["x-h9"] == "v" * 100

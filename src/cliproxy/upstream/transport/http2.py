@@ -87,7 +87,10 @@ class Http2Connection(asyncio.Protocol):
         """Our preface, our settings and the connection window raised, in one write."""
         self.transport = cast(asyncio.Transport, transport)
         state = self._h2
-        state.local_settings = h2.settings.Settings(client=True, initial_values=SETTINGS)
+        head_limit = self._limits.upstream_head_bytes
+        state.local_settings = h2.settings.Settings(
+            client=True, initial_values={**SETTINGS, h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: head_limit})
+        state.decoder.max_header_list_size = head_limit  # h2 applies the setting only once acknowledged
         state.initiate_connection()
         state.increment_flow_control_window(CONNECTION_WINDOW - state.inbound_flow_control_window)
         self._flush()
@@ -96,6 +99,10 @@ class Http2Connection(asyncio.Protocol):
         self._reads += 1
         try:
             events = self._h2.receive_data(data)
+        except h2.exceptions.DenialOfServiceError:  # the one h2 raises for a header block over our setting
+            self._calm(limit_exceeded("HTTP/2 response head bytes", self._limits.upstream_head_bytes,
+                                      "upstream-head-bytes"))
+            return
         except h2.exceptions.ProtocolError as exc:
             self._abort(httpx.RemoteProtocolError(f"invalid HTTP/2 from the upstream: {exc}"))
             return
@@ -128,6 +135,11 @@ class Http2Connection(asyncio.Protocol):
                 stream.status = int(value)
             elif name[:1] != b":":
                 stream.headers.append((name, value))
+        if len(stream.headers) > self._limits.upstream_header_count:
+            stream.fail(limit_exceeded("HTTP/2 response header fields", self._limits.upstream_header_count,
+                                       "upstream-header-count"))
+            self._reset(event.stream_id)
+            return
         stream.head_done = True
         stream.wake()
 
