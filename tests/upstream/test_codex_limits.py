@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
@@ -210,7 +211,11 @@ def upstream_bytes(draw: st.DrawFn) -> tuple[bytes, bool]:
     return data[:cut] if draw(st.booleans()) else data, draw(st.booleans())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 60 examples keep CI quick; CLIPROXY_PROPERTY_EXAMPLES=2000 runs a thorough search before a release.
+EXAMPLES = int(os.environ.get("CLIPROXY_PROPERTY_EXAMPLES", "60"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(upstream_bytes())
 def test_any_bytes_from_the_upstream_end_in_a_proxy_error_or_a_stream(sent: tuple[bytes, bool]) -> None:
     data, close = sent
