@@ -122,7 +122,9 @@ class _History:
         self.items.append({"type": "message", "role": role, "content": [{"type": kind, "text": text}]})
 
     def function_call(self, call: JSON) -> None:
-        call_id = new_call_id()
+        """A call keeps the ``id`` we gave it (the backend's call id), so its response maps back."""
+        given = call.get("id")
+        call_id = given if isinstance(given, str) and given else new_call_id()
         self.pending.append(call_id)
         name = call.get("name")
         self.items.append({"type": "function_call", "name": short_name(name if isinstance(name, str) else "",
@@ -131,7 +133,14 @@ class _History:
                            "call_id": call_id})
 
     def function_response(self, response: JSON) -> None:
-        call_id = self.pending.popleft() if self.pending else new_call_id()
+        """Paired by ``id`` when the client echoes it, else with the oldest unanswered call."""
+        given = response.get("id")
+        if isinstance(given, str) and given:
+            call_id = given
+            if given in self.pending:
+                self.pending.remove(given)
+        else:
+            call_id = self.pending.popleft() if self.pending else new_call_id()
         payload = response.get("response")
         result = payload.get("result") if isinstance(payload, dict) else None
         output = result if isinstance(result, str) else dumps_text(result if result is not None else payload)
