@@ -183,6 +183,8 @@ async def messages(request: Request) -> Response:
             raise err.with_message(f"{err.message} {CLAUDE_MODEL_HINT}") from None
         raise
     call = _replay_reasoning(request, call)
+    if translated.stream:  # message_start reports the prompt's size, as the Anthropic API does
+        translated.extra["input_tokens"] = await asyncio.to_thread(count_codex_body_tokens, translated.body)
     return await run(request, call)
 
 

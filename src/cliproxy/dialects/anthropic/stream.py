@@ -136,11 +136,17 @@ class AnthropicStream(EventTable):
             "role": "assistant",
             "model": model if isinstance(model, str) and model else self._req.model,
             "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "usage": {"input_tokens": self._input_tokens(), "output_tokens": 0},
             "content": [],
             "stop_reason": None,
         }
         return _event("message_start", {"type": "message_start", "message": message})
+
+    def _input_tokens(self) -> int:
+        """The route's local count of the prompt (the API reports the prompt's size here; the exact
+        figure, cache reads apart, follows in ``message_delta``)."""
+        count = self._req.extra.get("input_tokens")
+        return count if isinstance(count, int) else 0
 
     def _open(self, block: Block, content_block: JSON) -> bytes:
         """Any state before DONE → ``block``: the message started if owed, the open block closed."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from cliproxy.dialects.anthropic.request import dumps_text
 from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.dialects.conversation import conversation_key
 from cliproxy.dialects.names import build_name_map, short_name
 from cliproxy.errors import bad_request
 from cliproxy.responses.effort import budget_to_level
@@ -203,5 +204,9 @@ def translate_request(body: JSON, headers: Mapping[str, str]) -> TranslatedReque
         codex.update(tools=tools, tool_choice="auto")
     codex.update(parallel_tool_calls=True, reasoning={"effort": reasoning_effort(body), "summary": "auto"},
                  stream=True, store=False, include=["reasoning.encrypted_content"])
+    cache_key = conversation_key("gemini", model, codex)  # Gemini names no conversation: its opening does
+    if cache_key is not None:
+        codex["prompt_cache_key"] = cache_key
     return TranslatedRequest(body=codex, stream=body.get("stream") is True, model=model,
-                             tool_names={short: original for original, short in names.items()})
+                             tool_names={short: original for original, short in names.items()},
+                             session_id=cache_key)
