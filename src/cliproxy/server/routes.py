@@ -124,7 +124,7 @@ async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
 
 
 async def run(request: Request, call: Call) -> Response:
-    """Answer a prepared call: one JSON body, or a stream committed at its first frame."""
+    """Answer a prepared call: one JSON body, or a stream committed at its first content or keepalive."""
     services = _services(request)
     dialect = call.dialect
     result = CallResult()
