@@ -109,3 +109,5 @@ class Dialect:
     # The backend's own ``codex.*`` events reach this dialect's client (Codex CLI's native route):
     # only then is ``codex.rate_limits`` rewritten with the pool's quota.
     shows_codex_events: bool = False
+    # The ``Content-Type`` of a streamed answer (Gemini's JSON-array stream is ``application/json``).
+    stream_media_type: str = "text/event-stream"
