@@ -302,9 +302,14 @@ def test_session_header_is_used_when_metadata_has_none() -> None:
 
 
 @pytest.mark.parametrize("user_id", ["user_abc123", "{not json", json.dumps({"device_id": "x"}), ""])
-def test_user_id_without_session_gives_no_key(user_id: str) -> None:
-    result = DIALECT.translate_request({"messages": [user()], "metadata": {"user_id": user_id}}, {})
-    assert result.session_id is None and "prompt_cache_key" not in result.body
+def test_user_id_without_session_keys_the_conversation_by_its_opening(user_id: str) -> None:
+    first = DIALECT.translate_request({"messages": [user()], "metadata": {"user_id": user_id}}, {})
+    later = DIALECT.translate_request({"messages": [user(), {"role": "assistant", "content": "ok"}, user("more")],
+                                       "metadata": {"user_id": user_id}}, {})
+    other = DIALECT.translate_request({"messages": [user("another question")], "metadata": {"user_id": user_id}}, {})
+    assert first.extra == {}  # no session: nothing to replay
+    assert first.body["prompt_cache_key"] == first.session_id == later.body["prompt_cache_key"]
+    assert other.body["prompt_cache_key"] != first.session_id
 
 
 # --- content blocks ---------------------------------------------------------------------------

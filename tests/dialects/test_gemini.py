@@ -174,7 +174,8 @@ def test_function_call_is_held_until_just_before_the_usage_chunk() -> None:
     chunks = run(ev.tool_stream(calls=2), body)
     calls = chunks[-3:-1]
     assert [c["candidates"][0]["content"]["parts"][0]["functionCall"] for c in calls] == [
-        {"name": "get_weather", "args": {"city": "Paris"}}, {"name": "get_weather", "args": {"city": "Tokyo"}}]
+        {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1"},
+        {"name": "get_weather", "args": {"city": "Tokyo"}, "id": "call_2"}]
     assert all(c["candidates"][0]["finishReason"] == "STOP" for c in calls)
     assert "usageMetadata" in chunks[-1] and chunks[-1]["usageMetadata"]["totalTokenCount"] == 15
 
@@ -275,7 +276,8 @@ def test_render_function_call() -> None:
     req = translate_request({"model": "gpt-5.4", "tools": [{"functionDeclarations": [{"name": "get_weather"}]}]}, {})
     body = render_response(completed_response(ev.tool_stream()), req)
     assert body["candidates"][0]["content"]["parts"][0] == {"functionCall": {"name": "get_weather",
-                                                                             "args": {"city": "Paris"}}}
+                                                                             "args": {"city": "Paris"},
+                                                                             "id": "call_1"}}
     assert body["candidates"][0]["finishReason"] == "STOP"
 
 

@@ -143,7 +143,7 @@ class FakeCodex:
             return JSONResponse({"detail": "stream must be true and store false"}, status_code=400)
         reply = self._next(record.headers["authorization"][7:])
         if reply.status != 200:
-            return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+            return self._answer(reply)
         return StreamingResponse(self._stream(reply), media_type="text/event-stream",
                                  headers={"x-codex-primary-used-percent": "12.5",
                                           "x-codex-primary-window-minutes": "300", **reply.headers})
@@ -184,10 +184,11 @@ class FakeCodex:
 
     @staticmethod
     def _answer(reply: Reply) -> Response:
-        """``reply.body`` as JSON, or verbatim when it is bytes."""
+        """``reply.body`` as JSON, or verbatim when it is bytes (an HTML page is sent as HTML)."""
         if isinstance(reply.body, bytes):
+            html = reply.body.lstrip().lower().startswith((b"<!doctype", b"<html"))
             return Response(reply.body, status_code=reply.status, headers=reply.headers,
-                            media_type="application/json")
+                            media_type="text/html" if html else "application/json")
         return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
     async def wham_usage(self, request: Request) -> Response:

@@ -12,7 +12,7 @@ client's dialect, not a 502.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -291,10 +291,13 @@ class ModelRegistry:
                 return route.upstream
         raise ValueError(f"credential {credential.name} does not serve model {model.id}")
 
-    def models(self, include_hidden: bool = False) -> list[ModelInfo]:
+    def models(self, include_hidden: bool = False,
+               serves: Callable[[Credential], bool] | None = None) -> list[ModelInfo]:
         """Every listed id (bare ids first, in catalogue order; then prefixed ids). Pass
-        ``include_hidden=True`` for the Codex CLI catalogue, which marks hidden models itself."""
-        return [info for info in self._listing.values() if include_hidden or not info.hidden]
+        ``include_hidden=True`` for the Codex CLI catalogue, which marks hidden models itself, and
+        ``serves`` to keep only the models at least one such credential can serve."""
+        return [info for key, info in self._listing.items() if (include_hidden or not info.hidden)
+                and (serves is None or any(serves(route.credential) for route in self._routes.get(key, ())))]
 
 
 def apply_reasoning(body: dict[str, Any], model: ResolvedModel, same_family_as_codex: bool) -> None:

@@ -23,7 +23,8 @@ class TranslatedRequest:
     ``body["model"]`` holds the model name exactly as the client sent it (suffix included); the
     route resolves it through the model registry and rewrites it to the upstream name.
     ``tool_names`` maps the (possibly shortened) upstream tool name back to the client's name.
-    ``session_id`` is a prompt-cache identity the dialect derived (Claude Code session), if any.
+    ``session_id`` is a prompt-cache identity the dialect derived (Claude Code session, or a hash of a
+    conversation's opening for clients that name none), if any.
     """
 
     body: JSON
@@ -108,3 +109,5 @@ class Dialect:
     # The backend's own ``codex.*`` events reach this dialect's client (Codex CLI's native route):
     # only then is ``codex.rate_limits`` rewritten with the pool's quota.
     shows_codex_events: bool = False
+    # The ``Content-Type`` of a streamed answer (Gemini's JSON-array stream is ``application/json``).
+    stream_media_type: str = "text/event-stream"

@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from cliproxy.dialects.base import JSON, Dialect, TranslatedRequest
 from cliproxy.errors import ProxyError, bad_request, openai_error_body, openai_type_and_code
 from cliproxy.responses import sse
@@ -109,6 +111,7 @@ class ResponsesStream:
 
     def __init__(self, codex_events: bool) -> None:
         self.codex_events = codex_events
+        self._last = b""  # the raw JSON of the last event sent: an error event continues its numbering
 
     def feed(self, event: JSON, raw: bytes) -> bytes:
         event_type = event.get("type") or "message"
@@ -116,6 +119,7 @@ class ResponsesStream:
             return b""
         if not self.codex_events and event_type.startswith("codex."):
             return b""
+        self._last = raw
         return sse.raw_event_frame(event_type, raw)
 
     def finish(self) -> bytes:
@@ -124,8 +128,17 @@ class ResponsesStream:
     def fail(self, error: ProxyError) -> bytes:
         _, code = openai_type_and_code(error)
         payload = {"type": "error", "code": code or "unknown_error", "message": error.message,
-                   "param": None, "sequence_number": 0}
+                   "param": None, "sequence_number": self._next_sequence_number()}
         return sse.event_frame("error", payload)
+
+    def _next_sequence_number(self) -> int:
+        """One past the last event's ``sequence_number`` (read only here, once: the relay never parses
+        the events it passes by name), so an SDK that orders events by it keeps the error last."""
+        try:
+            last = orjson.loads(self._last).get("sequence_number") if self._last else None
+        except (orjson.JSONDecodeError, AttributeError):
+            last = None
+        return last + 1 if isinstance(last, int) and not isinstance(last, bool) else 0
 
 
 def stream_translator(request: TranslatedRequest) -> ResponsesStream:

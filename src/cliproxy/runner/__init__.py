@@ -2,7 +2,8 @@
 
 1. Until the response is committed, a failure is an ordinary HTTP error with its real status:
    ``stream()`` raises ProxyError before its first yield.
-2. The response is committed at the first frame for the client or the first keepalive.
+2. The response is committed at the first content frame for the client or the first keepalive;
+   preamble frames (``response.created``…) are held back until then (``Channel.hold``).
 3. Until a content frame reached the client, a failed attempt fails over to another account;
    preamble frames already sent are not sent again.
 4. After content, a failure is exactly one error event in the client's dialect, then the end.

@@ -33,6 +33,8 @@ class Call:
     candidates_key: Hashable | None = None  # names the candidate set so the pool reuses its index
     # Called with the terminal response object (e.g. to remember a Claude session's reasoning).
     on_completed: Callable[[dict[str, Any]], None] | None = None
+    # Called with the error the call ends with (e.g. to forget a Claude session's rejected reasoning).
+    on_failed: Callable[[ProxyError], None] | None = None
     request_id: str = field(default_factory=lambda: secrets.token_hex(8))  # named in logs and in our 500s
 
     def __post_init__(self) -> None:

@@ -93,11 +93,17 @@ class Runner:
         channel.close()
 
     async def _execute(self, call: Call, sink: Sink) -> None:
-        await self._each_account(call, sink.result, lambda credential: self._attempt(call, credential, sink),
-                                 lambda: sink.content_sent)
+        try:
+            await self._each_account(call, sink.result, lambda credential: self._attempt(call, credential, sink),
+                                     lambda: sink.content_sent)
+        except ProxyError as err:
+            if call.on_failed is not None:
+                call.on_failed(err)
+            raise
 
-    async def compact(self, call: Call) -> tuple[int, bytes]:
-        """``/responses/compact``: the same account choice and failover, one JSON answer."""
+    async def compact(self, call: Call, result: CallResult) -> tuple[int, bytes]:
+        """``/responses/compact``: the same account choice and failover, one JSON answer; its
+        ``usage``, if any, and the serving account land in ``result`` for the usage history."""
         answers: list[tuple[int, bytes]] = []
 
         async def attempt(credential: Credential) -> ProxyError | None:
@@ -107,8 +113,10 @@ class Runner:
                 return err
             return None
 
-        await self._each_account(call, CallResult(), attempt, lambda: False)
-        return answers[-1]
+        await self._each_account(call, result, attempt, lambda: False)
+        status, payload = answers[-1]
+        result.usage = _usage_of(payload)
+        return status, payload
 
     async def _each_account(self, call: Call, result: CallResult, attempt: Attempt,
                             content_sent: Callable[[], bool]) -> None:
@@ -237,6 +245,16 @@ class Runner:
             return event, raw
         pooled = self._pool.recent_view().rate_limits_event()
         return pooled, orjson.dumps(pooled)
+
+
+def _usage_of(payload: bytes) -> dict[str, Any]:
+    """A JSON answer's ``usage`` object (parsed once per compaction, which is rare)."""
+    try:
+        answer = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return {}
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    return usage if isinstance(usage, dict) else {}
 
 
 __all__ = ["Runner"]

@@ -39,13 +39,15 @@ class Channel:
     so a stalled client stops the upstream read instead of growing this buffer without end.
     """
 
-    __slots__ = ("_chunks", "_closed", "_error", "_limit", "_room", "_size", "_wakeup")
+    __slots__ = ("_chunks", "_closed", "_committed", "_error", "_held", "_limit", "_room", "_size", "_wakeup")
 
     def __init__(self, limit: int) -> None:
         self._chunks: list[bytes] = []
         self._wakeup = Wakeup()
         self._room = Wakeup()
         self._closed = False
+        self._held = False  # what is buffered is preamble only: it waits for content, a keepalive or the end
+        self._committed = False  # the client side took something: the response has started
         self._error: ProxyError | None = None
         self._size, self._limit = 0, limit
 
@@ -53,8 +55,20 @@ class Channel:
         """Queue ``data``; True when the channel is now full and the pump should wait for ``room``."""
         self._chunks.append(data)
         self._size += len(data)
+        self._held = False
         self._wakeup.wake()
         return self._size > self._limit
+
+    def hold(self, data: bytes) -> None:
+        """Queue preamble (``response.created``…) without waking the client side: it goes out with the
+        first content, at the first keepalive or at a clean end. A failure before then drops it, so
+        the client still gets an HTTP error with its real status rather than a 200 and an error event."""
+        if self._committed:
+            self.put(data)
+            return
+        self._chunks.append(data)
+        self._size += len(data)
+        self._held = True
 
     async def room(self) -> None:
         """Return once the client side took what is buffered (at once if it already has)."""
@@ -66,18 +80,28 @@ class Channel:
         self._wakeup.wake()
 
     async def get(self, timeout: float | None) -> bytes | None:
-        """Buffered frames joined; ``b""`` after ``timeout`` of silence; None once closed cleanly."""
-        if not self._chunks and not self._closed and not await self._wakeup.wait(timeout):
-            return b""
-        if self._chunks:
-            data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        """Buffered frames joined; ``b""`` after ``timeout`` of silence (or the held preamble, which a
+        keepalive would commit anyway); None once closed cleanly. Closed with an error before anything
+        was taken, the held preamble is dropped and the error raised."""
+        if (self._held or not self._chunks) and not self._closed and not await self._wakeup.wait(timeout):
+            self._committed = True
+            return self._take() if self._chunks else b""
+        if self._held and self._error is not None:
             self._chunks.clear()
-            self._size = 0
-            self._room.wake()
-            return data
+        if self._chunks:
+            self._committed = True
+            return self._take()
         if self._error is not None:
             raise self._error
         return None
+
+    def _take(self) -> bytes:
+        data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        self._chunks.clear()
+        self._size = 0
+        self._held = False
+        self._room.wake()
+        return data
 
 
 class StreamSink:
@@ -99,12 +123,12 @@ class StreamSink:
             return
         if not self.content_sent:
             if event_type in PREAMBLE_TYPES:
-                if self.attempts > 1 and self.preamble_sent:
-                    return
-                self.preamble_sent = True
-            else:
-                self.content_sent = self.flush = True
-                self.result.first_content_at = time.monotonic()
+                if not (self.attempts > 1 and self.preamble_sent):
+                    self.preamble_sent = True
+                    self.channel.hold(out)
+                return
+            self.content_sent = self.flush = True
+            self.result.first_content_at = time.monotonic()
         if self.channel.put(out):
             self.flush = True
 

@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cliproxy.config.catalogue import Catalogue, ModelInfo, bundled_catalogue
+from cliproxy.config.models import ModelRegistry
+from cliproxy.pool.core import Pool
 from cliproxy.responses.effort import RANK
+
+
+def served_models(registry: ModelRegistry, pool: Pool, include_hidden: bool = False) -> list[ModelInfo]:
+    """The models to list: a model whose every account needs a new login (its refresh failed for
+    good) is left out, since a request for it could only fail until the user signs in again."""
+    return registry.models(include_hidden, serves=lambda credential: not pool.current(credential).auth_error)
 
 
 def openai_model_list(models: Iterable[ModelInfo]) -> dict[str, Any]:
@@ -112,4 +120,5 @@ __all__ = [
     "gemini_model_entry",
     "gemini_model_list",
     "openai_model_list",
+    "served_models",
 ]

@@ -32,6 +32,7 @@ from cliproxy.server.model_lists import (
     gemini_model_entry,
     gemini_model_list,
     openai_model_list,
+    served_models,
 )
 from cliproxy.server.observe import Trace
 from cliproxy.server.services import Services
@@ -58,10 +59,10 @@ async def root(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
-    registry = _services(request).holder.current.registry
+    registry, pool = _services(request).holder.current.registry, _services(request).runner.pool
     if "client_version" in request.query_params:
-        return JSONResponse(codex_model_catalogue(registry.models(include_hidden=True)))
-    models = registry.models()
+        return JSONResponse(codex_model_catalogue(served_models(registry, pool, include_hidden=True)))
+    models = served_models(registry, pool)
     if request.headers.get("user-agent", "").startswith("claude-cli"):
         return JSONResponse(anthropic_model_list(models))
     return JSONResponse(openai_model_list(models))
@@ -124,7 +125,7 @@ async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
 
 
 async def run(request: Request, call: Call) -> Response:
-    """Answer a prepared call: one JSON body, or a stream committed at its first frame."""
+    """Answer a prepared call: one JSON body, or a stream committed at its first content or keepalive."""
     services = _services(request)
     dialect = call.dialect
     result = CallResult()
@@ -144,7 +145,7 @@ async def run(request: Request, call: Call) -> Response:
         trace.abort(exc)
         raise
     headers = {**SSE_HEADERS, **services.runner.quota_headers(call)}
-    return EventStream(_prepend(first, stream, trace), media_type="text/event-stream", headers=headers)
+    return EventStream(_prepend(first, stream, trace), media_type=dialect.stream_media_type, headers=headers)
 
 
 def handler(dialect: Dialect) -> Any:
@@ -183,6 +184,8 @@ async def messages(request: Request) -> Response:
             raise err.with_message(f"{err.message} {CLAUDE_MODEL_HINT}") from None
         raise
     call = _replay_reasoning(request, call)
+    if translated.stream:  # message_start reports the prompt's size, as the Anthropic API does
+        translated.extra["input_tokens"] = await asyncio.to_thread(count_codex_body_tokens, translated.body)
     return await run(request, call)
 
 
@@ -196,7 +199,13 @@ def _replay_reasoning(request: Request, call: Call) -> Call:
     if isinstance(body.get("input"), list):
         body["input"] = replay.apply(call.model_id, session, body["input"])
     model_id = call.model_id
-    return replace(call, on_completed=lambda response: replay.remember(model_id, session, response.get("output")))
+
+    def failed(error: ProxyError) -> None:  # the backend refused a signature: the next turn starts clean
+        if error.code == "thinking_signature_invalid":
+            replay.forget(model_id, session)
+
+    return replace(call, on_completed=lambda response: replay.remember(model_id, session, response.get("output")),
+                   on_failed=failed)
 
 
 async def count_tokens(request: Request) -> Response:
@@ -216,7 +225,14 @@ async def compact(request: Request) -> Response:
     if not translated.model:
         raise bad_request("`model` is required")
     call = _build_call(request, openai_responses.DIALECT, translated)
-    status, payload = await _services(request).runner.compact(call)
+    services, result = _services(request), CallResult()
+    trace = services.ops.observer.begin(request, call, result, await request.body())
+    try:
+        status, payload = await services.runner.compact(call, result)
+    except BaseException as exc:
+        trace.abort(exc)
+        raise
+    trace.finish(status, response=payload)
     return Response(payload, status_code=status, media_type="application/json")
 
 
@@ -227,15 +243,15 @@ async def gemini_models(request: Request) -> Response:
     """The Gemini API surface: ``/v1beta/models[/{name}]`` (GET) and ``{model}:{action}`` (POST).
 
     One path route split on the colon by hand (Starlette path parameters do not take ``:``
-    reliably). An unknown action is a 404 in Google's shape, as any unknown path is. Streams are
-    SSE whatever ``alt`` says: the google-genai SDK always asks for ``alt=sse``.
+    reliably). An unknown action is a 404 in Google's shape, as any unknown path is. A stream is
+    SSE with ``alt=sse`` (what the google-genai SDK asks for), else one JSON array, as Google answers.
     """
     rest = request.path_params.get("rest", "")
     if request.method == "GET":
-        registry = _services(request).holder.current.registry
+        models = served_models(_services(request).holder.current.registry, _services(request).runner.pool)
         if not rest:
-            return JSONResponse(gemini_model_list(registry.models()))
-        entry = next((m for m in registry.models() if m.id == rest.removeprefix("models/")), None)
+            return JSONResponse(gemini_model_list(models))
+        entry = next((m for m in models if m.id == rest.removeprefix("models/")), None)
         if entry is None:
             raise ProxyError(404, f"models/{rest} is not found.", code="not_found", type="not_found")
         return JSONResponse(gemini_model_entry(entry))
@@ -247,7 +263,8 @@ async def gemini_models(request: Request) -> Response:
         count = await asyncio.to_thread(count_codex_body_tokens, gemini.translate_request(body, {}).body)
         return JSONResponse({"totalTokens": count,
                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": count}]})
-    return await serve(request, gemini.DIALECT, body)
+    sse = action != "streamGenerateContent" or request.query_params.get("alt") == "sse"
+    return await serve(request, gemini.DIALECT if sse else gemini.ARRAY_DIALECT, body)
 
 
 ROUTES = [

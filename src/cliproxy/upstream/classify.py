@@ -35,6 +35,9 @@ _MODEL_UNSUPPORTED = (
 # Words of a 404 that is about something the request named, never about the account.
 # (An unknown item is turned into a 400 ``item_not_found`` before the outcome is decided.)
 _REQUEST_404 = ("previous_response", "previous response", "response with id")
+# Cloudflare's own 520-526 (origin down, unreachable, timed out, TLS failed): the backend's servers
+# were not reached at all, so the account is never at fault, whatever HTML page comes with them.
+_CLOUDFLARE_ORIGIN_STATUSES = frozenset(range(520, 527))
 _QUOTA_CODES = {"usage_limit_reached"}
 _NO_QUOTA_CODES = {"usage_not_included", "insufficient_quota"}
 _RATE_CODES = {"rate_limit_exceeded"}
@@ -140,6 +143,9 @@ def classify_http_error(status: int, body: bytes, headers: Mapping[str, str],
     code, error_type = str(error.get("code") or ""), str(error.get("type") or "")
     if any(marker in lowered_message or marker in lowered_text for marker in _CAPACITY):
         status = 429
+    if status in _CLOUDFLARE_ORIGIN_STATUSES:
+        return ProxyError(502, f"the upstream's edge could not reach its servers (HTTP {status})",
+                          code="upstream_unavailable", type="server_error", outcome=Outcome.SERVER_ERROR)
     if is_cloudflare(text):
         return ProxyError(status or 502, "the upstream answered with a Cloudflare challenge",
                           code="cloudflare_challenge", outcome=Outcome.CLOUDFLARE)

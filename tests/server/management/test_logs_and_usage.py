@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 
+import httpx
 import pytest
 
 from tests.fakes.codex_backend import Reply
 from tests.fakes.codex_events import USAGE
-from tests.server.management.conftest import ACCESS_A, Managed
+from tests.server.management.conftest import ACCESS_A, CLIENT_KEY, Managed
 
 
 def test_usage_aggregates_match_the_backend(managed: Managed) -> None:
@@ -65,3 +66,22 @@ def test_failed_requests_leave_redacted_error_logs(managed: Managed) -> None:
     assert managed.api.get("/request-log-by-id/nope").status_code == 404
     assert managed.api.get("/request-error-logs/request-x.log").status_code == 404
     assert managed.api.get("/request-error-logs/..%2Fconfig.yaml").status_code == 404
+
+
+def test_a_compaction_is_in_the_usage_history_and_the_request_log(managed: Managed) -> None:
+    assert managed.api.put("/request-log", json={"value": True}).status_code == 200
+    body = {"model": "gpt-5.4", "input": [{"role": "user", "content": "a long conversation"}]}
+    answer = httpx.post(managed.proxy.v1 + "/responses/compact", json=body,
+                        headers={"authorization": f"Bearer {CLIENT_KEY}"})
+    assert answer.status_code == 200 and answer.json()["object"] == "response.compaction"
+    deadline = time.monotonic() + 10
+    while managed.api.get("/usage").json()["totals"]["requests"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    usage = managed.api.get("/usage").json()
+    assert usage["totals"]["requests"] == 1 and usage["totals"]["input_tokens"] == 3  # the compaction's usage
+    assert usage["by_account"][0]["account"] == "a@example.com"
+    log_dir = managed.config_file.parent / "logs"
+    while not list(log_dir.glob("*.log")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    logged = "".join(path.read_text() for path in log_dir.glob("*.log"))
+    assert "/v1/responses/compact" in logged and "response.compaction" in logged

@@ -18,6 +18,7 @@ import orjson
 from cliproxy.dialects.anthropic.history import pair_tool_calls
 from cliproxy.dialects.anthropic.tools import Tools, translate_tool_choice, translate_tools
 from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.dialects.conversation import conversation_key
 from cliproxy.dialects.names import short_name, shorten_call_id
 from cliproxy.errors import bad_request
 from cliproxy.responses.blob import looks_like_codex_blob
@@ -355,7 +356,8 @@ def translate_request(body: JSON, headers: Mapping[str, str]) -> TranslatedReque
     codex["reasoning"] = {"effort": reasoning_effort(body), "summary": "auto"}
     codex.update(stream=True, store=False, include=["reasoning.encrypted_content"])
     session = claude_session(body, headers)
-    cache_key = prompt_cache_key(model, session) if session else None
+    # Without a Claude Code session, the conversation's opening names it.
+    cache_key = prompt_cache_key(model, session) if session else conversation_key("claude", model, codex)
     if cache_key is not None:
         codex["prompt_cache_key"] = cache_key
     return TranslatedRequest(

@@ -77,6 +77,17 @@ def _text_of(event: JSON, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+class _WaitingCall:
+    """A function call whose events arrive while another call's block is open (parallel calls
+    interleaved by ``output_index``): a client shows one block at a time, so it is kept here and
+    written whole, with its own arguments, once that block closes."""
+
+    __slots__ = ("arguments", "done", "item")
+
+    def __init__(self, item: JSON) -> None:
+        self.item, self.arguments, self.done = item, "", False
+
+
 class AnthropicStream(EventTable):
     """One client stream: the ``Block`` state, the block index, and what the current output item
     has already streamed (so its ``done`` event does not repeat it)."""
@@ -89,7 +100,9 @@ class AnthropicStream(EventTable):
         "_signature",
         "_summary_seen",
         "_text_seen",
+        "_tool_at",
         "_tool_seen",
+        "_waiting",
     )
 
     def __init__(self, req: TranslatedRequest) -> None:
@@ -102,6 +115,8 @@ class AnthropicStream(EventTable):
         self._text_seen = False  # the current message item streamed text
         self._args_seen = False  # the open tool block streamed its arguments
         self._tool_seen = False  # a tool was called: the stop reason is tool_use
+        self._tool_at: object = None  # the ``output_index`` of the call the open tool block shows
+        self._waiting: dict[object, _WaitingCall] = {}  # calls interleaved with it, by output_index
 
     # --- protocol ------------------------------------------------------------------------------
 
@@ -136,11 +151,17 @@ class AnthropicStream(EventTable):
             "role": "assistant",
             "model": model if isinstance(model, str) and model else self._req.model,
             "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "usage": {"input_tokens": self._input_tokens(), "output_tokens": 0},
             "content": [],
             "stop_reason": None,
         }
         return _event("message_start", {"type": "message_start", "message": message})
+
+    def _input_tokens(self) -> int:
+        """The route's local count of the prompt (the API reports the prompt's size here; the exact
+        figure, cache reads apart, follows in ``message_delta``)."""
+        count = self._req.extra.get("input_tokens")
+        return count if isinstance(count, int) else 0
 
     def _open(self, block: Block, content_block: JSON) -> bytes:
         """Any state before DONE → ``block``: the message started if owed, the open block closed."""
@@ -181,7 +202,8 @@ class AnthropicStream(EventTable):
         out = b"" if self._block is _THINKING else self._open(_THINKING, _THINKING_BLOCK)
         return out + self._delta({"type": "thinking_delta", "thinking": text})
 
-    def _tool_start(self, item: JSON) -> bytes:
+    def _tool_start(self, item: JSON, output_index: object = None) -> bytes:
+        self._tool_at = output_index
         name = _text_of(item, "name")
         block = {
             "type": "tool_use",
@@ -205,8 +227,17 @@ class AnthropicStream(EventTable):
 
     def _on_item_added(self, event: JSON) -> bytes:
         item = _item(event)
+        if _text_of(item, "type") == "function_call":
+            return self._call_added(item, event.get("output_index"))
         handler = self.ITEM_ADDED.get(_text_of(item, "type"))
         return handler(self, item) if handler is not None else b""
+
+    def _call_added(self, item: JSON, output_index: object) -> bytes:
+        """A call starts its block, unless another call's block is open: then it waits its turn."""
+        if self._block is _TOOL and output_index != self._tool_at:
+            self._waiting[output_index] = _WaitingCall(item)
+            return b""
+        return self._tool_start(item, output_index)
 
     def _reasoning_added(self, item: JSON) -> bytes:
         out = self._close()
@@ -238,16 +269,24 @@ class AnthropicStream(EventTable):
         return self._close() if self._block is _TEXT else b""
 
     def _on_arguments_delta(self, event: JSON) -> bytes:
+        if self._waiting and (waiting := self._waiting.get(event.get("output_index"))) is not None:
+            waiting.arguments += _text_of(event, "delta")
+            return b""
         return self._arguments(_text_of(event, "delta")) if self._block is _TOOL else b""
 
     def _on_arguments_done(self, event: JSON) -> bytes:
         arguments = _text_of(event, "arguments")
+        if self._waiting and (waiting := self._waiting.get(event.get("output_index"))) is not None:
+            waiting.arguments = arguments or waiting.arguments
+            return b""
         if self._block is not _TOOL or self._args_seen or not arguments:
             return b""
         return self._arguments(arguments)
 
     def _on_item_done(self, event: JSON) -> bytes:
         item = _item(event)
+        if _text_of(item, "type") == "function_call":
+            return self._call_done(item, event.get("output_index"))
         handler = self.ITEM_DONE.get(_text_of(item, "type"))
         return handler(self, item) if handler is not None else b""
 
@@ -274,18 +313,45 @@ class AnthropicStream(EventTable):
         self._text_seen = False
         return (out + self._close()) if self._block is _TEXT else out
 
-    def _function_call_done(self, item: JSON) -> bytes:
+    def _call_done(self, item: JSON, output_index: object) -> bytes:
+        """The open call closes and the calls that waited for it follow; a waiting call is marked done;
+        a call never announced while another is open waits like one."""
+        waiting = self._waiting.get(output_index)
+        if waiting is not None or (self._block is _TOOL and output_index != self._tool_at):
+            if waiting is None:
+                waiting = self._waiting[output_index] = _WaitingCall(item)
+            waiting.item, waiting.done = item, True
+            return b""
+        return self._function_call_done(item, output_index) + self._release_waiting()
+
+    def _function_call_done(self, item: JSON, output_index: object = None) -> bytes:
         """A call never announced is sent whole; arguments no delta carried are sent; it closes."""
-        out = b"" if self._block is _TOOL else self._tool_start(item)
+        out = b"" if self._block is _TOOL else self._tool_start(item, output_index)
         arguments = _text_of(item, "arguments")
         if not self._args_seen and arguments:
             out += self._arguments(arguments)
         return out + self._close()
 
+    def _release_waiting(self) -> bytes:
+        """Waiting calls in the order they began: each done one whole, then the first still streaming
+        opens with what it has so far and streams the rest itself."""
+        out = b""
+        while self._waiting and self._block is not _TOOL:
+            output_index, waiting = next(iter(self._waiting.items()))
+            del self._waiting[output_index]
+            out += self._tool_start(waiting.item, output_index)
+            if waiting.arguments:
+                out += self._arguments(waiting.arguments)
+            if waiting.done:
+                out += self._function_call_done(waiting.item, output_index)
+        return out
+
     def _on_terminal(self, event: JSON) -> bytes:
         response = event.get("response")
         response = response if isinstance(response, dict) else {}
         out = self._message_start(response) if self._block is _IDLE else self._close()
+        while self._waiting:  # calls the stream never finished are still shown, as far as they came
+            out += self._release_waiting() + self._close()
         self._end()
         delta = {
             "type": "message_delta",
@@ -316,14 +382,12 @@ class AnthropicStream(EventTable):
 
     # ``response.output_item.added`` / ``.done`` by the item's type.
     ITEM_ADDED: ClassVar[Mapping[str, Handler]] = {
-        "function_call": _tool_start,
         "reasoning": _reasoning_added,
         "message": _message_added,
     }
     ITEM_DONE: ClassVar[Mapping[str, Handler]] = {
         "reasoning": _reasoning_done,
         "message": _message_done,
-        "function_call": _function_call_done,
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from cliproxy.dialects.anthropic.request import dumps_text
 from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.dialects.conversation import conversation_key
 from cliproxy.dialects.names import build_name_map, short_name
 from cliproxy.errors import bad_request
 from cliproxy.responses.effort import budget_to_level
@@ -122,7 +123,9 @@ class _History:
         self.items.append({"type": "message", "role": role, "content": [{"type": kind, "text": text}]})
 
     def function_call(self, call: JSON) -> None:
-        call_id = new_call_id()
+        """A call keeps the ``id`` we gave it (the backend's call id), so its response maps back."""
+        given = call.get("id")
+        call_id = given if isinstance(given, str) and given else new_call_id()
         self.pending.append(call_id)
         name = call.get("name")
         self.items.append({"type": "function_call", "name": short_name(name if isinstance(name, str) else "",
@@ -131,7 +134,14 @@ class _History:
                            "call_id": call_id})
 
     def function_response(self, response: JSON) -> None:
-        call_id = self.pending.popleft() if self.pending else new_call_id()
+        """Paired by ``id`` when the client echoes it, else with the oldest unanswered call."""
+        given = response.get("id")
+        if isinstance(given, str) and given:
+            call_id = given
+            if given in self.pending:
+                self.pending.remove(given)
+        else:
+            call_id = self.pending.popleft() if self.pending else new_call_id()
         payload = response.get("response")
         result = payload.get("result") if isinstance(payload, dict) else None
         output = result if isinstance(result, str) else dumps_text(result if result is not None else payload)
@@ -194,5 +204,9 @@ def translate_request(body: JSON, headers: Mapping[str, str]) -> TranslatedReque
         codex.update(tools=tools, tool_choice="auto")
     codex.update(parallel_tool_calls=True, reasoning={"effort": reasoning_effort(body), "summary": "auto"},
                  stream=True, store=False, include=["reasoning.encrypted_content"])
+    cache_key = conversation_key("gemini", model, codex)  # Gemini names no conversation: its opening does
+    if cache_key is not None:
+        codex["prompt_cache_key"] = cache_key
     return TranslatedRequest(body=codex, stream=body.get("stream") is True, model=model,
-                             tool_names={short: original for original, short in names.items()})
+                             tool_names={short: original for original, short in names.items()},
+                             session_id=cache_key)

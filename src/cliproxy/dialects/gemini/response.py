@@ -55,14 +55,19 @@ def finish_reason(response: object) -> str:
 
 
 def function_call_part(item: JSON, names: dict[str, str]) -> JSON:
-    """A Codex ``function_call`` item as a Gemini ``functionCall`` part, client name restored."""
+    """A Codex ``function_call`` item as a Gemini ``functionCall`` part, client name restored, with the
+    backend's call id as ``id``."""
     name = item.get("name")
     name = names.get(name, name) if isinstance(name, str) else ""
     try:
         args = orjson.loads(item.get("arguments") or "{}")
     except (orjson.JSONDecodeError, TypeError):
         args = {}
-    return {"functionCall": {"name": name, "args": args if isinstance(args, dict) else {}}}
+    call: JSON = {"name": name, "args": args if isinstance(args, dict) else {}}
+    call_id = item.get("call_id")
+    if isinstance(call_id, str) and call_id:
+        call["id"] = call_id  # echoed back on the functionResponse, which then maps to this very call
+    return {"functionCall": call}
 
 
 def image_part(data: str, output_format: object) -> JSON:

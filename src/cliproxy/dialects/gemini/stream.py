@@ -53,7 +53,7 @@ class GeminiStream(EventTable):
     def finish(self) -> bytes:
         """A function call still held back goes out now rather than being lost."""
         held, self._held = self._held, b""
-        return held
+        return held + self._closing()
 
     def fail(self, error: ProxyError) -> bytes:
         """Exactly one error chunk; later calls render nothing."""
@@ -61,9 +61,17 @@ class GeminiStream(EventTable):
             return b""
         self._stop_reading()
         self._held = b""
-        return _DATA + orjson.dumps(google_error_body(error)) + _END
+        return self._frame(orjson.dumps(google_error_body(error))) + self._closing()
 
     # --- chunks --------------------------------------------------------------------------------
+
+    def _frame(self, chunk: bytes) -> bytes:
+        """One ``GenerateContentResponse`` as the client reads it: an SSE ``data:`` event."""
+        return _DATA + chunk + _END
+
+    def _closing(self) -> bytes:
+        """What ends the body after the last chunk: nothing for SSE."""
+        return b""
 
     def _chunk(self, parts: list[JSON], **candidate: Any) -> JSON:
         chunk: JSON = {"candidates": [{"content": {"role": "model", "parts": parts}, **candidate}],
@@ -77,7 +85,7 @@ class GeminiStream(EventTable):
 
     def _emit(self, chunk: JSON) -> bytes:
         held, self._held = self._held, b""
-        return held + _DATA + orjson.dumps(chunk) + _END
+        return held + self._frame(orjson.dumps(chunk))
 
     def _parts(self, parts: list[JSON]) -> bytes:
         return self._emit(self._chunk(parts)) if parts else b""
@@ -124,7 +132,7 @@ class GeminiStream(EventTable):
     def _function_call_done(self, item: JSON) -> bytes:
         """Held back; a call already held (parallel calls) goes out now."""
         chunk = self._chunk([function_call_part(item, self._names)], finishReason="STOP")
-        out, self._held = self._held, _DATA + orjson.dumps(chunk) + _END
+        out, self._held = self._held, self._frame(orjson.dumps(chunk))
         return out
 
     def _image(self, data: object, output_format: object) -> bytes:
@@ -165,5 +173,32 @@ class GeminiStream(EventTable):
     }
 
 
+class GeminiArrayStream(GeminiStream):
+    """``streamGenerateContent`` without ``alt=sse``: Google answers one JSON array of
+    ``GenerateContentResponse`` objects, written element by element as they come (``[{…}``,
+    ``,\r\n{…}``…, ``]``), so a client reading the whole body gets the list and a client reading
+    it incrementally gets each chunk in time. A keepalive (a blank line) is whitespace, which JSON
+    allows between elements. A mid-stream failure is a last element ``{"error": {…}}``."""
+
+    __slots__ = ("_started",)
+
+    def __init__(self, req: TranslatedRequest) -> None:
+        super().__init__(req)
+        self._started = False
+
+    def _frame(self, chunk: bytes) -> bytes:
+        if self._started:
+            return b",\r\n" + chunk
+        self._started = True
+        return b"[" + chunk
+
+    def _closing(self) -> bytes:
+        return b"]" if self._started else b"[]"
+
+
 def stream_translator(req: TranslatedRequest) -> GeminiStream:
     return GeminiStream(req)
+
+
+def array_stream_translator(req: TranslatedRequest) -> GeminiArrayStream:
+    return GeminiArrayStream(req)

@@ -285,7 +285,9 @@ def _tool(value: Any, where: str, name_map: dict[str, str]) -> JSON:
     function = need_dict(tool.get("function"), f"{where}.function")
     name = need_str(function.get("name"), f"{where}.function.name")
     out: JSON = {"type": "function", "name": names.short_name(name, name_map)}
-    return copy_present(out, function, ("description", "parameters", "strict"))
+    copy_present(out, function, ("description", "parameters", "strict"))
+    out.setdefault("strict", False)  # the Responses default is strict, which refuses a schema with optional fields
+    return out
 
 
 def _tool_choice(choice: Any, name_map: dict[str, str]) -> Any:
