@@ -26,6 +26,7 @@ from cliproxy.runner import Call, CallResult
 from cliproxy.server.body import read_json
 from cliproxy.server.event_stream import EventStream
 from cliproxy.server.json import JSONResponse
+from cliproxy.server.key_admission import apply_rules, close, compact_tokens, key_of, reserve
 from cliproxy.server.model_lists import (
     anthropic_model_list,
     codex_model_catalogue,
@@ -77,6 +78,7 @@ def _build_call(request: Request, dialect: Dialect, translated: TranslatedReques
         raise all_disabled(len(snapshot.credentials))
     model: ResolvedModel = snapshot.registry.resolve(translated.model)
     apply_reasoning(translated.body, model, dialect.same_family_as_codex)
+    apply_rules(request, translated, model)
     registry = snapshot.registry
     cache_key = translated.body.get("prompt_cache_key")
     return Call(
@@ -128,7 +130,10 @@ async def run(request: Request, call: Call) -> Response:
     services = _services(request)
     dialect = call.dialect
     result = CallResult()
+    reservation = await reserve(services.counters, key_of(request), call.request.body)
     trace = services.ops.observer.begin(request, call, result, await request.body())
+    if reservation is not None:
+        trace.hold(services.counters, reservation)
     try:
         if not call.request.stream:
             response = await services.runner.complete(call, result)
@@ -143,7 +148,9 @@ async def run(request: Request, call: Call) -> Response:
     except BaseException as exc:
         trace.abort(exc)
         raise
-    headers = {**SSE_HEADERS, **services.runner.quota_headers(call)}
+    key = key_of(request)
+    quota = services.runner.quota_headers(call) if key is None or key.show_pool_quota else {}
+    headers = {**SSE_HEADERS, **quota}
     return EventStream(_prepend(first, stream, trace), media_type="text/event-stream", headers=headers)
 
 
@@ -216,7 +223,16 @@ async def compact(request: Request) -> Response:
     if not translated.model:
         raise bad_request("`model` is required")
     call = _build_call(request, openai_responses.DIALECT, translated)
-    status, payload = await _services(request).runner.compact(call)
+    services = _services(request)
+    reservation = await reserve(services.counters, key_of(request), call.request.body)
+    try:
+        status, payload = await services.runner.compact(call)
+    except BaseException:
+        if reservation is not None:
+            close(services.counters, reservation, 0, produced=False)
+        raise
+    if reservation is not None:
+        close(services.counters, reservation, compact_tokens(payload), produced=status < 400)
     return Response(payload, status_code=status, media_type="application/json")
 
 
