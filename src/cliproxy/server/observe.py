@@ -123,7 +123,8 @@ class Trace:
         tokens = token_counts(usage)
         observer = self._observer
         if self.reservation is not None:
-            close(*self.reservation, tokens[4], produced=first is not None)
+            produced = (status == 200 and not error) or self.result.first_content_at is not None
+            close(*self.reservation, tokens[4], produced=produced)
         observer.metrics.observe(dialect=self.call.dialect.name, model=model, status=status, error=error,
                                  ttft=ttft, duration=duration, tokens=tokens[:4])
         if observer.usage is not None and self.config.usage_statistics_enabled:
