@@ -61,57 +61,82 @@ async def _listing(ctx: ManagementContext) -> list[dict[str, Any]]:
     return listed
 
 
+async def _create(ctx: ManagementContext, body: Any) -> Response:
+    """A new key with a fresh secret: answered once, stored as its SHA-256."""
+    fields = _fields(body)
+    name = str(fields.get("name") or "").strip()
+    if not name:
+        raise BadBody("a new key needs a `name`")
+    key = new_key()
+
+    def add(doc: Any) -> None:
+        entries = _entries(doc)
+        if any(isinstance(e, dict) and str(e.get("name", "")).strip().lower() == name.lower() for e in entries):
+            raise BadBody(f"a client key named {name!r} exists already", 409)
+        entries.append({**fields, "name": name, "key-sha256": digest(key)})
+
+    answer = await edit_config(ctx, add)
+    if answer.status_code != 200:
+        return answer
+    return JSONResponse({"status": "ok", "name": name, "key": key,
+                         "note": "the key is shown this once; only its SHA-256 is kept"}, status_code=201)
+
+
+async def _update(ctx: ManagementContext, name: str, body: Any) -> Response:
+    """Changed fields; ``rotate`` replaces the key, and the new one is answered once."""
+    fields, key = _fields(body), new_key() if isinstance(body, dict) and body.get("rotate") is True else None
+
+    def change(doc: Any) -> None:
+        entry = _entries(doc)[_position(_entries(doc), name)]
+        entry.update(fields)
+        if key is not None:
+            entry.pop("key", None)
+            entry["key-sha256"] = digest(key)
+
+    answer = await edit_config(ctx, change)
+    if answer.status_code != 200 or key is None:
+        return answer
+    return JSONResponse({"status": "ok", "name": fields.get("name", name), "key": key})
+
+
+def _known(ctx: ManagementContext, name: str) -> str:
+    """The name as the running config spells it (counts are kept under it); 404 when there is none."""
+    found = next((entry.name for entry in ctx.config.client_keys if entry.name.lower() == name.lower()), None)
+    if found is None:
+        raise BadBody(f"no client key is named {name!r}", 404)
+    return found
+
+
+async def _delete(ctx: ManagementContext, name: str) -> Response:
+    """The key leaves the file, and its counts go with it."""
+    known = _known(ctx, name)
+    answer = await edit_config(ctx, lambda doc: _entries(doc).pop(_position(_entries(doc), name)))
+    if answer.status_code == 200 and ctx.counters is not None:
+        await ctx.counters.reset(known)
+    return answer
+
+
+async def _reset(ctx: ManagementContext, name: str) -> Response:
+    known = _known(ctx, name)
+    if ctx.counters is not None:
+        await ctx.counters.reset(known)
+    return JSONResponse({"status": "ok"})
+
+
 def routes(ctx: ManagementContext) -> list[Route]:
     async def collection(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({SECTION: await _listing(ctx)})
-        fields = _fields(await json_body(request))
-        name = str(fields.get("name") or "").strip()
-        if not name:
-            raise BadBody("a new key needs a `name`")
-        key = new_key()
-
-        def add(doc: Any) -> None:
-            entries = _entries(doc)
-            if any(isinstance(e, dict) and str(e.get("name", "")).strip().lower() == name.lower() for e in entries):
-                raise BadBody(f"a client key named {name!r} exists already", 409)
-            entries.append({**fields, "name": name, "key-sha256": digest(key)})
-
-        answer = await edit_config(ctx, add)
-        if answer.status_code != 200:
-            return answer
-        return JSONResponse({"status": "ok", "name": name, "key": key,
-                             "note": "the key is shown this once; only its SHA-256 is kept"}, status_code=201)
+        return await _create(ctx, await json_body(request))
 
     async def item(request: Request) -> Response:
         name = request.path_params["name"]
         if request.method == "DELETE":
-            answer = await edit_config(ctx, lambda doc: _entries(doc).pop(_position(_entries(doc), name)))
-            if answer.status_code == 200 and ctx.counters is not None:
-                await ctx.counters.reset(name)
-            return answer
-        body = await json_body(request)
-        fields, key = _fields(body), new_key() if isinstance(body, dict) and body.get("rotate") is True else None
-
-        def change(doc: Any) -> None:
-            entry = _entries(doc)[_position(_entries(doc), name)]
-            entry.update(fields)
-            if key is not None:
-                entry.pop("key", None)
-                entry["key-sha256"] = digest(key)
-
-        answer = await edit_config(ctx, change)
-        if answer.status_code != 200 or key is None:
-            return answer
-        return JSONResponse({"status": "ok", "name": fields.get("name", name), "key": key})
+            return await _delete(ctx, name)
+        return await _update(ctx, name, await json_body(request))
 
     async def reset(request: Request) -> Response:
-        name = request.path_params["name"]
-        if not any(entry.name.lower() == name.lower() for entry in ctx.config.client_keys):
-            raise BadBody(f"no client key is named {name!r}", 404)
-        if ctx.counters is not None:
-            await ctx.counters.reset(next(e.name for e in ctx.config.client_keys if e.name.lower() == name.lower()))
-        return JSONResponse({"status": "ok"})
+        return await _reset(ctx, request.path_params["name"])
 
     return [Route("/client-keys", endpoint(collection), methods=["GET", "POST"]),
             Route("/client-keys/{name}", endpoint(item), methods=["PATCH", "DELETE"]),
