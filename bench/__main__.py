@@ -7,6 +7,7 @@ that the run cannot do without (the fake, or cliproxy in smoke mode) did not sta
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -42,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="instead of the table: py-spy profile of cliproxy under burst load in DIALECT")
     p.add_argument("--seconds", type=float, default=20.0, help="with --profile-server: how long")
     p.add_argument("--concurrency", type=int, default=50, help="with --profile-server: streams at once")
+    p.add_argument("--client-keys", type=int, default=int(os.environ.get("BENCH_CLIENT_KEYS") or 0),
+                   help="configure this many client keys with limits (default: $BENCH_CLIENT_KEYS or none)")
     p.add_argument("--first-delay-ms", type=float, default=0.0, help="fake's delay before the first event")
     return p
 
@@ -70,6 +73,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
         pin=plan.pin and not args.no_pin,
         install=plan.install and not args.no_install,
         product_install=plan.product_install and not args.dev_venv,
+        client_keys=max(0, args.client_keys),
     )
     return scaled(plan, args.scale) if args.scale != 1.0 else plan
 

@@ -48,6 +48,9 @@ class Plan:
     # cliproxy as a user installs it (``pip install .`` in its own venv, no test or dev extras),
     # not the development venv: what it loads, and so its memory, is what users get.
     product_install: bool = False
+    # Client keys in cliproxy's config (``--client-keys``): the benchmark's own key is one of them,
+    # with a request and a token limit it never reaches, so every request is matched, reserved and settled.
+    client_keys: int = 0
 
     def runs(self) -> list[Run]:
         runs: list[Run] = []

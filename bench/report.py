@@ -185,7 +185,8 @@ def markdown(outcome: Outcome, plan: Plan, command: str) -> str:
         f"{plan.delta_count} text deltas per stream; {plan.reps} repetition(s), medians (min–max).",
         f"Versions: {', '.join(f'{k} {v}' for k, v in outcome.versions.items()) or '—'}"
         + ("; cliproxy from a user-like install (bench/.product-venv)." if plan.product_install
-           else "; cliproxy from the development venv."),
+           else "; cliproxy from the development venv.")
+        + (f" {plan.client_keys} client keys with limits configured." if plan.client_keys else ""),
         f"Command: `{command}`",
     ]
     parts += [f"- {note}" for note in outcome.notes]
@@ -197,6 +198,7 @@ def to_json(outcome: Outcome, plan: Plan, command: str) -> dict[str, Any]:
         "command": command,
         "machine": machine(),
         "plan": {"reps": plan.reps, "delta_count": plan.delta_count, "pinned": outcome.pinned,
+                 "client_keys": plan.client_keys,
                  "profiles": [{"name": p.name, "inter_delay": p.inter_delay, "levels": p.levels}
                               for p in plan.profiles]},
         "versions": outcome.versions,

@@ -24,6 +24,7 @@ from .targets import (
     HOST,
     Server,
     TargetError,
+    client_keys_config,
     ensure_nginx,
     pin_self,
     start_cliproxy,
@@ -111,7 +112,8 @@ class Runner:
                 self.outcome.notes.append(note)
             return await start_nginx(binary, self.fake.port, self.workdir, self.plan.pin)
         if target == "cliproxy":
-            return await start_cliproxy(self.fake.port, self.workdir, self.plan.pin, self.plan.product_install)
+            return await start_cliproxy(self.fake.port, self.workdir, self.plan.pin, self.plan.product_install,
+                                        config_extra=client_keys_config(self.plan.client_keys))
         raise TargetError(f"unknown target {target}")
 
     async def _probe_and_warm(self) -> None:

@@ -49,6 +49,20 @@ models:
 """
 
 
+def client_keys_config(count: int, key: str = "sk-bench") -> str:
+    """``count`` client keys with limits, ``key`` (what the load generator sends) the last of them, so
+    the benchmark measures a key found among many and reserved and settled on every request."""
+    if count <= 0:
+        return ""
+    lines = ["client-keys:"]
+    for index in range(count):
+        secret = key if index == count - 1 else f"sk-bench-other-{index:04d}-{'x' * 24}"
+        lines += [f"  - name: bench-{index}", f"    key: {secret}", "    limits:",
+                  "      - {requests: 1000000000, per: minute}",
+                  "      - {tokens: 1000000000000, per: day, window: calendar}"]
+    return "\n".join(lines) + "\n"
+
+
 class TargetError(RuntimeError):
     """A target could not be started; the message says why (the runner skips it with a note)."""
 

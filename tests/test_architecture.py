@@ -65,6 +65,8 @@ NEVERS = (
     Never("the Credential type loads only the standard library", (CREDENTIAL,), _outside_the_standard_library),
     Never("the Responses format loads nothing of cliproxy but errors", ("cliproxy.responses",),
           _outside_the_responses_format),
+    Never("client keys know no account: they load no pool, upstream, auth or runner", ("cliproxy.keys",),
+          lambda name: under(name, "cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "cliproxy.runner")),
 )
 
 

@@ -18,6 +18,7 @@ Exception map
     |                                   pool/shortage (429/503: every account resting), upstream/classify
     |                                   and upstream/codex (the backend's answer or a cut connection),
     |                                   responses/reader (a malformed event), server/access (401),
+    |                                   keys/policy (a client key's limit, models or expiry: 429/403/401),
     |                                   server/body (400/415), server/gate (403/426), server/routes,
     |                                   server/backend_route (502), server/status_route (401)
     |                                 rendered: before the response is committed, by the one handler of
@@ -95,6 +96,7 @@ class Outcome(StrEnum):
     CLOUDFLARE = "cloudflare"
     CLIENT_ERROR = "client_error"  # produced by the proxy itself (bad JSON, unknown model, ...)
     INTERNAL = "internal"  # a bug of ours: an exception nobody expected
+    KEY_LIMIT = "key_limit"  # the client key's own limit or model rule refused it: no account asked
 
 
 class Blame(StrEnum):
@@ -116,6 +118,7 @@ BLAME: Mapping[Outcome, Blame] = MappingProxyType({
     Outcome.BAD_REQUEST: Blame.REQUEST,
     Outcome.CONTEXT_TOO_LARGE: Blame.REQUEST,
     Outcome.CLIENT_ERROR: Blame.REQUEST,
+    Outcome.KEY_LIMIT: Blame.REQUEST,
     Outcome.QUOTA_EXHAUSTED: Blame.ACCOUNT,
     Outcome.NO_QUOTA: Blame.ACCOUNT,
     Outcome.UNAUTHORIZED: Blame.ACCOUNT,

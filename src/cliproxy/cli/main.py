@@ -57,7 +57,7 @@ def _banner(config: Config, path: Path, host: str, port: int, accounts: int) -> 
     if accounts == 0:
         me = _self_command()
         lines.append(f"  next:     no account yet: run `{me} login` (or `{me} login --device`)")
-    if not config.api_keys:
+    if not config.requires_key:
         lines.append("  access:   open to local clients (no api-keys set)")
     return "\n".join(lines)
 

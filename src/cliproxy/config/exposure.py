@@ -28,7 +28,7 @@ def is_loopback(host: str) -> bool:
 
 
 def open_to_the_network(config: Config, bind_host: str) -> bool:
-    return not config.api_keys and not is_loopback(bind_host)
+    return not config.requires_key and not is_loopback(bind_host)
 
 
 def refusal(bind_host: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,17 @@ def _prepare(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if isinstance(routing, dict) and routing.get("prefer-earlier-reset", "") in (False, None):
         # YAML 1.1 readers turn ``off`` into ``false``; both mean off.
         data["routing"] = {**routing, "prefer-earlier-reset": "off"}
+    if isinstance(data.get("client-keys"), list):
+        data["client-keys"] = [_dated(entry) for entry in data["client-keys"]]
     unknown: list[str] = []
     return _loosen(data, _config_type(), "", unknown), unknown
+
+
+def _dated(entry: Any) -> Any:
+    """A YAML reader turns an unquoted ``expires: 2026-12-31`` into a date; the schema wants its text."""
+    if isinstance(entry, dict) and isinstance(entry.get("expires"), date):
+        return {**entry, "expires": entry["expires"].isoformat()}
+    return entry
 
 
 def _describe(error: msgspec.ValidationError) -> str:

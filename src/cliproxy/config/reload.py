@@ -251,7 +251,7 @@ class Reloader:
             except Exception:
                 log.exception("reload: a component failed to take the new snapshot")
         log.info("reloaded (%s): %d account(s), %d client key(s)", reason, len(snapshot.credentials),
-                 len(config.api_keys))
+                 len(config.api_keys) + len(config.client_keys))
         return True
 
     # ---- the config file --------------------------------------------------------------------------

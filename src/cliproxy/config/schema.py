@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -150,6 +151,77 @@ class Models(_Section, frozen=True):
     cache_ttl_seconds: NonNegFloat = 3600.0
 
 
+# ---- client keys (``client-keys:``): keys with a name, limits and allowed models ----------------------
+
+KeyWindow = Literal["minute", "hour", "5h", "day", "week"]
+EFFORT_CAPS = ("none", "minimal", "low", "medium", "high", "xhigh", "max", "ultra")
+
+
+class ClientKeyLimit(_Section, frozen=True):
+    """One limit of a client key: ``requests`` or ``tokens`` per window, rolling or on the calendar (UTC)."""
+
+    per: KeyWindow
+    requests: NonNegInt = 0
+    tokens: NonNegInt = 0
+    window: Literal["rolling", "calendar"] = "rolling"
+
+    def __post_init__(self) -> None:
+        if (self.requests > 0) == (self.tokens > 0):
+            raise ValueError("a client-keys limit counts either `requests` or `tokens` (one of them, above 0)")
+
+
+class ClientKey(_Section, frozen=True):
+    """One entry of ``client-keys``. ``key`` is what a user writes by hand; keys created through the
+    management API keep only ``key-sha256`` (the key itself is shown once, when it is created)."""
+
+    name: str
+    key: str = ""
+    key_sha256: str = ""
+    expires: str = ""  # ISO 8601 date or date-time; UTC unless it says otherwise
+    disabled: bool = False
+    models: tuple[str, ...] = ()  # patterns (``*`` matches anything); empty = every model
+    max_effort: str = ""
+    limits: tuple[ClientKeyLimit, ...] = ()
+    show_pool_quota: bool = False  # may read the pool's quota (Codex CLI's usage routes)
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "name", self.name.strip())
+        msgspec.structs.force_setattr(self, "key", self.key.strip())
+        msgspec.structs.force_setattr(self, "key_sha256", self.key_sha256.strip().lower())
+        if not self.name:
+            raise ValueError("every client-keys entry needs a `name`")
+        if bool(self.key) == bool(self.key_sha256):
+            raise ValueError(f"client key {self.name!r}: set exactly one of `key` and `key-sha256`")
+        if self.key_sha256 and (len(self.key_sha256) != 64 or not _is_hex(self.key_sha256)):
+            raise ValueError(f"client key {self.name!r}: `key-sha256` must be 64 hex digits")
+        if self.max_effort and self.max_effort.lower() not in EFFORT_CAPS:
+            raise ValueError(f"client key {self.name!r}: `max-effort` must be one of {', '.join(EFFORT_CAPS)}")
+        if self.expires:
+            expiry_time(self.expires)
+
+
+def _is_hex(text: str) -> bool:
+    return all(char in "0123456789abcdef" for char in text)
+
+
+def expiry_time(text: str) -> float:
+    """``expires`` as Unix seconds: a date is the start of that day, a time without a zone is UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expires: {text!r} is not an ISO 8601 date or date-time") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def check_client_keys(entries: tuple[ClientKey, ...]) -> None:
+    """Names are how keys are listed, counted and managed: each must be unique."""
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.name.lower() in seen:
+            raise ValueError(f"client-keys: the name {entry.name!r} is used twice")
+        seen.add(entry.name.lower())
+
+
 class Config(_Section, frozen=True):
     """The whole configuration; one instance is one immutable snapshot of the file."""
 
@@ -191,15 +263,22 @@ class Config(_Section, frozen=True):
     models: Models = Models()
     metrics_enabled: bool = False
     limits: Limits = Limits()
+    client_keys: tuple[ClientKey, ...] = ()
 
     def __post_init__(self) -> None:
         """Normalise what every construction (file or code) must agree on: keys, URL ends."""
+        check_client_keys(self.client_keys)
         keys = dict.fromkeys(key.strip() for key in self.api_keys)
         keys.pop("", None)
         msgspec.structs.force_setattr(self, "api_keys", tuple(keys))
         for name in ("codex_base_url", "oauth_issuer"):
             msgspec.structs.force_setattr(self, name, getattr(self, name).rstrip("/"))
         _check_proxy(self.proxy_url)
+
+    @property
+    def requires_key(self) -> bool:
+        """Whether clients must present a key: ``api-keys`` or ``client-keys`` is set."""
+        return bool(self.api_keys or self.client_keys)
 
     @property
     def auth_path(self) -> Path:
@@ -265,9 +344,12 @@ def normalise_strategy(value: str) -> Strategy:
 __all__ = [
     "DEFAULT_CODEX_BASE_URL",
     "DIRECT",
+    "ClientKey",
+    "ClientKeyLimit",
     "CodexApiKey",
     "Config",
     "ConfigError",
+    "expiry_time",
     "normalise_strategy",
     "proxy_problem",
     "to_document",

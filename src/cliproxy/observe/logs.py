@@ -44,7 +44,8 @@ def known_secrets(config: Config, credentials: Iterable[Credential] = (),
     """Every secret the redactor must know: the config's keys and management secret, the management
     password from the environment, and each account's tokens."""
     secrets = [*config.api_keys, *(entry.api_key for entry in config.codex_api_key),
-               config.remote_management.secret_key, environ.get(MANAGEMENT_PASSWORD_ENV, "")]
+               config.remote_management.secret_key, environ.get(MANAGEMENT_PASSWORD_ENV, ""),
+               *(entry.key for entry in config.client_keys)]
     for credential in credentials:
         secrets += [credential.access_token, credential.refresh_token]
     return [secret for secret in secrets if secret]

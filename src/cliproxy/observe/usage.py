@@ -44,7 +44,8 @@ PRUNE_EVERY = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
-    """One finished request. ``client_key`` is masked; token counts come from the upstream usage."""
+    """One finished request. ``client_key`` is the client key's name (a plain ``api-keys`` entry: its
+    masked text, as older rows hold for every key); token counts come from the upstream usage."""
 
     ts: float  # start, Unix seconds
     request_id: str
@@ -176,6 +177,24 @@ def summary(path: Path, since: float, until: float,
         result["totals"] = totals(conn, since, until)
         for group in groups:
             result[f"by_{group}"] = aggregate(conn, group, since, until)
+    finally:
+        conn.close()
+    return result
+
+
+def key_summary(path: Path, key: str, since: float, until: float) -> dict[str, Any]:
+    """One client key's totals and its sums per day and per model: what ``GET /v1/usage`` shows its
+    holder, and nothing of any other key."""
+    result: dict[str, Any] = {"since": since, "until": until, "totals": None, "by_day": [], "by_model": []}
+    if not path.exists():
+        return result
+    conn = connect(path)
+    where = "FROM requests WHERE ts >= ? AND ts < ? AND client_key = ?"
+    try:
+        result["totals"] = _rows(conn.execute(f"SELECT {_SUMS} {where}", (since, until, key)))[0]
+        for group in ("day", "model"):
+            result[f"by_{group}"] = _rows(conn.execute(
+                f"SELECT {GROUPS[group]} AS {group}, {_SUMS} {where} GROUP BY 1 ORDER BY 1", (since, until, key)))
     finally:
         conn.close()
     return result
@@ -352,5 +371,5 @@ def read_records(path: Path, since: float = 0.0) -> Iterable[UsageRecord]:
         conn.close()
 
 
-__all__ = ["UsageRecord", "UsageWriter", "aggregate", "connect", "prune", "read_records", "summary",
+__all__ = ["UsageRecord", "UsageWriter", "aggregate", "connect", "key_summary", "prune", "read_records", "summary",
            "token_counts", "usage_path"]

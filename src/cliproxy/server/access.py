@@ -1,11 +1,10 @@
-"""Client API keys: which request may use the proxy, compared in constant time.
+"""Client API keys: which request may use the proxy, found by digest (``keys/model.py`` says why that is safe).
 
 The order keys are read in, and who needs one, are in docs/routes.md, "Access: the front door".
 """
 
 from __future__ import annotations
 
-import hmac
 import math
 import time
 from collections import OrderedDict, deque
@@ -14,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from cliproxy.auth.claims import AUTH_CLAIM, decode_jwt
 from cliproxy.config.exposure import is_loopback
 from cliproxy.errors import ProxyError
+from cliproxy.keys.model import KeyRing, KeySpec
+from cliproxy.keys.policy import check_key
 
 PROTECTED_PREFIXES = ("/v1/", "/v1beta/", "/backend-api/", "/api/", "/metrics")
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -75,16 +76,6 @@ def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str |
     return None
 
 
-def key_matches(candidate: str, keys: Sequence[str]) -> str | None:
-    """The configured key equal to ``candidate``; every key is compared, in constant time."""
-    found = None
-    encoded = candidate.encode()
-    for key in keys:
-        if hmac.compare_digest(encoded, key.encode()):
-            found = key
-    return found
-
-
 class KeyFailures:
     """Wrong client keys per client address: after ``limit`` within ``window`` seconds, that address
     gets 429 with ``Retry-After`` for every further wrong key, so keys cannot be guessed at speed.
@@ -114,19 +105,20 @@ class KeyFailures:
             self._seen.popitem(last=False)
 
 
-def check_access(headers: Mapping[str, str], query: Mapping[str, str], keys: Sequence[str],
-                 failures: KeyFailures | None = None, address: str = "") -> str | None:
-    """The matched key (None in open mode); ProxyError 401 when a key is missing or wrong, 429 when
-    ``address`` sent too many wrong ones (``failures``)."""
-    if not keys:
+def check_access(headers: Mapping[str, str], query: Mapping[str, str], ring: KeyRing,
+                 failures: KeyFailures | None = None, address: str = "") -> tuple[str, KeySpec] | None:
+    """The key sent and the client key it matched (None in open mode); ProxyError 401 when a key is
+    missing, wrong, disabled or expired, 429 when ``address`` sent too many wrong ones (``failures``)."""
+    if not ring:
         return None
     candidate = presented_key(headers, query)
     if not candidate:
         raise ProxyError(401, "Missing API key: send it as `Authorization: Bearer <key>`.",
                          code="invalid_api_key", type="authentication_error")
-    matched = key_matches(candidate, keys)
+    matched = ring.find(candidate)
     if matched is None:
         if failures is not None:
             failures.failed(address)
         raise ProxyError(401, "Invalid API key.", code="invalid_api_key", type="authentication_error")
-    return matched
+    check_key(matched, time.time())
+    return candidate, matched

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from cliproxy.config.reload import Reloader
 from cliproxy.config.schema import Config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.credential import Credential
+from cliproxy.keys.counters import MemoryCounters
 from cliproxy.observe.logs import REDACTOR
 from cliproxy.pool.core import Pool
 from cliproxy.pool.poller import QuotaPoller
@@ -37,6 +39,7 @@ from cliproxy.server.backend_route import BACKEND_ROUTES
 from cliproxy.server.discovery import ModelDiscovery
 from cliproxy.server.errors import EXCEPTION_HANDLERS
 from cliproxy.server.gate import Gate
+from cliproxy.server.key_usage_route import KEY_USAGE_ROUTES
 from cliproxy.server.management.app import ManagementApp
 from cliproxy.server.management.common import ManagementContext
 from cliproxy.server.management.login import Logins
@@ -49,6 +52,8 @@ from cliproxy.server.usage_route import USAGE_ROUTES
 from cliproxy.upstream.codex import CodexUpstream
 
 log = logging.getLogger(__name__)
+
+KEYS_FILE = "keys.json"
 
 
 def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None = None) -> Services:
@@ -65,11 +70,21 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
                                                          bind_host=bind_host)
     refresher = _refresher(config, pool, reloader)
     scheduler = RefreshScheduler(refresher)
+    counters, key_store = _client_key_counters(config)
     ops = Operations(holder, config_path, upstream=upstream, pool=pool, scheduler=scheduler, discovery=discovery,
-                     reloader=reloader, management=management_api)
+                     reloader=reloader, management=management_api, counters=counters)
     return Services(holder=holder, upstream=upstream, runner=Runner(upstream, pool, refresher.on_unauthorized),
                     bind_host=bind_host, discovery=discovery, refresher=refresher, scheduler=scheduler, ops=ops,
-                    poller=QuotaPoller(pool, upstream, lambda: holder.current.config))
+                    poller=QuotaPoller(pool, upstream, lambda: holder.current.config), counters=counters,
+                    key_store=key_store)
+
+
+def _client_key_counters(config: Config) -> tuple[MemoryCounters, FilePoolStore]:
+    """The client keys' counts, as the last run left them in ``<auth-dir>/.state/keys.json``."""
+    store = FilePoolStore(state_dir(config.auth_path) / KEYS_FILE)
+    counters = MemoryCounters()
+    counters.restore(store.load(), time.time())
+    return counters, store
 
 
 def _sweep_temp_files(auth_dir: Path) -> None:
@@ -110,6 +125,8 @@ async def _start(services: Services) -> list[asyncio.Task[None]]:
     pool = services.runner.pool
     if pool.store:
         tasks.append(asyncio.create_task(keep(pool, pool.store)))
+    if services.key_store is not None and isinstance(services.counters, MemoryCounters):
+        tasks.append(asyncio.create_task(keep(services.counters, services.key_store)))
     if services.poller is not None:
         services.poller.start()
     _freeze_startup_objects()
@@ -151,7 +168,8 @@ def build_app(services: Services) -> ASGIApp:
             remove_server_file(local, getattr(app.state, "status_token", ""))
             await _stop(services, tasks)
 
-    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(), *BACKEND_ROUTES],
+    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *KEY_USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(),
+                            *BACKEND_ROUTES],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.services = services
 

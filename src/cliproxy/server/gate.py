@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cliproxy.config.exposure import is_loopback as is_loopback  # re-exported: routes and the CLI check peers with it
 from cliproxy.config.schema import Config
 from cliproxy.errors import ProxyError, openai_error_body
+from cliproxy.keys.model import KeyRing, KeySpec
 from cliproxy.server.access import (
     PROTECTED_PREFIXES,
     KeyFailures,
@@ -47,6 +48,7 @@ class Gate:
     def __init__(self, app: ASGIApp, config: Callable[[], Config], bind_host: str) -> None:
         self.app, self.config, self.bind_loopback = app, config, is_loopback(bind_host)
         self.key_failures = KeyFailures()
+        self._ring: tuple[Config | None, KeyRing] = (None, KeyRing(Config()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -56,7 +58,7 @@ class Gate:
         headers = Headers(scope=scope)
         path: str = scope["path"]
         try:
-            if not self.bind_loopback and not config.api_keys:
+            if not self.bind_loopback and not config.requires_key:
                 self._fail_closed(scope)
             self._check_host(headers, config)
             if scope["type"] == "websocket":
@@ -72,14 +74,26 @@ class Gate:
             if _needs_key(path) and not self._quota_read_by_codex(scope, headers, config):
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
                 address = (scope.get("client") or ("", 0))[0]
-                scope.setdefault("state", {})["client_key"] = check_access(headers, query, config.api_keys,
-                                                                           self.key_failures, address)
+                self._admit(scope, check_access(headers, query, self._ring_for(config), self.key_failures, address))
         except ProxyError as err:
             await error_response_for_path(err, path)(scope, receive, send)
             return
         if allowed_origin:
             send = _with_cors(send, allowed_origin)
         await self.app(scope, receive, send)
+
+    def _ring_for(self, config: Config) -> KeyRing:
+        """The keys of the current config, built once per snapshot (a reload brings a new one)."""
+        if self._ring[0] is not config:
+            self._ring = (config, KeyRing(config))
+        return self._ring[1]
+
+    @staticmethod
+    def _admit(scope: Scope, found: tuple[str, KeySpec] | None) -> None:
+        """The key sent (Chat derives its prompt-cache key from it) and the client key it matched."""
+        if found is not None:
+            state = scope.setdefault("state", {})
+            state["client_key"], state["key_spec"] = found
 
     @staticmethod
     def _quota_read_by_codex(scope: Scope, headers: Headers, config: Config) -> bool:
@@ -104,7 +118,7 @@ class Gate:
 
     def _check_host(self, headers: Headers, config: Config) -> None:
         """Open mode on loopback: only loopback names (and ``allowed-hosts``) — stops DNS rebinding."""
-        if not self.bind_loopback or config.api_keys:
+        if not self.bind_loopback or config.requires_key:
             return
         host = headers.get("host", "")
         if names_this_machine(host, config.allowed_hosts):

@@ -19,11 +19,12 @@ from starlette.requests import Request
 
 from cliproxy.config.snapshot import SnapshotHolder
 from cliproxy.errors import ProxyError
-from cliproxy.observe.logs import mask
+from cliproxy.keys.counters import KeyCounters, Reservation
 from cliproxy.observe.metrics import Metrics
 from cliproxy.observe.request_log import RequestLogEntry, RequestLogger
 from cliproxy.observe.usage import UsageRecord, UsageWriter, token_counts
 from cliproxy.runner import Call, CallResult
+from cliproxy.server.key_admission import close, key_of
 
 CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection"
 
@@ -58,7 +59,7 @@ class Trace:
     """One request from its start to its end."""
 
     __slots__ = ("_observer", "_t0", "body", "call", "chunks", "config", "done", "first_at", "last", "request",
-                 "request_id", "result", "started", "streaming")
+                 "request_id", "reservation", "result", "started", "streaming")
 
     def __init__(self, observer: Observer, request: Request, call: Call, result: CallResult, body: bytes) -> None:
         self._observer = observer
@@ -70,6 +71,11 @@ class Trace:
         self.last = b""
         self.first_at: float | None = None
         self.streaming = self.done = False
+        self.reservation: tuple[KeyCounters, Reservation] | None = None
+
+    def hold(self, counters: KeyCounters, reservation: Reservation) -> None:
+        """The client key's reservation, settled or released when this trace finishes."""
+        self.reservation = (counters, reservation)
 
     def stream_started(self) -> None:
         self.streaming = True
@@ -116,6 +122,9 @@ class Trace:
         usage, model = self.result.usage, self.call.model_id
         tokens = token_counts(usage)
         observer = self._observer
+        if self.reservation is not None:
+            produced = (status == 200 and not error) or self.result.first_content_at is not None
+            close(*self.reservation, tokens[4], produced=produced)
         observer.metrics.observe(dialect=self.call.dialect.name, model=model, status=status, error=error,
                                  ttft=ttft, duration=duration, tokens=tokens[:4])
         if observer.usage is not None and self.config.usage_statistics_enabled:
@@ -136,9 +145,9 @@ class Trace:
 
     def _usage_record(self, status: int, error: str, model: str, tokens: tuple[int, int, int, int, int],
                       ttft: float | None, duration: float) -> UsageRecord:
-        key = self.request.scope.get("state", {}).get("client_key")
+        key = key_of(self.request)
         return UsageRecord(
-            ts=self.started, request_id=self.request_id, client_key=mask(key) if key else "",
+            ts=self.started, request_id=self.request_id, client_key=key.name if key else "",
             account=self._account(), model=model, dialect=self.call.dialect.name, endpoint=self.request.url.path,
             effort=self._effort(), input_tokens=tokens[0], cached_tokens=tokens[1], output_tokens=tokens[2],
             reasoning_tokens=tokens[3], total_tokens=tokens[4],

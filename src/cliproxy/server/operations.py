@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.reload import Reloader
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.keys.counters import KeyCounters
 from cliproxy.observe.logs import REDACTOR, known_secrets
 from cliproxy.observe.metrics import CONTENT_TYPE, Metrics
 from cliproxy.observe.request_log import LOG_DIR, RequestLogger
@@ -57,7 +58,7 @@ class Operations:
 
     def __init__(self, holder: SnapshotHolder, config_path: Path | None, *, upstream: CodexUpstream, pool: Pool,
                  scheduler: RefreshScheduler, discovery: ModelDiscovery, reloader: Reloader | None,
-                 management: ManagementFactory) -> None:
+                 management: ManagementFactory, counters: KeyCounters | None = None) -> None:
         self.holder, self.config_path, self.reloader = holder, config_path, reloader
         self._upstream, self._pool, self._scheduler, self._discovery = upstream, pool, scheduler, discovery
         self.metrics = Metrics(lambda: account_states(pool))
@@ -69,7 +70,8 @@ class Operations:
         self.logins: Logins | None = None
         if reloader is not None:
             reloader.on_swap.append(self._apply)
-            self.context = ManagementContext(holder, pool, scheduler, reloader, self.usage, self.request_log)
+            self.context = ManagementContext(holder, pool, scheduler, reloader, self.usage, self.request_log,
+                                             counters=counters)
             self.logins = Logins(self.context)
         self._build_management = management
         self._management: ASGIApp | None = None

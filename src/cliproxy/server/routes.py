@@ -26,6 +26,7 @@ from cliproxy.runner import Call, CallResult
 from cliproxy.server.body import read_json
 from cliproxy.server.event_stream import EventStream
 from cliproxy.server.json import JSONResponse
+from cliproxy.server.key_admission import apply_rules, key_of, reserve
 from cliproxy.server.model_lists import (
     anthropic_model_list,
     codex_model_catalogue,
@@ -78,6 +79,7 @@ def _build_call(request: Request, dialect: Dialect, translated: TranslatedReques
         raise all_disabled(len(snapshot.credentials))
     model: ResolvedModel = snapshot.registry.resolve(translated.model)
     apply_reasoning(translated.body, model, dialect.same_family_as_codex)
+    apply_rules(request, translated, model)
     registry = snapshot.registry
     cache_key = translated.body.get("prompt_cache_key")
     return Call(
@@ -129,7 +131,10 @@ async def run(request: Request, call: Call) -> Response:
     services = _services(request)
     dialect = call.dialect
     result = CallResult()
+    reservation = await reserve(services.counters, key_of(request), call.request.body)
     trace = services.ops.observer.begin(request, call, result, await request.body())
+    if reservation is not None:
+        trace.hold(services.counters, reservation)
     try:
         if not call.request.stream:
             response = await services.runner.complete(call, result)
@@ -144,7 +149,9 @@ async def run(request: Request, call: Call) -> Response:
     except BaseException as exc:
         trace.abort(exc)
         raise
-    headers = {**SSE_HEADERS, **services.runner.quota_headers(call)}
+    key = key_of(request)
+    quota = services.runner.quota_headers(call) if key is None or key.show_pool_quota else {}
+    headers = {**SSE_HEADERS, **quota}
     return EventStream(_prepend(first, stream, trace), media_type=dialect.stream_media_type, headers=headers)
 
 
@@ -226,7 +233,10 @@ async def compact(request: Request) -> Response:
         raise bad_request("`model` is required")
     call = _build_call(request, openai_responses.DIALECT, translated)
     services, result = _services(request), CallResult()
+    reservation = await reserve(services.counters, key_of(request), call.request.body)
     trace = services.ops.observer.begin(request, call, result, await request.body())
+    if reservation is not None:
+        trace.hold(services.counters, reservation)
     try:
         status, payload = await services.runner.compact(call, result)
     except BaseException as exc:

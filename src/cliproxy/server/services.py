@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from cliproxy.auth.refresh import Refresher
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.snapshot import SnapshotHolder
+from cliproxy.keys.counters import KeyCounters, MemoryCounters
 from cliproxy.pool.poller import QuotaPoller
+from cliproxy.pool.store import PoolStore
 from cliproxy.runner import Runner
 from cliproxy.server.discovery import ModelDiscovery
 from cliproxy.server.operations import Operations
@@ -31,3 +33,5 @@ class Services:
     ops: Operations  # reload, usage history, request logs, metrics, management API
     replay: ReasoningReplayCache = field(default_factory=ReasoningReplayCache)
     poller: QuotaPoller | None = None  # usage reads per account (quota.poll-interval)
+    counters: KeyCounters = field(default_factory=MemoryCounters)  # what each client key used
+    key_store: PoolStore | None = None  # where the embedded counters are saved between runs

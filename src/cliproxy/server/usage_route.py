@@ -30,10 +30,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cliproxy.credential import Credential
+from cliproxy.errors import ProxyError
 from cliproxy.pool.affinity import SESSION_HEADERS
 from cliproxy.pool.poller import ON_DEMAND_WAIT, STALE_AFTER, usage_url
 from cliproxy.server.backend_route import relay
 from cliproxy.server.json import JSONResponse
+from cliproxy.server.key_admission import key_of
 from cliproxy.server.services import Services
 
 SUFFIXES = ("/wham/usage", "/api/codex/usage")
@@ -55,6 +57,7 @@ async def usage(request: Request) -> Response:
     config = services.holder.current.config
     if config.quota.client_view == "passthrough":
         return await relay(request, usage_url(config, config.codex_base_url), pool_view=False)
+    _check_pool_view(request)
     pool = services.runner.pool
     bound: Credential | None = None
     if config.quota.client_view == "routed":
@@ -64,6 +67,14 @@ async def usage(request: Request) -> Response:
     now = time.time()
     view = pool.quota_view(now) if bound is None else pool.account_view(bound, now)
     return JSONResponse(view.usage_body(now))
+
+
+def _check_pool_view(request: Request) -> None:
+    """A client key sees the pool's quota only when its owner allows it (``show-pool-quota``)."""
+    key = key_of(request)
+    if key is not None and not key.show_pool_quota:
+        raise ProxyError(403, f"The API key {key.name!r} may not read the pool's quota; `GET /v1/usage` shows "
+                         "its own limits.", code="pool_quota_hidden", type="permission_error")
 
 
 async def accounts_check(request: Request) -> Response:

@@ -24,6 +24,9 @@ from cliproxy.config.schema import ConfigError, to_document
 from cliproxy.observe.usage import GROUPS, summary
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.management import (
+    client_keys as management_client_keys,
+)
+from cliproxy.server.management import (
     files as management_files,
 )
 from cliproxy.server.management import (
@@ -126,7 +129,7 @@ class ManagementApp:
         self.router = Router(routes=[
             *_config_routes(ctx), *_usage_routes(ctx), *management_settings.routes(ctx),
             *management_files.routes(ctx), *management_logs.routes(ctx, log_buffer),
-            *management_login.routes(logins),
+            *management_login.routes(logins), *management_client_keys.routes(ctx),
         ], default=_not_found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -24,6 +24,7 @@ from cliproxy.config.exposure import OpenToTheNetwork
 from cliproxy.config.reload import Reloader
 from cliproxy.config.schema import Config, ConfigError
 from cliproxy.config.snapshot import SnapshotHolder
+from cliproxy.keys.counters import KeyCounters
 from cliproxy.observe.logs import mask
 from cliproxy.observe.request_log import RequestLogger
 from cliproxy.observe.usage import UsageWriter
@@ -32,7 +33,7 @@ from cliproxy.server.json import JSONResponse
 
 log = logging.getLogger(__name__)
 # Config keys whose values are secrets (strings, or lists of strings), at any depth.
-SECRET_KEYS = frozenset({"api-keys", "api-key", "secret-key", "upstream-api-key", "password", "token",
+SECRET_KEYS = frozenset({"api-keys", "api-key", "secret-key", "upstream-api-key", "password", "token", "key",
                          "access-token", "refresh-token"})
 SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "x-goog-api-key", "proxy-authorization"})
 # Keys holding a proxy URL, whose ``user:password@`` part is a secret (config kebab-case, account files snake_case).
@@ -82,6 +83,7 @@ class ManagementContext:
     usage: UsageWriter | None = None
     request_log: RequestLogger | None = None
     edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    counters: KeyCounters | None = None  # the client keys' counts (reset, listing)
 
     @property
     def config(self) -> Config:

@@ -1,0 +1,86 @@
+"""Client keys on the request path: a key's model rules and effort cap, its reservation, its settling.
+
+The front door found the key (``server/gate.py``). When the route has resolved the model, the key's
+allowed models and effort cap apply (:func:`apply_rules`); before the runner starts, one request and
+an estimate of its tokens are reserved (:func:`reserve`, a 429 in the client's dialect when a limit
+is spent); when the request's trace finishes — the one place every outcome passes — the reservation
+is settled from the final usage or released (:func:`close`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from starlette.requests import Request
+
+from cliproxy.config.models import ResolvedModel
+from cliproxy.dialects.base import TranslatedRequest
+from cliproxy.dialects.tokens import codex_body_text, count_text
+from cliproxy.keys.counters import KeyCounters, LimitReached, Reservation
+from cliproxy.keys.model import KeySpec
+from cliproxy.keys.policy import cap_effort, check_model, limit_error
+
+INLINE_COUNT_CHARS = 16_384
+_tokenizer_loaded = False
+_closing: set[asyncio.Task[None]] = set()  # settle/release tasks in flight, kept from the collector
+
+
+def key_of(request: Request) -> KeySpec | None:
+    """The client key the front door matched, None in open mode."""
+    spec: KeySpec | None = request.scope.get("state", {}).get("key_spec")
+    return spec
+
+
+def apply_rules(request: Request, translated: TranslatedRequest, model: ResolvedModel) -> None:
+    """403 for a model the key may not use; an effort above its cap is lowered to the cap."""
+    key = key_of(request)
+    if key is None or not key.named:
+        return
+    names = (translated.model, model.id, f"{model.prefix}/{model.id}" if model.prefix else model.id)
+    check_model(key, names)
+    cap_effort(key, translated.body)
+
+
+async def reserve(counters: KeyCounters, key: KeySpec | None, body: dict[str, Any]) -> Reservation | None:
+    """One request and its estimated input tokens counted against the key's limits, or a 429."""
+    if key is None or not key.limits:
+        return None
+    estimate = await _estimate(body) if key.counts_tokens else 0
+    now = time.time()
+    try:
+        return await counters.reserve(key, estimate, now)
+    except LimitReached as refusal:
+        raise limit_error(refusal, now) from None
+
+
+async def _estimate(body: dict[str, Any]) -> int:
+    """The request's input tokens: counted inline when the text is short (microseconds), in a worker
+    thread when it is long or when the tokenizer is not loaded yet (its first load takes a fraction
+    of a second), so neither holds the event loop."""
+    global _tokenizer_loaded
+    text = codex_body_text(body)
+    if len(text) <= INLINE_COUNT_CHARS and _tokenizer_loaded:
+        return count_text(text)
+    count = await asyncio.to_thread(count_text, text)
+    _tokenizer_loaded = _tokenizer_loaded or bool(text)
+    return count
+
+
+def close(counters: KeyCounters, reservation: Reservation, tokens: int, produced: bool) -> None:
+    """Settle from the final usage (``tokens``); a request cut after it produced output without a
+    usage report costs its estimate, so leaving early is no way around a limit; one that produced
+    nothing is released."""
+    if tokens > 0:
+        done = counters.settle(reservation, tokens)
+    elif produced:
+        done = counters.settle(reservation, reservation.estimate)
+    else:
+        done = counters.release(reservation)
+    task = asyncio.ensure_future(done)
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+__all__ = ["apply_rules", "close", "key_of", "reserve"]
