@@ -82,6 +82,15 @@ def test_openai_sdk_gets_a_403_naming_the_keys_models(keyed: Proxy) -> None:
     assert "gpt-5.4*" in caught.value.message and caught.value.code == "model_not_allowed"
 
 
+def test_the_model_lists_show_a_key_only_the_models_it_may_use(keyed: Proxy) -> None:
+    alice = {model.id for model in openai.OpenAI(base_url=keyed.v1, api_key=ALICE).models.list()}
+    everyone = {model.id for model in openai.OpenAI(base_url=keyed.v1, api_key=BOB).models.list()}
+    assert alice and all(name.startswith("gpt-5.4") for name in alice)
+    assert alice < everyone
+    gemini = httpx.get(keyed.url + "/v1beta/models", headers={"x-goog-api-key": ALICE}, timeout=30).json()
+    assert {entry["name"].removeprefix("models/") for entry in gemini["models"]} == alice
+
+
 def test_anthropic_sdk_gets_its_own_error_shapes(keyed: Proxy) -> None:
     sdk = anthropic.Anthropic(base_url=keyed.url, api_key=ALICE, max_retries=0)
     with pytest.raises(anthropic.PermissionDeniedError) as denied:

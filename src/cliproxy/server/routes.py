@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cliproxy.config.models import ResolvedModel, apply_reasoning
+from cliproxy.config.models import ModelInfo, ResolvedModel, apply_reasoning
 from cliproxy.dialects import anthropic, completions, gemini, openai_chat, openai_responses
 from cliproxy.dialects.base import Dialect, TranslatedRequest
 from cliproxy.dialects.tokens import count_anthropic_tokens, count_codex_body_tokens
@@ -59,11 +59,18 @@ async def root(request: Request) -> Response:
                                        "POST /v1beta/models/{model}:generateContent", "GET /v1beta/models"]})
 
 
+def _listed(request: Request, include_hidden: bool = False) -> list[ModelInfo]:
+    """The models this caller may use: served by the pool, and allowed by its client key's rules."""
+    services = _services(request)
+    models = served_models(services.holder.current.registry, services.runner.pool, include_hidden)
+    key = key_of(request)
+    return models if key is None or not key.models else [m for m in models if key.allows((m.id,))]
+
+
 async def list_models(request: Request) -> Response:
-    registry, pool = _services(request).holder.current.registry, _services(request).runner.pool
     if "client_version" in request.query_params:
-        return JSONResponse(codex_model_catalogue(served_models(registry, pool, include_hidden=True)))
-    models = served_models(registry, pool)
+        return JSONResponse(codex_model_catalogue(_listed(request, include_hidden=True)))
+    models = _listed(request)
     if request.headers.get("user-agent", "").startswith("claude-cli"):
         return JSONResponse(anthropic_model_list(models))
     return JSONResponse(openai_model_list(models))
@@ -258,7 +265,7 @@ async def gemini_models(request: Request) -> Response:
     """
     rest = request.path_params.get("rest", "")
     if request.method == "GET":
-        models = served_models(_services(request).holder.current.registry, _services(request).runner.pool)
+        models = _listed(request)
         if not rest:
             return JSONResponse(gemini_model_list(models))
         entry = next((m for m in models if m.id == rest.removeprefix("models/")), None)
