@@ -21,6 +21,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from cliproxy.amp.routes import AMP_ROUTES
 from cliproxy.auth.refresh import Refresher
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.auth.store import FileStore
@@ -134,6 +135,7 @@ async def _stop(services: Services, tasks: list[asyncio.Task[None]]) -> None:
     await services.scheduler.stop()
     await services.refresher.aclose()
     await services.upstream.aclose()
+    await services.amp.aclose()
 
 
 def build_app(services: Services) -> ASGIApp:
@@ -151,7 +153,8 @@ def build_app(services: Services) -> ASGIApp:
             remove_server_file(local, getattr(app.state, "status_token", ""))
             await _stop(services, tasks)
 
-    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(), *BACKEND_ROUTES],
+    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(), *BACKEND_ROUTES,
+                            *AMP_ROUTES],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.services = services
 

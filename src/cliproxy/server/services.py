@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cliproxy.amp.module import AmpModule
 from cliproxy.auth.refresh import Refresher
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.snapshot import SnapshotHolder
@@ -31,3 +32,4 @@ class Services:
     ops: Operations  # reload, usage history, request logs, metrics, management API
     replay: ReasoningReplayCache = field(default_factory=ReasoningReplayCache)
     poller: QuotaPoller | None = None  # usage reads per account (quota.poll-interval)
+    amp: AmpModule = field(default_factory=AmpModule)  # the Amp routes' settings, secrets and client
