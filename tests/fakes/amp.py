@@ -109,6 +109,7 @@ class FakeAmp:
     def __init__(self, verbose: bool = False) -> None:
         self.seen: list[Seen] = []
         self.replies: deque[AmpReply] = deque()
+        self.chunks_sent = 0  # streamed chunks handed to the server so far
         self.verbose = verbose
         self.url = ""
         self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=METHODS)])
@@ -132,11 +133,11 @@ class FakeAmp:
             return Response(reply.body, status_code=reply.status, headers=reply.headers)
         return StreamingResponse(self._stream(reply), status_code=reply.status, headers=reply.headers)
 
-    @staticmethod
-    async def _stream(reply: AmpReply) -> AsyncIterator[bytes]:
+    async def _stream(self, reply: AmpReply) -> AsyncIterator[bytes]:
         for chunk in reply.chunks or ():
             if reply.pause:
                 await asyncio.sleep(reply.pause)
+            self.chunks_sent += 1
             yield chunk
         if reply.cut:
             raise ConnectionResetError("the fake cuts the connection")
