@@ -41,7 +41,8 @@ def test_the_control_plane_reaches_ampcode_with_the_amp_key_and_not_the_client_k
     assert user.headers["x-cliproxy-served-by"] == "ampcode.com"
     internal, plain = amp.seen
     assert (internal.path, internal.query) == ("/api/internal", "getUserInfo")
-    assert internal.headers["authorization"] == f"Bearer {UPSTREAM_KEY}" and internal.headers["x-api-key"] == UPSTREAM_KEY
+    assert internal.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    assert internal.headers["x-api-key"] == UPSTREAM_KEY
     assert (plain.method, plain.path) == ("GET", "/api/user") and listed.json() == {"ok": True}
 
 
@@ -70,7 +71,8 @@ def test_paths_outside_the_list_are_not_forwarded(amp: FakeAmp, amp_proxy: AmpPr
 
 def test_browser_pages_pass_without_a_client_key_and_the_rest_need_one(amp: FakeAmp, amp_proxy: AmpProxy) -> None:
     with amp_proxy(**{"upstream-url": amp.url, "upstream-api-key": UPSTREAM_KEY}) as proxy:
-        pages = [httpx.get(proxy.url + p).status_code for p in ("/auth/cli-login", "/threads/T-1", "/settings", "/docs")]
+        pages = [httpx.get(proxy.url + p).status_code
+                 for p in ("/auth/cli-login", "/threads/T-1", "/settings", "/docs")]
         keyed = [httpx.get(proxy.url + p).status_code for p in ("/threads.rss", "/news.rss", "/api/threads",
                                                                "/api/auth/x")]
         wrong = httpx.get(proxy.url + "/news.rss", headers={"authorization": "Bearer wrong"}).status_code

@@ -57,8 +57,8 @@ def test_a_mapped_model_is_streamed_from_the_pool_under_the_name_amp_asked_for(
 def test_a_mapped_model_answered_whole_has_its_name_and_a_true_length(
         amp: FakeAmp, amp_proxy: AmpProxy, fake: FakeCodex) -> None:
     with amp_proxy(**upstream(amp, **{"model-mappings": [{"from": "gpt-4o", "to": "gpt-5.4"}]})) as proxy:
-        answer = httpx.post(proxy.url + "/api/provider/openai/v1/chat/completions", headers={"authorization": "Bearer k1"},
-                            json={"model": "gpt-4o", "messages": USER})
+        answer = httpx.post(proxy.url + "/api/provider/openai/v1/chat/completions",
+                            headers={"authorization": "Bearer k1"}, json={"model": "gpt-4o", "messages": USER})
     assert answer.status_code == 200
     assert answer.json()["model"] == "gpt-4o"
     assert int(answer.headers["content-length"]) == len(answer.content)

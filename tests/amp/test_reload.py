@@ -40,8 +40,8 @@ def test_upstream_keys_and_mappings_follow_the_file(tmp_path: Path, fake: FakeCo
         assert amp.seen[-1].headers["x-api-key"] == "up-1"
 
         rewrite(proxy, tmp_path, fake, f"  upstream-url: {amp.url}\n  upstream-api-key: up-2\n")
-        wait_for(lambda: httpx.get(proxy.url + "/api/user", headers=KEY) and amp.seen[-1].headers["x-api-key"] == "up-2",
-                 "the new Amp key to apply")
+        wait_for(lambda: httpx.get(proxy.url + "/api/user", headers=KEY)
+                 and amp.seen[-1].headers["x-api-key"] == "up-2", "the new Amp key to apply")
 
         mapped = f"  upstream-url: {amp.url}\n  model-mappings:\n    - {{from: {OPUS}, to: gpt-5.4}}\n"
         rewrite(proxy, tmp_path, fake, mapped)

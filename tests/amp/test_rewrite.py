@@ -29,7 +29,8 @@ def test_a_whole_answer_drops_thinking_beside_a_tool_call_and_signs_what_is_left
 
 def test_tool_names_take_the_casing_the_request_used_when_it_used_one() -> None:
     def name(tools: list[str]) -> str:
-        return str(rewritten({"content": [{"type": "tool_use", "name": "glob", "input": {}}]}, tools)["content"][0]["name"])
+        answer = rewritten({"content": [{"type": "tool_use", "name": "glob", "input": {}}]}, tools)
+        return str(answer["content"][0]["name"])
 
     assert name(["Glob"]) == "Glob"
     assert name(["glob"]) == "glob"
