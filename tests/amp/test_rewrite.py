@@ -39,7 +39,7 @@ def test_tool_names_take_the_casing_the_request_used_when_it_used_one() -> None:
 
 
 def test_a_stream_keeps_thinking_and_signs_each_block() -> None:
-    events = [{"type": "message_start", "message": {"model": "gpt-5.2", "content": []}},
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": {"model": "gpt-5.2", "content": []}},
               {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
               {"type": "content_block_stop", "index": 0},
               {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "name": "bash"}}]

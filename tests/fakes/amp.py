@@ -63,7 +63,7 @@ def sse(events: list[tuple[str, dict[str, Any]]]) -> list[bytes]:
 
 
 def anthropic_stream(model: str, text: str = "Hello from ampcode.com") -> list[bytes]:
-    message = {"id": "msg_amp", "type": "message", "role": "assistant", "model": model, "content": [],
+    message: dict[str, Any] = {"id": "msg_amp", "type": "message", "role": "assistant", "model": model, "content": [],
                "stop_reason": None, "usage": {"input_tokens": 3, "output_tokens": 0}}
     return sse([("message_start", {"type": "message_start", "message": message}),
                 ("content_block_start", {"type": "content_block_start", "index": 0,
