@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from cliproxy.amp.module import AmpSettings
 from cliproxy.amp.outbound import pass_on, services_of
 from cliproxy.amp.rewrite import Rewriter, StreamRewriter, request_tools
 from cliproxy.amp.sanitize import filter_beta, sanitize_messages
+from cliproxy.config.limits import Limits
 from cliproxy.config.models import ModelRegistry
 from cliproxy.errors import ProxyError
 from cliproxy.server.body import decode_body, read_body
@@ -64,32 +66,63 @@ def gemini_model(tail: str) -> str:
     return model if colon else ""
 
 
+@dataclass
+class _Incoming:
+    """A provider call's body: as sent, decoded, parsed (None when not a JSON object), cleaned or not."""
+
+    raw: bytes
+    data: bytes
+    body: dict[str, Any] | None
+    cleaned: bool
+
+    def model(self, gemini_tail: str | None) -> str:
+        model = self.body.get("model") if self.body is not None else None
+        return model if isinstance(model, str) else gemini_model(gemini_tail or "")
+
+    def for_upstream(self) -> bytes:
+        """The bytes as sent when nothing was cleaned (their coding kept), else the cleaned JSON."""
+        return orjson.dumps(self.body) if self.cleaned else self.raw
+
+
+async def _incoming(request: Request, limits: Limits) -> _Incoming:
+    raw = await read_body(request, limits.request_body_bytes)
+    data = decode_body(raw, request.headers.get("content-encoding", ""), limits.request_decoded_bytes)
+    body = _json_object(data)
+    return _Incoming(raw, data, body, body is not None and sanitize_messages(body))
+
+
 async def provider_call(request: Request, local_path: str, gemini_tail: str | None = None) -> Response:
     """Decide, then serve here or forward (module docstring)."""
     services = services_of(request)
     snapshot = services.holder.current
     settings = services.amp.settings(snapshot.config)
-    limits = snapshot.config.limits
-    raw = await read_body(request, limits.request_body_bytes)
-    data = decode_body(raw, request.headers.get("content-encoding", ""), limits.request_decoded_bytes)
-    body = _json_object(data)
-    cleaned = body is not None and sanitize_messages(body)
-    model = body.get("model") if body is not None else None
-    requested = model if isinstance(model, str) else gemini_model(gemini_tail or "")
+    incoming = await _incoming(request, snapshot.config.limits)
+    requested = incoming.model(gemini_tail)
     if not requested.strip():  # the handler's own validation answers
-        return await PUBLIC[local_path](_local_request(request, data, gemini_tail))
+        return await PUBLIC[local_path](_local_request(request, incoming.data, gemini_tail))
     decision = decide(requested, settings.mapper, serves(snapshot.registry), settings.section.force_model_mappings)
     if decision.way is Way.UPSTREAM:
-        return await _fallback(request, settings, decision, orjson.dumps(body) if cleaned else raw, bool(cleaned),
-                               snapshot.registry)
-    if decision.way is Way.MAPPED and body is not None and "model" in body:
+        return await _fallback(request, settings, decision, incoming, snapshot.registry)
+    answer = await PUBLIC[local_path](_local_request(request, _local_body(incoming, decision),
+                                                     _gemini_tail(gemini_tail, decision.model)))
+    rewriter = Rewriter(requested, request_tools(incoming.body or {}), suppress_thinking=True)
+    return _rewritten(answer, rewriter, snapshot.config.limits.amp_rewrite_bytes)
+
+
+def _local_body(incoming: _Incoming, decision: Decision) -> bytes:
+    """The body for the pool: the mapped model in place of Amp's, re-encoded only when changed."""
+    body = incoming.body
+    if body is None:
+        return incoming.data
+    if decision.way is Way.MAPPED and "model" in body:
         body["model"] = decision.model
-    if body is not None and (cleaned or decision.way is Way.MAPPED):
-        data = orjson.dumps(body)
-    tail = f"{decision.model}:{gemini_tail.partition(':')[2]}" if gemini_tail else None
-    answer = await PUBLIC[local_path](_local_request(request, data, tail))
-    rewriter = Rewriter(requested, request_tools(body or {}), suppress_thinking=True)
-    return _rewritten(answer, rewriter, limits.amp_rewrite_bytes)
+        return orjson.dumps(body)
+    return orjson.dumps(body) if incoming.cleaned else incoming.data
+
+
+def _gemini_tail(tail: str | None, model: str) -> str | None:
+    """``{model}:{method}`` with the model the pool serves."""
+    return f"{model}:{tail.partition(':')[2]}" if tail else None
 
 
 def _local_request(request: Request, body: bytes, gemini_tail: str | None) -> Request:
@@ -107,13 +140,13 @@ def _local_request(request: Request, body: bytes, gemini_tail: str | None) -> Re
     return local
 
 
-async def _fallback(request: Request, settings: AmpSettings, decision: Decision, body: bytes, cleaned: bool,
+async def _fallback(request: Request, settings: AmpSettings, decision: Decision, incoming: _Incoming,
                     registry: ModelRegistry) -> Response:
     if not settings.upstream or not settings.section.fallback:
         raise not_served(decision.requested, registry, upstream=bool(settings.upstream))
     log.info("Amp: model %s is not served by this proxy; forwarded to ampcode.com (uses Amp credits)",
              decision.requested)
-    return await pass_on(request, settings, body, cleaned)
+    return await pass_on(request, settings, incoming.for_upstream(), incoming.cleaned)
 
 
 def not_served(model: str, registry: ModelRegistry, upstream: bool) -> ProxyError:
