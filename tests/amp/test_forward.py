@@ -17,6 +17,7 @@ from cliproxy.server.app import build_app, build_services
 from tests.amp.conftest import UPSTREAM_KEY, AmpProxy
 from tests.fakes.amp import AmpReply, FakeAmp
 from tests.fakes.serving import free_port
+from tests.serve_process import wait_for
 
 KEY = {"authorization": "Bearer k1"}
 
@@ -147,6 +148,18 @@ def test_a_stream_cut_by_the_upstream_ends_with_nothing_appended(amp: FakeAmp, a
         except httpx.HTTPError:
             pass
     assert received == b"".join(events)
+
+
+def test_a_client_that_leaves_mid_stream_closes_the_upstream_stream_quietly(
+        amp: FakeAmp, amp_proxy: AmpProxy, caplog: pytest.LogCaptureFixture) -> None:
+    events = [f"data: {i}\n\n".encode() for i in range(50)]
+    amp.script(AmpReply(chunks=events, pause=0.1, headers={"content-type": "text/event-stream"}))
+    with amp_proxy(**{"upstream-url": amp.url}) as proxy:
+        with httpx.stream("GET", proxy.url + "/api/threads/x", headers=KEY) as answer:
+            next(answer.iter_raw())
+        wait_for(lambda: amp.streams_closed == 1, "the upstream stream to close")
+    assert amp.chunks_sent < len(events)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("cliproxy")]
 
 
 def test_an_upstream_base_path_prefixes_every_forwarded_path(amp: FakeAmp, amp_proxy: AmpProxy) -> None:

@@ -110,6 +110,7 @@ class FakeAmp:
         self.seen: list[Seen] = []
         self.replies: deque[AmpReply] = deque()
         self.chunks_sent = 0  # streamed chunks handed to the server so far
+        self.streams_closed = 0  # streamed answers that ended, read whole or abandoned
         self.verbose = verbose
         self.url = ""
         self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=METHODS)])
@@ -134,13 +135,16 @@ class FakeAmp:
         return StreamingResponse(self._stream(reply), status_code=reply.status, headers=reply.headers)
 
     async def _stream(self, reply: AmpReply) -> AsyncIterator[bytes]:
-        for chunk in reply.chunks or ():
-            if reply.pause:
-                await asyncio.sleep(reply.pause)
-            self.chunks_sent += 1
-            yield chunk
-        if reply.cut:
-            raise ConnectionResetError("the fake cuts the connection")
+        try:
+            for chunk in reply.chunks or ():
+                if reply.pause:
+                    await asyncio.sleep(reply.pause)
+                self.chunks_sent += 1
+                yield chunk
+            if reply.cut:
+                raise ConnectionResetError("the fake cuts the connection")
+        finally:
+            self.streams_closed += 1
 
     @staticmethod
     def _default(seen: Seen) -> AmpReply:
