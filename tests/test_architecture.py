@@ -30,6 +30,8 @@ BELOW_THE_SERVER = ("cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "clip
                     "cliproxy.keys")
 # Named here, not only found by the walk: its absence is a break of its own rule.
 CREDENTIAL = "cliproxy.credential"
+# The Amp module's pure parts: mapping, request cleaning, answer rewriting.
+AMP_PURE = ("cliproxy.amp.mapping", "cliproxy.amp.sanitize", "cliproxy.amp.rewrite")
 
 
 def under(name: str, *prefixes: str) -> bool:
@@ -67,6 +69,11 @@ NEVERS = (
           _outside_the_responses_format),
     Never("client keys know no account: they load no pool, upstream, auth or runner", ("cliproxy.keys",),
           lambda name: under(name, "cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "cliproxy.runner")),
+    Never("nothing below the server loads the Amp module", BELOW_THE_SERVER, lambda name: under(name, "cliproxy.amp")),
+    Never("the Amp module loads no CLI", ("cliproxy.amp",), lambda name: under(name, "cliproxy.cli")),
+    Never("the Amp module's mapping, cleaning and rewriting load no server, pool, upstream or I/O library", AMP_PURE,
+          lambda name: under(name, "cliproxy.server", "cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "httpx",
+                             "starlette", "uvicorn")),
 )
 
 

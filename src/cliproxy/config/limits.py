@@ -75,5 +75,11 @@ class Limits(msgspec.Struct, rename="kebab", frozen=True, kw_only=True):
     # more closes the connection (ENHANCE_YOUR_CALM). Live for new connections.
     h2_control_frames_per_second: PositiveInt = 100
 
+    # ---- Amp (the ampcode.com forward and the answers rewritten for Amp) ---------------------------
+
+    # One SSE line, or one whole JSON answer, held to put back the model name Amp asked for; longer
+    # ones pass unchanged. Live.
+    amp_rewrite_bytes: PositiveInt = 2 * MiB
+
 
 __all__ = ["KiB", "Limits", "MiB"]

@@ -17,6 +17,7 @@ import msgspec
 import msgspec.json
 from msgspec import Meta, field
 
+from cliproxy.config.ampcode import Ampcode
 from cliproxy.config.limits import Limits
 
 DEFAULT_CODEX_BASE_URL = "https://chatgpt.com/backend-api/codex"
@@ -253,7 +254,7 @@ class Config(_Section, frozen=True):
     oauth_excluded_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
     streaming: Streaming = Streaming()
     payload: dict[str, Any] = field(default_factory=dict)
-    ampcode: dict[str, Any] = field(default_factory=dict)
+    ampcode: Ampcode = Ampcode()
     # Our own keys.
     codex_base_url: str = DEFAULT_CODEX_BASE_URL
     oauth_issuer: str = DEFAULT_OAUTH_ISSUER

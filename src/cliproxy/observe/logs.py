@@ -46,6 +46,9 @@ def known_secrets(config: Config, credentials: Iterable[Credential] = (),
     secrets = [*config.api_keys, *(entry.api_key for entry in config.codex_api_key),
                config.remote_management.secret_key, environ.get(MANAGEMENT_PASSWORD_ENV, ""),
                *(entry.key for entry in config.client_keys)]
+    amp = config.ampcode  # the Amp keys sent to ampcode.com, and Amp's own from the environment
+    secrets += [amp.upstream_api_key, *(entry.upstream_api_key for entry in amp.upstream_api_keys),
+                environ.get("AMP_API_KEY", "")]
     for credential in credentials:
         secrets += [credential.access_token, credential.refresh_token]
     return [secret for secret in secrets if secret]

@@ -22,6 +22,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from cliproxy.amp.routes import AMP_ROUTES
 from cliproxy.auth.refresh import Refresher
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.auth.store import FileStore
@@ -151,6 +152,7 @@ async def _stop(services: Services, tasks: list[asyncio.Task[None]]) -> None:
     await services.scheduler.stop()
     await services.refresher.aclose()
     await services.upstream.aclose()
+    await services.amp.aclose()
 
 
 def build_app(services: Services) -> ASGIApp:
@@ -169,7 +171,7 @@ def build_app(services: Services) -> ASGIApp:
             await _stop(services, tasks)
 
     app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *KEY_USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(),
-                            *BACKEND_ROUTES],
+                            *BACKEND_ROUTES, *AMP_ROUTES],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.services = services
 

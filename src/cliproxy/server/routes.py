@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cliproxy.config.models import ModelInfo, ResolvedModel, apply_reasoning
+from cliproxy.config.catalogue import ModelInfo
+from cliproxy.config.models import ResolvedModel, apply_reasoning
 from cliproxy.dialects import anthropic, completions, gemini, openai_chat, openai_responses
 from cliproxy.dialects.base import Dialect, TranslatedRequest
 from cliproxy.dialects.tokens import count_anthropic_tokens, count_codex_body_tokens

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cliproxy.amp.module import AmpModule
 from cliproxy.auth.refresh import Refresher
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.snapshot import SnapshotHolder
@@ -35,3 +36,4 @@ class Services:
     poller: QuotaPoller | None = None  # usage reads per account (quota.poll-interval)
     counters: KeyCounters = field(default_factory=MemoryCounters)  # what each client key used
     key_store: PoolStore | None = None  # where the embedded counters are saved between runs
+    amp: AmpModule = field(default_factory=AmpModule)  # the Amp routes' settings, secrets and client

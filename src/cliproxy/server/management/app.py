@@ -24,6 +24,9 @@ from cliproxy.config.schema import ConfigError, to_document
 from cliproxy.observe.usage import GROUPS, summary
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.management import (
+    ampcode as management_ampcode,
+)
+from cliproxy.server.management import (
     client_keys as management_client_keys,
 )
 from cliproxy.server.management import (
@@ -130,6 +133,7 @@ class ManagementApp:
             *_config_routes(ctx), *_usage_routes(ctx), *management_settings.routes(ctx),
             *management_files.routes(ctx), *management_logs.routes(ctx, log_buffer),
             *management_login.routes(logins), *management_client_keys.routes(ctx),
+            *management_ampcode.routes(ctx),
         ], default=_not_found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
