@@ -104,8 +104,9 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
 
 def _register_commands() -> None:
     from cliproxy.cli import accounts, login, status, usage
+    from cliproxy.cli import setup as client_setup
 
-    for module in (login, accounts, usage, status):
+    for module in (login, accounts, usage, status, client_setup):
         module.register(app)
 
 
