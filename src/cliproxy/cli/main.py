@@ -103,10 +103,10 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
 
 
 def _register_commands() -> None:
-    from cliproxy.cli import accounts, doctor, login, status, usage
+    from cliproxy.cli import accounts, completion, doctor, login, service, status, usage
     from cliproxy.cli import setup as client_setup
 
-    for module in (login, accounts, usage, status, client_setup, doctor):
+    for module in (login, accounts, usage, status, client_setup, doctor, service, completion):
         module.register(app)
 
 
