@@ -77,7 +77,7 @@ def check_amp(home: Path, url: str) -> None:
     assert amp_settings(home)["amp.url"] == url
 
 
-CLIENTS: dict[str, tuple[str, Callable[[Path, str], None], str, Callable[[str], None]]] = {
+CLIENTS: dict[str, tuple[str, Callable[[Path, str], None], str, Callable[[str], bool]]] = {
     # client: (file under HOME, check, the user's own file, what of it must survive)
     "claude": (".claude/settings.json", check_claude,
                '{\n  "theme": "dark",\n  "env": {"MY_VAR": "1"}\n}\n',
@@ -169,9 +169,10 @@ def test_cursor_gets_its_base_url_and_the_tunnel_warning_and_nothing_is_written(
 @pytest.fixture
 def served(tmp_path: Path, fake: FakeCodex) -> Iterator[str]:
     """A running server whose only model is an alias, so a list taken from it is recognisable."""
-    config = (f"api-keys: [{KEY}]\ncodex-api-key:\n  - api-key: upstream-key\n    base-url: {fake.url}/backend-api/codex\n"
+    upstream = fake.url + "/backend-api/codex"  # type: ignore[attr-defined]
+    config = (f"api-keys: [{KEY}]\ncodex-api-key:\n  - api-key: upstream-key\n    base-url: {upstream}\n"
               "    models:\n      - name: gpt-5.4\n        alias: team-model\n")
-    with run_configured(tmp_path, fake.url + "/backend-api/codex", config) as proxy:
+    with run_configured(tmp_path, upstream, config) as proxy:
         yield proxy.url
 
 

@@ -114,4 +114,5 @@ _register_commands()
 
 
 def main() -> None:
-    app()
+    # Named, so shell completion answers to _CLIPROXY_COMPLETE however it is started (python -m too).
+    app(prog_name="cliproxy", complete_var="_CLIPROXY_COMPLETE")
