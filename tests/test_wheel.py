@@ -62,7 +62,7 @@ def test_the_installed_wheel_names_its_version_and_commit_and_serves(tmp_path: P
     try:
         def healthy() -> bool:
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json() == {"status": "ok"}
+                return bool(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json() == {"status": "ok"})
             except httpx.TransportError:
                 return False
 
