@@ -134,9 +134,9 @@ def test_unauthorized_client_and_unknown_claude_model(proxy: Proxy) -> None:
         anthropic.Anthropic(base_url=proxy.url, api_key="wrong", max_retries=0).messages.create(
             model="gpt-5.4", max_tokens=10, messages=USER)
     assert auth.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
-    with pytest.raises(anthropic.NotFoundError) as missing:
+    with pytest.raises(anthropic.BadRequestError) as missing:
         client(proxy).messages.create(model="claude-opus-5-5", max_tokens=10, messages=USER)
-    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert missing.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert "ANTHROPIC_DEFAULT_OPUS_MODEL" in missing.value.message
 
 

@@ -109,11 +109,15 @@ def test_an_unknown_model_is_a_404_in_each_dialect_even_when_streaming(client: T
                                                   404, "NOT_FOUND")
 
 
-def test_a_claude_model_name_is_answered_with_the_settings_that_fix_it(client: TestClient) -> None:
-    message = assert_anthropic_error(client.post(MESSAGES, json=messages_body("claude-opus-4-1")), 404,
-                                     "not_found_error")
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_claude_model_name_is_a_400_naming_the_settings_and_the_served_models(client: TestClient,
+                                                                               stream: bool) -> None:
+    """A 400, not a 404: Claude Code prints a 400's message verbatim and hides a 404's."""
+    message = assert_anthropic_error(client.post(MESSAGES, json=messages_body("claude-opus-4-1", stream)), 400,
+                                     "invalid_request_error")
     assert message.startswith("The model `claude-opus-4-1` does not exist")
-    assert "ANTHROPIC_DEFAULT_OPUS_MODEL=" in message and "(model_not_found)" in message
+    assert "ANTHROPIC_DEFAULT_OPUS_MODEL" in message and "ANTHROPIC_DEFAULT_HAIKU_MODEL" in message
+    assert "gpt-5.4" in message and "cliproxy setup claude" in message and "(model_not_found)" in message
 
 
 def test_an_unknown_gemini_action_is_a_google_404(client: TestClient) -> None:

@@ -18,10 +18,19 @@ from cliproxy.observe.logs import REDACTOR, known_secrets, setup_logging
 
 @click.group(cls=Group, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
              help="A local OpenAI / Anthropic API server backed by your ChatGPT (Codex) accounts.")
-@click.version_option(__version__, "--version", prog_name="cliproxy", message="%(prog)s %(version)s",
-                      help="Show the version and exit.")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda c, _, on: _version(c, on),
+              help="Show the version and the commit it was built from, and exit.")
 def app() -> None:
     """cliproxy: log in once, then point Claude Code, Codex CLI, Cursor or the SDKs at it."""
+
+
+def _version(ctx: click.Context, on: bool) -> None:
+    """``--version``: read the commit only when asked (``git describe`` in a checkout costs a process)."""
+    if on and not ctx.resilient_parsing:
+        from cliproxy.version import version_line
+
+        click.echo(version_line())
+        ctx.exit()
 
 
 def fail(message: str, code: int = 2) -> click.exceptions.Exit:
@@ -94,9 +103,10 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
 
 
 def _register_commands() -> None:
-    from cliproxy.cli import accounts, login, status, usage
+    from cliproxy.cli import accounts, completion, doctor, login, service, status, usage
+    from cliproxy.cli import setup as client_setup
 
-    for module in (login, accounts, usage, status):
+    for module in (login, accounts, usage, status, client_setup, doctor, service, completion):
         module.register(app)
 
 
@@ -104,4 +114,5 @@ _register_commands()
 
 
 def main() -> None:
-    app()
+    # Named, so shell completion answers to _CLIPROXY_COMPLETE however it is started (python -m too).
+    app(prog_name="cliproxy", complete_var="_CLIPROXY_COMPLETE")

@@ -183,20 +183,24 @@ async def chat_completions(request: Request) -> Response:
 
 
 CLAUDE_MODEL_HINT = (
-    "Claude Code's own model names are not served by this proxy. Point them at a served model, e.g. "
-    "ANTHROPIC_DEFAULT_OPUS_MODEL=gpt-5.5 ANTHROPIC_DEFAULT_SONNET_MODEL=gpt-5.4 "
-    "ANTHROPIC_DEFAULT_HAIKU_MODEL=gpt-5.4-mini, or pass --model gpt-5.5."
+    "Claude Code's own model names are not served by this proxy: set ANTHROPIC_DEFAULT_OPUS_MODEL, "
+    "ANTHROPIC_DEFAULT_SONNET_MODEL and ANTHROPIC_DEFAULT_HAIKU_MODEL to served models "
+    "(`cliproxy setup claude --write` writes them into ~/.claude/settings.json), or pass --model."
 )
 
 
 async def messages(request: Request) -> Response:
-    """Anthropic Messages (Claude Code), with the session's reasoning replayed across turns."""
+    """Anthropic Messages (Claude Code), with the session's reasoning replayed across turns.
+
+    An unserved ``claude-*`` name is answered 400 ``invalid_request_error``, not 404: Claude Code
+    replaces a 404's message with its own generic text, and prints a 400's message as it came, so
+    the hint reaches the person who can act on it."""
     translated = anthropic.translate_request(await read_json(request), request.headers)
     try:
         call = _build_call(request, anthropic.DIALECT, translated)
     except ProxyError as err:  # not rendered here: the same error, with a hint only this route knows
         if err.status == 404 and translated.model.lower().startswith("claude"):
-            raise err.with_message(f"{err.message} {CLAUDE_MODEL_HINT}") from None
+            raise err.replace(status=400, message=f"{err.message} {CLAUDE_MODEL_HINT}") from None
         raise
     call = _replay_reasoning(request, call)
     if translated.stream:  # message_start reports the prompt's size, as the Anthropic API does

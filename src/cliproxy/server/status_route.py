@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cliproxy import __version__
 from cliproxy.auth.store import atomic_write
 from cliproxy.errors import ProxyError, bad_request
 from cliproxy.pool.core import Pool
@@ -75,7 +76,11 @@ def _local_pool(request: Request) -> Pool:
 
 
 async def local_status(request: Request) -> Response:
-    return JSONResponse(_local_pool(request).snapshot())
+    """The pool snapshot, and which build answers (``cliproxy doctor`` compares it with its own)."""
+    from cliproxy.version import commit
+
+    snapshot = _local_pool(request).snapshot()
+    return JSONResponse({**snapshot, "server": {"version": __version__, "commit": commit()}})
 
 
 async def local_reset(request: Request) -> Response:
