@@ -46,6 +46,7 @@ from cliproxy.server.routes import ROUTES
 from cliproxy.server.services import Services
 from cliproxy.server.status_route import STATUS_ROUTES, remove_server_file, write_server_file
 from cliproxy.server.usage_route import USAGE_ROUTES
+from cliproxy.server.websocket.route import WEBSOCKET_ROUTES
 from cliproxy.upstream.codex import CodexUpstream
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,8 @@ def build_app(services: Services) -> ASGIApp:
             remove_server_file(local, getattr(app.state, "status_token", ""))
             await _stop(services, tasks)
 
-    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(), *BACKEND_ROUTES],
+    app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(), *BACKEND_ROUTES,
+                            *WEBSOCKET_ROUTES],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.services = services
 

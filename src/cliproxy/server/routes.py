@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -39,7 +39,7 @@ from cliproxy.server.services import Services
 SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
 
 
-def _services(request: Request) -> Services:
+def _services(request: HTTPConnection) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -67,9 +67,10 @@ async def list_models(request: Request) -> Response:
     return JSONResponse(openai_model_list(models))
 
 
-def _build_call(request: Request, dialect: Dialect, translated: TranslatedRequest,
-                session: str | None = None) -> Call:
-    """``session`` (affinity) is derived here unless the route passes it ("" = none)."""
+def build_call(request: HTTPConnection, dialect: Dialect, translated: TranslatedRequest,
+               session: str | None = None) -> Call:
+    """``session`` (affinity) is derived here unless the route passes it ("" = none). Also the
+    WebSocket session's, once per turn."""
     snapshot = _services(request).holder.current
     if not snapshot.credentials:
         raise no_accounts()
@@ -120,7 +121,7 @@ async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
     session = session_id(request.headers, translated.body, translated.session_id) or ""
     if cache_key:
         translated.body.setdefault("prompt_cache_key", cache_key)
-    return await run(request, _build_call(request, dialect, translated, session))
+    return await run(request, build_call(request, dialect, translated, session))
 
 
 async def run(request: Request, call: Call) -> Response:
@@ -177,7 +178,7 @@ async def messages(request: Request) -> Response:
     """Anthropic Messages (Claude Code), with the session's reasoning replayed across turns."""
     translated = anthropic.translate_request(await read_json(request), request.headers)
     try:
-        call = _build_call(request, anthropic.DIALECT, translated)
+        call = build_call(request, anthropic.DIALECT, translated)
     except ProxyError as err:  # not rendered here: the same error, with a hint only this route knows
         if err.status == 404 and translated.model.lower().startswith("claude"):
             raise err.with_message(f"{err.message} {CLAUDE_MODEL_HINT}") from None
@@ -215,7 +216,7 @@ async def compact(request: Request) -> Response:
                                    model=str(body.get("model") or ""))
     if not translated.model:
         raise bad_request("`model` is required")
-    call = _build_call(request, openai_responses.DIALECT, translated)
+    call = build_call(request, openai_responses.DIALECT, translated)
     status, payload = await _services(request).runner.compact(call)
     return Response(payload, status_code=status, media_type="application/json")
 
