@@ -11,6 +11,7 @@ from pathlib import Path
 from socket import create_connection
 from typing import Any
 
+import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -198,3 +199,9 @@ def test_a_browser_page_is_refused(fake: FakeCodex, auth_dir: Path) -> None:
             connect(url, origin=Origin("https://attacker.example"), open_timeout=10)
     assert refused.value.response.status_code == 403
     assert b"origin_not_allowed" in (refused.value.response.body or b"")
+
+
+def test_codex_catalogue_says_websockets_are_preferred(fake: FakeCodex, accounts: Path) -> None:
+    with proxy_for(fake, accounts) as proxy:
+        catalogue = httpx.get(proxy.v1 + "/models?client_version=0.171.0", headers=CODEX_HEADERS).json()
+    assert catalogue["models"] and all(model["prefer_websockets"] is True for model in catalogue["models"])
