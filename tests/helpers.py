@@ -17,6 +17,7 @@ from cliproxy.config.snapshot import Snapshot
 from cliproxy.server.app import build_app, build_services
 from cliproxy.server.connection import bounded_protocol
 from cliproxy.server.services import Services
+from cliproxy.server.websocket import websocket_protocol
 from tests.fakes.serving import serve_in_thread
 
 
@@ -74,6 +75,8 @@ def run_proxy(auth_dir: Path, upstream_url: str, **config: Any) -> Iterator[Prox
 @contextmanager
 def serve_services(services: Services) -> Iterator[str]:
     """The app over ``services`` on a loopback socket, with the connection bounds ``cliproxy serve`` has."""
-    with serve_in_thread(build_app(services), http=bounded_protocol(lambda: services.holder.current.config.limits),
-                         proxy_headers=False) as url:
+    limits = lambda: services.holder.current.config.limits  # noqa: E731
+    ping = services.holder.current.config.streaming.keepalive_seconds or None
+    with serve_in_thread(build_app(services), http=bounded_protocol(limits), ws=websocket_protocol(limits),
+                         ws_ping_interval=ping, proxy_headers=False) as url:
         yield url

@@ -25,7 +25,8 @@ import cliproxy
 SRC = Path(cliproxy.__file__).resolve().parents[1]
 
 TRANSLATORS = ("cliproxy.dialects.openai_chat", "cliproxy.dialects.anthropic", "cliproxy.dialects.gemini",
-               "cliproxy.dialects.openai_responses", "cliproxy.dialects.completions", "cliproxy.responses")
+               "cliproxy.dialects.openai_responses", "cliproxy.dialects.completions", "cliproxy.responses",
+               "cliproxy.dialects.responses_socket")
 BELOW_THE_SERVER = ("cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "cliproxy.config", "cliproxy.observe",
                     "cliproxy.keys")
 # Named here, not only found by the walk: its absence is a break of its own rule.

@@ -19,7 +19,7 @@ Exception map
     |                                   and upstream/codex (the backend's answer or a cut connection),
     |                                   responses/reader (a malformed event), server/access (401),
     |                                   keys/policy (a client key's limit, models or expiry: 429/403/401),
-    |                                   server/body (400/415), server/gate (403/426), server/routes,
+    |                                   server/body (400/415), server/gate (403), server/routes,
     |                                   server/backend_route (502), server/status_route (401)
     |                                 rendered: before the response is committed, by the one handler of
     |                                   server/app (server/errors.render_proxy_error: a real HTTP status

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,11 +14,14 @@ import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
+from websockets.sync.client import connect
 
 from cliproxy.cli.main import app
 from cliproxy.observe.logs import REDACTOR
+from tests.fakes import codex_events as ev
 from tests.fakes.codex_backend import FakeCodex
 from tests.fakes.serving import free_port
+from tests.helpers import write_account
 from tests.serve_process import serve
 
 
@@ -89,22 +92,17 @@ def test_version(tmp_path: Path) -> None:
     assert result.returncode == 0 and result.stdout.startswith("cliproxy ")
 
 
-def test_serve_answers_a_websocket_upgrade_426_without_a_websocket_library(tmp_path: Path, fake: FakeCodex) -> None:
-    """``cliproxy serve`` loads no WebSocket library (uvicorn ws="none"): the upgrade arrives as a
-    plain request, is refused with Codex CLI's fallback status, and uvicorn's warnings about the
-    missing library stay out of the log."""
+def test_serve_answers_a_turn_over_a_websocket(tmp_path: Path, fake: FakeCodex) -> None:
+    """``cliproxy serve`` loads its WebSocket protocol on the first upgrade: a Codex-style turn over a
+    socket streams as frames, and the server goes on serving HTTP."""
+    write_account(tmp_path / "auth", "a", "tok-a", "acc-1")
     with serve(tmp_path, fake.url + "/backend-api/codex", "api-keys: [k1]\n") as server:  # type: ignore[attr-defined]
-        port = int(server.url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(b"GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         b"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer k1\r\n\r\n")
-            answer = b""
-            while b"websocket_not_supported" not in answer and (chunk := sock.recv(65536)):
-                answer += chunk  # the head and the body may come in separate reads
-        assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"426"
-        assert b"websocket_not_supported" in answer
-        assert httpx.get(server.url + "/healthz").status_code == 200  # and it goes on serving
+        url = server.url.replace("http://", "ws://") + "/v1/responses"
+        with connect(url, additional_headers={"authorization": "Bearer k1"}, open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "response.create", "model": "gpt-5.4", "input": "hi"}))
+            frames = [json.loads(ws.recv(timeout=20)) for _ in range(len(ev.text_stream()) - 2)]
+        assert frames[-1]["type"] == "response.completed"  # the two codex.* events are not shown to this client
+        assert httpx.get(server.url + "/healthz").status_code == 200
         server.stop()
         log = server.log()
     assert "WebSocket library" not in log and "Unsupported upgrade" not in log

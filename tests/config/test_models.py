@@ -84,7 +84,7 @@ def test_pro_missing_and_unknown_plans_get_the_pro_list(plan: str) -> None:
     assert "gpt-5.3-codex-spark" in ids(build([oauth(plan=plan)]))
 
 
-def test_bundled_catalogue_has_the_codex_0_169_models_with_their_levels() -> None:
+def test_bundled_catalogue_has_the_codex_gpt_6_models_with_their_levels() -> None:
     catalogue = bundled_catalogue()
     astra = catalogue.get("gpt-6-astra")
     luna = catalogue.get("gpt-6-luna")
@@ -96,6 +96,17 @@ def test_bundled_catalogue_has_the_codex_0_169_models_with_their_levels() -> Non
     gpt54 = catalogue.get("gpt-5.4")
     assert gpt54 is not None
     assert (gpt54.created, gpt54.context_length, gpt54.max_completion_tokens) == (1772668800, 1050000, 128000)
+
+
+def test_bundled_catalogue_has_codex_0_171s_gpt_6_2_models_and_500k_windows() -> None:
+    """Codex CLI 0.171's own catalogue: gpt-6.2-sol and -astra, and the -sol/-terra models of 6.1 and 6.2
+    at 500K tokens of context (the others stay at 272K): a window we state wrong makes Codex compact at the
+    wrong time."""
+    catalogue = bundled_catalogue()
+    windows = {model_id: getattr(catalogue.get(model_id), "context_length", None)
+               for model_id in ("gpt-6.2-sol", "gpt-6.2-astra", "gpt-6.1-sol", "gpt-6.1-terra", "gpt-6-sol")}
+    assert windows == {"gpt-6.2-sol": 500000, "gpt-6.2-astra": 272000, "gpt-6.1-sol": 500000,
+                       "gpt-6.1-terra": 500000, "gpt-6-sol": 272000}
 
 
 def test_api_key_entry_without_models_serves_the_pro_list() -> None:

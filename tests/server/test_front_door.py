@@ -67,14 +67,14 @@ def test_zstd_and_gzip_request_bodies(proxy: Proxy, fake: FakeCodex) -> None:
     assert broken.status_code == 400 and "zstd" in broken.json()["error"]["message"]
 
 
-def test_websocket_upgrade_answered_426(proxy: Proxy) -> None:
+def test_websocket_upgrade_with_the_key_is_switched(proxy: Proxy) -> None:
     port = int(proxy.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(b"GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                      b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      b"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer sk-local-1\r\n\r\n")
         status_line = sock.recv(4096).split(b"\r\n", 1)[0]
-    assert b" 426 " in status_line
+    assert b" 101 " in status_line
 
 
 def test_codex_cli_headers_pass_through_and_client_auth_does_not(proxy: Proxy, fake: FakeCodex) -> None:

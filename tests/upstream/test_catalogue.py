@@ -91,7 +91,7 @@ async def test_discovery_asks_the_backend_like_codex_and_keeps_usable_models() -
     assert models[1].created == 1776902400  # known model: the bundled created date is kept
     request = backend.requests[0]
     assert request.method == "GET"
-    assert str(request.url) == f"{BASE}/models?client_version=0.169.0"
+    assert str(request.url) == f"{BASE}/models?client_version=0.171.0"
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["Chatgpt-Account-Id"] == "acc-1"
     assert request.headers["Originator"] == "codex-tui"

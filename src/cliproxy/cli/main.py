@@ -83,6 +83,7 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
     from cliproxy.config.snapshot import Snapshot
     from cliproxy.server.app import build_app, build_services
     from cliproxy.server.connection import bounded_protocol
+    from cliproxy.server.websocket import websocket_protocol
 
     loaded, path = load_cli_config(config)
     bind_host = host or loaded.host
@@ -95,8 +96,11 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
     services = build_services(snapshot, bind_host, config_path=path)
     click.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))
     sys.stdout.flush()
+    limits = lambda: services.holder.current.config.limits  # noqa: E731
+    ping = loaded.streaming.keepalive_seconds or None  # WebSocket pings during silences, as SSE keepalives
     uvicorn.run(build_app(services), host=bind_host, port=bind_port, log_config=None, access_log=False,
-                loop="auto", http=bounded_protocol(lambda: services.holder.current.config.limits), ws="none",
+                loop="auto", http=bounded_protocol(limits), ws=websocket_protocol(limits),  # type: ignore[arg-type]
+                ws_ping_interval=ping,
                 server_header=False, proxy_headers=False,  # a client is its socket's address, never X-Forwarded-For
                 ssl_certfile=loaded.tls.cert if loaded.tls.enable else None,
                 ssl_keyfile=loaded.tls.key if loaded.tls.enable else None)

@@ -48,6 +48,17 @@ class Limits(msgspec.Struct, rename="kebab", frozen=True, kw_only=True):
     # full, reading from the upstream pauses until the client catches up. Live for new requests.
     client_buffer_bytes: PositiveInt = 8 * MiB
 
+    # ---- from WebSocket clients (Responses over WebSocket) -----------------------------------------
+
+    # One message a WebSocket client sends (a ``response.create``), in bytes once reassembled; a bigger
+    # one is dropped and answered with an error frame, the socket stays open. Codex CLI's own limit
+    # is 16 MiB. Live for connections opened after a reload.
+    websocket_message_bytes: PositiveInt = 16 * MiB
+    # The transcript one WebSocket connection keeps (the last request's input and the last answer's
+    # output), so a follow-up that names ``previous_response_id`` can be sent whole; past it the
+    # transcript is dropped and the client is asked to send its full context again. Live.
+    websocket_transcript_bytes: PositiveInt = 32 * MiB
+
     # ---- from the upstream (the Codex backend) -----------------------------------------------------
 
     # One SSE event of the upstream's stream (its data lines together). Live.

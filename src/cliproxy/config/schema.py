@@ -24,7 +24,7 @@ DEFAULT_CODEX_BASE_URL = "https://chatgpt.com/backend-api/codex"
 DEFAULT_OAUTH_ISSUER = "https://auth.openai.com"
 DEFAULT_AMP_UPSTREAM = "https://ampcode.com"
 # The Codex CLI version whose catalogue shape we ask for (``models.client-version`` overrides it).
-DEFAULT_CODEX_CLIENT_VERSION = "0.169.0"
+DEFAULT_CODEX_CLIENT_VERSION = "0.171.0"
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 DIRECT = ("direct", "none")  # a proxy-url that means no proxy, whatever the environment says
 

@@ -94,15 +94,6 @@ class RedactingFilter(logging.Filter):
 REDACTOR = RedactingFilter()
 
 
-_WEBSOCKET_WARNINGS = ("Unsupported upgrade request.", "No supported WebSocket library detected")
-
-
-def _no_websocket_library_warnings(record: logging.LogRecord) -> bool:
-    """uvicorn warns when a WebSocket upgrade arrives and it has no WebSocket library; we run it
-    without one on purpose and answer such a request 426 ourselves (server/gate.py)."""
-    return not str(record.msg).startswith(_WEBSOCKET_WARNINGS)
-
-
 def setup_logging(debug: bool = False, secrets: Iterable[str] = ()) -> None:
     """One stderr handler for our loggers and uvicorn's, every record passing the redactor, which
     knows ``secrets`` before the first record is written."""
@@ -118,6 +109,5 @@ def setup_logging(debug: bool = False, secrets: Iterable[str] = ()) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    logging.getLogger("uvicorn.error").addFilter(_no_websocket_library_warnings)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

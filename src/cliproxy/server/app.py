@@ -50,6 +50,7 @@ from cliproxy.server.routes import ROUTES
 from cliproxy.server.services import Services
 from cliproxy.server.status_route import STATUS_ROUTES, remove_server_file, write_server_file
 from cliproxy.server.usage_route import USAGE_ROUTES
+from cliproxy.server.websocket.route import WEBSOCKET_ROUTES
 from cliproxy.upstream.codex import CodexUpstream
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ def build_app(services: Services) -> ASGIApp:
             await _stop(services, tasks)
 
     app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *KEY_USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(),
-                            *BACKEND_ROUTES, *AMP_ROUTES],
+                            *BACKEND_ROUTES, *AMP_ROUTES, *WEBSOCKET_ROUTES],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.services = services
 

@@ -1,4 +1,4 @@
-"""The front door, as one ASGI middleware: Host check, CORS, client keys, WebSocket refusal.
+"""The front door, as one ASGI middleware: Host check, CORS, client keys, WebSocket origins.
 
 Plain ASGI rather than Starlette middleware classes so it costs one function call per request and
 never wraps the streaming body.
@@ -61,14 +61,11 @@ class Gate:
             if not self.bind_loopback and not config.requires_key:
                 self._fail_closed(scope)
             self._check_host(headers, config)
-            if scope["type"] == "websocket":
-                await self._refuse_websocket(scope, receive, send)
-                return
-            if headers.get("upgrade", "").lower() == "websocket":  # served without a WebSocket library
-                raise _websocket_refused()
             origin = headers.get("origin")
             allowed_origin = origin if origin and origin in config.cors_allow_origins else None
-            if scope["method"] == "OPTIONS":
+            if scope["type"] == "websocket":
+                _check_websocket_origin(origin, allowed_origin)
+            elif scope["method"] == "OPTIONS":
                 await self._preflight(send, allowed_origin)
                 return
             if _needs_key(path) and not self._quota_read_by_codex(scope, headers, config):
@@ -76,6 +73,9 @@ class Gate:
                 address = (scope.get("client") or ("", 0))[0]
                 self._admit(scope, check_access(headers, query, self._ring_for(config), self.key_failures, address))
         except ProxyError as err:
+            if scope["type"] == "websocket":
+                await _refuse_websocket(err, scope, receive, send)
+                return
             await error_response_for_path(err, path)(scope, receive, send)
             return
         if allowed_origin:
@@ -127,14 +127,6 @@ class Gate:
         raise ProxyError(403, f"Host {name!r} is not allowed. Add it to `allowed-hosts` in the config, "
                          "or set `api-keys`.", code="host_not_allowed", type="permission_error")
 
-    async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Codex CLI falls back to HTTP at once on 426 instead of retrying for seconds."""
-        await receive()
-        if "websocket.http.response" in scope.get("extensions", {}):
-            await error_response(_websocket_refused(), openai_error_body)(scope, receive, send)
-        else:
-            await send({"type": "websocket.close", "code": 1008})
-
     @staticmethod
     async def _preflight(send: Send, origin: str | None) -> None:
         headers = [(b"content-length", b"0")]
@@ -162,10 +154,21 @@ def _with_cors(send: Send, origin: str) -> Send:
     return wrapped
 
 
-def _websocket_refused() -> ProxyError:
-    """Codex CLI falls back to HTTP streaming at once on 426 instead of retrying for seconds.
-    ``cliproxy serve`` runs uvicorn without a WebSocket library (it would only be loaded to say
-    no: 1.5 MiB resident), so the upgrade arrives as a plain request; under a server that has
-    one, it arrives as a ``websocket`` scope. Both get this answer."""
-    return ProxyError(426, "WebSocket transport is not supported by this server; use HTTP streaming.",
-                      code="websocket_not_supported")
+def _check_websocket_origin(origin: str | None, allowed: str | None) -> None:
+    """A browser sends ``Origin`` on every WebSocket and, unlike ``fetch``, lets any page read the
+    answer: a page the user visits could otherwise use the proxy (and its accounts) through a socket
+    to this machine. Codex CLI and the SDKs send no ``Origin``; a browser app must be listed in
+    ``cors-allow-origins``."""
+    if origin and not allowed:
+        raise ProxyError(403, f"WebSocket from origin {origin!r} refused: list it in `cors-allow-origins` to allow "
+                         "a browser page to connect.", code="origin_not_allowed", type="permission_error")
+
+
+async def _refuse_websocket(error: ProxyError, scope: Scope, receive: Receive, send: Send) -> None:
+    """A refused upgrade is an HTTP answer with the real status and the OpenAI error body (the two
+    WebSocket routes are Responses routes), sent before the handshake completes."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await error_response(error, openai_error_body)(scope, receive, send)
+    else:
+        await send({"type": "websocket.close", "code": 1008})

@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from cliproxy.config.models import ResolvedModel
 from cliproxy.dialects.base import TranslatedRequest
@@ -27,13 +27,13 @@ _tokenizer_loaded = False
 _closing: set[asyncio.Task[None]] = set()  # settle/release tasks in flight, kept from the collector
 
 
-def key_of(request: Request) -> KeySpec | None:
+def key_of(request: HTTPConnection) -> KeySpec | None:
     """The client key the front door matched, None in open mode."""
     spec: KeySpec | None = request.scope.get("state", {}).get("key_spec")
     return spec
 
 
-def apply_rules(request: Request, translated: TranslatedRequest, model: ResolvedModel) -> None:
+def apply_rules(request: HTTPConnection, translated: TranslatedRequest, model: ResolvedModel) -> None:
     """403 for a model the key may not use; an effort above its cap is lowered to the cap."""
     key = key_of(request)
     if key is None or not key.named:

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from cliproxy.config.snapshot import SnapshotHolder
 from cliproxy.errors import ProxyError
@@ -49,7 +49,7 @@ class Observer:
                  request_log: RequestLogger | None = None) -> None:
         self.holder, self.metrics, self.usage, self.request_log = holder, metrics, usage, request_log
 
-    def begin(self, request: Request, call: Call, result: CallResult, body: bytes) -> Trace:
+    def begin(self, request: HTTPConnection, call: Call, result: CallResult, body: bytes) -> Trace:
         """``body`` is the client's request body as received (for request logs); ``result`` is read
         when the request finishes."""
         return Trace(self, request, call, result, body)
@@ -61,7 +61,8 @@ class Trace:
     __slots__ = ("_observer", "_t0", "body", "call", "chunks", "config", "done", "first_at", "last", "request",
                  "request_id", "reservation", "result", "started", "streaming")
 
-    def __init__(self, observer: Observer, request: Request, call: Call, result: CallResult, body: bytes) -> None:
+    def __init__(self, observer: Observer, request: HTTPConnection, call: Call, result: CallResult,
+                 body: bytes) -> None:
         self._observer = observer
         self.request, self.call, self.result, self.body = request, call, result, body
         self.config = call.config
@@ -160,7 +161,7 @@ class Trace:
             response = b"".join(self.chunks) if self.chunks is not None else self.last
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.request.headers.raw]
         return RequestLogEntry(
-            request_id=self.request_id, started=self.started, method=self.request.method,
+            request_id=self.request_id, started=self.started, method=self.request.scope.get("method", "GET"),
             url=self.request.url.path, headers=headers, body=_parsed(self.body), status=status, error=error,
             account=self._account(), model=model,
             upstream_body=self.call.request.body, response=response,

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -42,7 +42,7 @@ from cliproxy.server.services import Services
 SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
 
 
-def _services(request: Request) -> Services:
+def _services(request: HTTPConnection) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -77,9 +77,10 @@ async def list_models(request: Request) -> Response:
     return JSONResponse(openai_model_list(models))
 
 
-def _build_call(request: Request, dialect: Dialect, translated: TranslatedRequest,
-                session: str | None = None) -> Call:
-    """``session`` (affinity) is derived here unless the route passes it ("" = none)."""
+def build_call(request: HTTPConnection, dialect: Dialect, translated: TranslatedRequest,
+               session: str | None = None) -> Call:
+    """``session`` (affinity) is derived here unless the route passes it ("" = none). Also the
+    WebSocket session's, once per turn."""
     snapshot = _services(request).holder.current
     if not snapshot.credentials:
         raise no_accounts()
@@ -131,7 +132,7 @@ async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
     session = session_id(request.headers, translated.body, translated.session_id) or ""
     if cache_key:
         translated.body.setdefault("prompt_cache_key", cache_key)
-    return await run(request, _build_call(request, dialect, translated, session))
+    return await run(request, build_call(request, dialect, translated, session))
 
 
 async def run(request: Request, call: Call) -> Response:
@@ -197,7 +198,7 @@ async def messages(request: Request) -> Response:
     the hint reaches the person who can act on it."""
     translated = anthropic.translate_request(await read_json(request), request.headers)
     try:
-        call = _build_call(request, anthropic.DIALECT, translated)
+        call = build_call(request, anthropic.DIALECT, translated)
     except ProxyError as err:  # not rendered here: the same error, with a hint only this route knows
         if err.status == 404 and translated.model.lower().startswith("claude"):
             raise err.replace(status=400, message=f"{err.message} {CLAUDE_MODEL_HINT}") from None
@@ -243,7 +244,7 @@ async def compact(request: Request) -> Response:
                                    model=str(body.get("model") or ""))
     if not translated.model:
         raise bad_request("`model` is required")
-    call = _build_call(request, openai_responses.DIALECT, translated)
+    call = build_call(request, openai_responses.DIALECT, translated)
     services, result = _services(request), CallResult()
     reservation = await reserve(services.counters, key_of(request), call.request.body)
     trace = services.ops.observer.begin(request, call, result, await request.body())

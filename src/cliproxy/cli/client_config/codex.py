@@ -20,9 +20,9 @@ from cliproxy.cli.client_config.files import FileEdit, read_text
 from cliproxy.cli.client_config.plan import Place, Plan, Wrapper
 
 PROVIDER = "cliproxy"
-# Whether Codex opens a WebSocket first. The server answers an upgrade with 426 today, on which
-# Codex falls back to HTTP at once; flip this when the server speaks WebSocket.
-SUPPORTS_WEBSOCKETS = False
+# Codex opens one WebSocket per run and sends only each turn's new items over it; the server keeps
+# the conversation (server/websocket/), so this is the recommended transport.
+SUPPORTS_WEBSOCKETS = True
 
 
 def config_path(place: Place) -> Path:
@@ -82,7 +82,7 @@ def plan(facts: ServerFacts, place: Place) -> Plan:
     before = read_text(path)
     wanted = merged(None, facts)
     show = f"{path}:\n{wanted}"
-    notes = ("Codex CLI sends every turn over HTTP to this server; WebSocket stays off "
+    notes = ("Codex CLI keeps one WebSocket to this server per run and sends only each turn's new items "
              f"(supports_websockets = {str(SUPPORTS_WEBSOCKETS).lower()}).",)
     try:
         edits = (FileEdit(path, before, merged(before, facts)),)

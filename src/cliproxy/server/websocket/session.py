@@ -1,0 +1,170 @@
+"""One WebSocket connection: its client messages in order, each answered through the runner.
+
+Every ``response.create`` (or ``response.append``) is one turn: the transcript makes it a full
+Responses request, the route's ``build_call`` resolves the model and the accounts, and
+``Runner.stream`` sends it under the same streaming rule as ``POST /v1/responses`` (failover before
+content, the session's affinity, the pool's quota in ``codex.rate_limits``, one usage row per
+turn). Each event goes out as one text frame; an error is one error frame and the socket stays
+open for the next request.
+
+A reader task takes the client's messages while a turn streams, so a client that hangs up is seen
+at once and its turn cancelled (the runner closes the upstream request). It holds at most one
+message ahead: a client that sends faster than turns end waits, it is never buffered without end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import replace
+from typing import Any, cast
+
+import orjson
+from starlette.websockets import WebSocket
+
+from cliproxy.dialects.base import Dialect
+from cliproxy.dialects.openai_responses import is_codex_client
+from cliproxy.dialects.responses_socket import NATIVE_SOCKET_DIALECT, SOCKET_DIALECT, error_event, split_frames
+from cliproxy.errors import ProxyError, bad_request
+from cliproxy.pool.affinity import session_id
+from cliproxy.responses.transcript import APPEND, Transcript
+from cliproxy.runner import CallResult
+from cliproxy.server.key_admission import key_of, reserve
+from cliproxy.server.routes import build_call
+from cliproxy.server.services import Services
+from cliproxy.server.websocket import TOO_LARGE
+
+log = logging.getLogger(__name__)
+
+CREATE = "response.create"
+NATIVE_PATH = "/backend-api/codex/responses"
+
+
+def socket_dialect(path: str, headers: Any) -> Dialect:
+    """Codex CLI, or the ChatGPT backend's own path, is shown the ``codex.*`` events with the pool's quota."""
+    return NATIVE_SOCKET_DIALECT if path == NATIVE_PATH or is_codex_client(headers) else SOCKET_DIALECT
+
+
+def parse_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A client message as a request object; ProxyError 400/413 for anything else."""
+    if message.get(TOO_LARGE):
+        raise ProxyError(413, f"WebSocket message too large: this server accepts at most {message[TOO_LARGE]} "
+                         "bytes per message (raise `limits.websocket-message-bytes` to allow more).",
+                         code="message_too_large", type="invalid_request_error")
+    data = message.get("text")
+    if data is None:
+        data = message.get("bytes") or b""
+    try:
+        request = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise bad_request("A WebSocket message must be a JSON object.") from None
+    if not isinstance(request, dict) or request.get("type") not in (CREATE, APPEND):
+        raise bad_request(f"Unsupported WebSocket message: expected `type` {CREATE!r} or {APPEND!r}.")
+    return request
+
+
+def prewarm_events(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """``generate: false`` answered here: an empty completed response, no account asked, no quota spent."""
+    response: dict[str, Any] = {"id": f"resp_prewarm_{uuid.uuid4().hex}", "object": "response", "status": "in_progress",
+                "model": request.get("model"), "output": []}
+    done = {**response, "status": "completed",
+            "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}}
+    return [{"type": "response.created", "sequence_number": 0, "response": response},
+            {"type": "response.completed", "sequence_number": 1, "response": done}]
+
+
+class SocketSession:
+    """The turns of one accepted WebSocket, in order."""
+
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
+        self.websocket, self.services = websocket, services
+        self.dialect = socket_dialect(websocket.url.path, websocket.headers)
+        limits = services.holder.current.config.limits
+        self.transcript = Transcript(limits.websocket_transcript_bytes)
+        self._inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=1)
+        self._turn: asyncio.Task[None] | None = None
+
+    async def serve(self) -> None:
+        reader = asyncio.create_task(self._read())
+        try:
+            while (message := await self._inbox.get()) is not None:
+                self._turn = asyncio.create_task(self._answer(message))
+                await asyncio.wait({self._turn})  # a hang-up cancels the turn, not this loop
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _read(self) -> None:
+        """Client messages into the inbox; on a hang-up, the running turn is cancelled."""
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                if self._turn is not None and not self._turn.done():
+                    self._turn.cancel()
+                await self._inbox.put(None)
+                return
+            await self._inbox.put(dict(message))
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        try:
+            request = parse_message(message)
+            if request.get("generate") is False:
+                await self._prewarm(request)
+                return
+            await self._turn_through_runner(request, message)
+        except ProxyError as err:
+            await self._send(orjson.dumps(error_event(err)))
+        except OSError:  # the client went away while we wrote
+            return
+
+    async def _prewarm(self, request: dict[str, Any]) -> None:
+        """The pair of events Codex CLI waits for; a follow-up may name the prewarm's id."""
+        body = self.transcript.expand(request)
+        events = prewarm_events(body)
+        for event in events:
+            await self._send(orjson.dumps(event))
+        self.transcript.remember(body, events[-1]["response"])
+
+    async def _turn_through_runner(self, request: dict[str, Any], message: dict[str, Any]) -> None:
+        body = self.transcript.expand(request)
+        translated = self.dialect.translate_request(body, self.websocket.headers)
+        session = session_id(self.websocket.headers, translated.body, translated.session_id) or ""
+        completed: list[dict[str, Any]] = []
+        call = replace(build_call(self.websocket, self.dialect, translated, session), on_completed=completed.append)
+        result = CallResult()
+        raw = message.get("text") or message.get("bytes") or b""
+        counters = self.services.counters
+        reservation = await reserve(counters, key_of(self.websocket), call.request.body)  # a turn is a request
+        trace = self.services.ops.observer.begin(self.websocket, call, result,
+                                                 raw.encode() if isinstance(raw, str) else raw)
+        if reservation is not None:
+            trace.hold(counters, reservation)
+        stream = cast(AsyncGenerator[bytes, None], self.services.runner.stream(call, result))
+        try:
+            first = await anext(stream, b"")
+        except BaseException as exc:
+            trace.abort(exc)
+            raise
+        trace.stream_started()
+        finished = False
+        try:
+            chunk: bytes | None = first
+            while chunk is not None:
+                trace.chunk(chunk)
+                for frame in split_frames(chunk):
+                    await self._send(frame)
+                chunk = await anext(stream, None)
+            finished = True
+        finally:
+            trace.finish_stream(finished)
+            await stream.aclose()
+        if completed and result.error is None:
+            self.transcript.remember(body, completed[-1])
+
+    async def _send(self, frame: bytes) -> None:
+        await self.websocket.send_text(frame.decode())
+
+
+__all__ = ["SocketSession", "parse_message", "prewarm_events", "socket_dialect"]
