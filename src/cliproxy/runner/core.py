@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -49,7 +49,7 @@ class Runner:
         assert sink.response is not None
         return sink.response
 
-    async def stream(self, call: Call, result: CallResult) -> AsyncIterator[bytes]:
+    async def stream(self, call: Call, result: CallResult) -> AsyncGenerator[bytes, None]:
         """The client's bytes. Raises ProxyError only before its first yield (not yet committed);
         a keepalive goes out after the snapshot's ``streaming.keepalive-seconds`` of silence."""
         translator = call.dialect.stream_translator(call.request)

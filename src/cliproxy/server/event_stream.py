@@ -11,15 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 
 class EventStream(StreamingResponse):
-    """A ``text/event-stream`` answer that stops as soon as the client disconnects."""
+    """A ``text/event-stream`` answer that stops as soon as the client disconnects.
+
+    ``closing`` runs once the answer is over, however it ended: a body generator that never started
+    (the client gone before the first write) runs no ``finally`` of its own, so what must end with
+    the request (its trace, a client key's reservation, the upstream stream) is ended there.
+    """
+
+    def __init__(self, content: Any, *, closing: Callable[[], Awaitable[None]] | None = None,
+                 **options: Any) -> None:
+        super().__init__(content, **options)
+        self.closing = closing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._stream(receive, send)
+        finally:
+            if self.closing is not None:
+                await self.closing()
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
         streaming = asyncio.ensure_future(self.stream_response(send))
         watching = asyncio.ensure_future(_until_disconnect(receive))
         try:

@@ -7,7 +7,7 @@ it in the dialect of the path, as a real HTTP status, before anything of the res
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -120,6 +120,14 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes], trace: Trace) -> As
         trace.finish_stream(completed)
 
 
+async def _closed(stream: AsyncGenerator[bytes, None], trace: Trace) -> None:
+    """After the answer, however it ended: a client gone before its first byte was written left
+    ``_prepend`` unstarted, so the runner's stream (the upstream request) and the trace end here."""
+    await stream.aclose()
+    if not trace.done:
+        trace.abort(asyncio.CancelledError())
+
+
 async def serve(request: Request, dialect: Dialect, body: dict[str, Any],
                 cache_key: str | None = None) -> Response:
     """The path every inference route shares, under the streaming rule of the runner.
@@ -161,7 +169,8 @@ async def run(request: Request, call: Call) -> Response:
     key = key_of(request)
     quota = services.runner.quota_headers(call) if key is None or key.show_pool_quota else {}
     headers = {**SSE_HEADERS, **quota}
-    return EventStream(_prepend(first, stream, trace), media_type=dialect.stream_media_type, headers=headers)
+    return EventStream(_prepend(first, stream, trace), media_type=dialect.stream_media_type, headers=headers,
+                       closing=lambda: _closed(stream, trace))
 
 
 def handler(dialect: Dialect) -> Any:

@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncGenerator
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket
@@ -141,7 +140,7 @@ class SocketSession:
                                                  raw.encode() if isinstance(raw, str) else raw)
         if reservation is not None:
             trace.hold(counters, reservation)
-        stream = cast(AsyncGenerator[bytes, None], self.services.runner.stream(call, result))
+        stream = self.services.runner.stream(call, result)
         try:
             first = await anext(stream, b"")
         except BaseException as exc:
