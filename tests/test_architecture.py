@@ -30,6 +30,9 @@ BELOW_THE_SERVER = ("cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "clip
                     "cliproxy.keys")
 # Named here, not only found by the walk: its absence is a break of its own rule.
 CREDENTIAL = "cliproxy.credential"
+DASHBOARD = "cliproxy.dashboard"
+# Everything a server loads at start: the dashboard must stay out of it until it is first opened.
+AT_START = ("cliproxy.server", "cliproxy.cli", "cliproxy.runner", *BELOW_THE_SERVER)
 
 
 def under(name: str, *prefixes: str) -> bool:
@@ -65,6 +68,10 @@ NEVERS = (
     Never("the Credential type loads only the standard library", (CREDENTIAL,), _outside_the_standard_library),
     Never("the Responses format loads nothing of cliproxy but errors", ("cliproxy.responses",),
           _outside_the_responses_format),
+    Never("the dashboard is a page over the management API: it loads no public route, no composition root, no CLI",
+          (DASHBOARD,), lambda name: under(name, "cliproxy.server.routes", "cliproxy.server.app", "cliproxy.cli")),
+    Never("the dashboard is loaded on its first request, never at start", AT_START,
+          lambda name: under(name, DASHBOARD)),
 )
 
 

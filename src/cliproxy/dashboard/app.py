@@ -13,6 +13,7 @@ same answers.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -27,7 +28,9 @@ from cliproxy.server.gate import is_loopback
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.management.app import ManagementApp
 from cliproxy.server.management.guard import ENV_PASSWORD
-from cliproxy.server.observe import Observer
+
+if TYPE_CHECKING:  # the type only: the observer module loads the runner, and with it the dialects
+    from cliproxy.server.observe import Observer
 
 STATIC = Path(__file__).parent / "static"
 TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cliproxy.server.observe import Observer, Trace
+if TYPE_CHECKING:  # the types only: the observer module loads the runner, and with it the dialects
+    from cliproxy.server.observe import Observer, Trace
 
 ERRORS_SHOWN = 20
 

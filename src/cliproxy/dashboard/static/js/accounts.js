@@ -10,8 +10,10 @@ const REST = { quota: "a quota window is spent (the account's)", account: "the a
 const WINDOWS = { short: "5-hour window", long: "Weekly window" };
 
 function countdown(resetAt) {
-  return el("span", { "data-until": resetAt }, `resets in ${span(resetAt - Date.now() / 1000)}`);
+  return el("span", { "data-until": resetAt }, resetText(resetAt - Date.now() / 1000));
 }
+
+const resetText = (left) => (left > 0 ? `resets in ${span(left)}` : "reset due");
 
 function windowBar(kind, w) {
   const used = Math.max(0, Math.min(100, Number(w.used_percent || 0)));
@@ -72,12 +74,12 @@ function actions(file, reload) {
 
 function card(file, reload) {
   const state = file.disabled ? "disabled" : file.pool_state || (file.status === "needs login" ? "needs-login" : "");
-  const title = maskEmails(file.label || file.public_name || file.email || file.name);
+  const title = maskEmails(file.label || file.email || file.name);
   const windows = Object.entries(file.windows || {});
   return el("article", { class: "card account", "data-account": file.name, "data-state": state },
     el("header", {},
       el("div", {}, el("h3", {}, title),
-        el("div", { class: "sub" }, [maskEmails(file.email), file.plan].filter(Boolean).join(" · "))),
+        el("div", { class: "sub" }, [file.public_name, file.plan].filter(Boolean).join(" · "))),
       el("span", { class: `badge state-${state}` }, STATES[state] || state || "not loaded")),
     why(file),
     windows.length ? windows.map(([kind, w]) => windowBar(kind, w))
@@ -98,6 +100,6 @@ export async function loadAccounts() {
 export function tick() {
   for (const node of document.querySelectorAll("[data-until]")) {
     const left = Number(node.dataset.until) - Date.now() / 1000;
-    node.textContent = node.textContent.startsWith("resets") ? `resets in ${span(left)}` : `in ${span(left)}`;
+    node.textContent = node.textContent.startsWith("reset") ? resetText(left) : `in ${span(left)}`;
   }
 }
