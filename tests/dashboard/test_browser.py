@@ -86,8 +86,9 @@ def chat(server: Server, n: int = 1) -> list[int]:
 
 def cli_usage_totals(server: Server) -> dict[str, Any]:
     """What `cliproxy usage --json` says, run as a user would."""
-    done = subprocess.run([sys.executable, "-m", "cliproxy", "usage", "--json", "--config", str(server.config)],
-                          capture_output=True, text=True, check=True, env={**os.environ, "HOME": str(server.config.parent)})
+    command = [sys.executable, "-m", "cliproxy", "usage", "--json", "--config", str(server.config)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True,
+                          env={**os.environ, "HOME": str(server.config.parent)})
     totals: dict[str, Any] = json.loads(done.stdout)["totals"]
     return totals
 
