@@ -33,6 +33,9 @@ BELOW_THE_SERVER = ("cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "clip
 CREDENTIAL = "cliproxy.credential"
 # The Amp module's pure parts: mapping, request cleaning, answer rewriting.
 AMP_PURE = ("cliproxy.amp.mapping", "cliproxy.amp.sanitize", "cliproxy.amp.rewrite")
+DASHBOARD = "cliproxy.dashboard"
+# Everything a server loads at start: the dashboard must stay out of it until it is first opened.
+AT_START = ("cliproxy.server", "cliproxy.cli", "cliproxy.runner", *BELOW_THE_SERVER)
 
 
 def under(name: str, *prefixes: str) -> bool:
@@ -75,6 +78,10 @@ NEVERS = (
     Never("the Amp module's mapping, cleaning and rewriting load no server, pool, upstream or I/O library", AMP_PURE,
           lambda name: under(name, "cliproxy.server", "cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "httpx",
                              "starlette", "uvicorn")),
+    Never("the dashboard is a page over the management API: it loads no public route, no composition root, no CLI",
+          (DASHBOARD,), lambda name: under(name, "cliproxy.server.routes", "cliproxy.server.app", "cliproxy.cli")),
+    Never("the dashboard is loaded on its first request, never at start", AT_START,
+          lambda name: under(name, DASHBOARD)),
 )
 
 

@@ -22,7 +22,7 @@ import orjson
 
 from cliproxy.auth.callback import CallbackServer, check_pasted, parse_callback_input
 from cliproxy.auth.claims import read_claims
-from cliproxy.auth.device import DEVICE_TIMEOUT, Sleep, poll_device_token, request_device_code
+from cliproxy.auth.device import DEVICE_TIMEOUT, DeviceCode, Sleep, poll_device_token, request_device_code
 from cliproxy.auth.errors import AuthenticationError, AuthError
 from cliproxy.auth.oauth import (
     DEFAULT_CALLBACK_PORT,
@@ -347,10 +347,17 @@ async def run_device_login(ctx: LoginContext, ui: LoginUI, *, no_browser: bool =
     waiter = _Waiter(ui, "Waiting for approval", time.monotonic() + timeout)
     ticker = asyncio.create_task(waiter.run())
     try:
-        grant = await poll_device_token(ctx.http, ctx.endpoints, code, timeout=timeout, sleep=sleep)
+        return await finish_device_login(ctx, code, timeout=timeout, sleep=sleep)
     finally:
         ticker.cancel()
         await asyncio.gather(ticker, return_exceptions=True)
+
+
+async def finish_device_login(ctx: LoginContext, code: DeviceCode, *, timeout: float = DEVICE_TIMEOUT,
+                              sleep: Sleep = asyncio.sleep) -> SavedAccount:
+    """Wait for the user to approve ``code``, then exchange and save: the half of the device flow
+    that needs no terminal, shared with the management API."""
+    grant = await poll_device_token(ctx.http, ctx.endpoints, code, timeout=timeout, sleep=sleep)
     bundle = await exchange_code(ctx.http, ctx.endpoints, code=grant.authorization_code,
                                  verifier=grant.code_verifier, redirect_uri=ctx.endpoints.device_redirect)
     return await save_tokens(ctx, bundle)
@@ -392,6 +399,7 @@ __all__ = [
     "SavedAccount",
     "default_codex_auth_path",
     "find_account",
+    "finish_device_login",
     "import_codex_auth",
     "run_browser_login",
     "run_device_login",

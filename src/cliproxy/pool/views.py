@@ -73,6 +73,7 @@ def describe(row: Row, now: float, sessions: int, public_name: str) -> dict[str,
         "plan": state.quota.plan or credential.plan, "priority": credential.priority,
         "weight": credential.weight, "state": _state_name(row, now),
         "reason": state.reason if until else "", "until": None if until in (0.0, NEEDS_USER) else until,
+        "rest": _kind(state, now) if until not in (0.0, NEEDS_USER) else "",  # whose fault the rest is
         "model_blocks": {m: t for m, t in state.model_blocks.items() if t > now},
         "windows": {kind: {"used_percent": w.used_at(now), "window_minutes": w.window_minutes,
                            "reset_at": w.reset_at or None}

@@ -6,7 +6,12 @@ module of the server reaches back to another for what it needs (``services.py`` 
 
 The management API is imported with everything else (about 0.15 MiB of idle memory, measured) and
 built on its first request by :func:`management_api`, the factory ``Operations`` is handed: a server
-nobody manages builds no management routes, and no module of the server imports another lazily.
+nobody manages builds no management routes.
+
+The dashboard (``cliproxy.dashboard``) is the one package imported late: on the first request to
+``/dashboard`` (or ``/management.html``), by :class:`LazyDashboard`. Its page and assets are files, but
+its code is still a package to load, and a server whose dashboard is never opened should not pay for
+it in memory (idle RSS measured the same with and without the mount).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.types import ASGIApp
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cliproxy.amp.routes import AMP_ROUTES
 from cliproxy.auth.refresh import Refresher
@@ -118,6 +124,31 @@ def management_api(context: ManagementContext, logins: Logins, log_buffer: LogBu
     return ManagementApp(context, logins, log_buffer)
 
 
+class LazyDashboard:
+    """The dashboard's ASGI app, imported and built on its first request (module docstring)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            from cliproxy.dashboard.app import DashboardApp  # late on purpose: see the module docstring
+
+            management = self.services.ops.management()
+            assert isinstance(management, ManagementApp)
+            self.app = DashboardApp(management, self.services.ops.observer)
+        await self.app(scope, receive, send)
+
+
+def dashboard_routes(services: Services) -> list[BaseRoute]:
+    """``/dashboard`` and CLIProxyAPI's ``/management.html``, where there is a management API."""
+    if services.ops.context is None:
+        return []
+    dashboard = LazyDashboard(services)
+    return [Mount("/dashboard", app=dashboard), Route("/management.html", dashboard, methods=["GET"])]
+
+
 async def _start(services: Services) -> list[asyncio.Task[None]]:
     """Background work of a running server: discovery, refresh, reload, pool state, quota poll."""
     tasks = [asyncio.create_task(services.discovery.run())]
@@ -172,7 +203,7 @@ def build_app(services: Services) -> ASGIApp:
             await _stop(services, tasks)
 
     app = Starlette(routes=[*ROUTES, *USAGE_ROUTES, *KEY_USAGE_ROUTES, *STATUS_ROUTES, *services.ops.routes(),
-                            *BACKEND_ROUTES, *AMP_ROUTES, *WEBSOCKET_ROUTES],
+                            *BACKEND_ROUTES, *AMP_ROUTES, *WEBSOCKET_ROUTES, *dashboard_routes(services)],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.services = services
 

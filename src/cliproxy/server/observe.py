@@ -5,6 +5,10 @@ request when its answer is rendered, a stream when its last byte was sent (or th
 The per-chunk cost is one comparison until the first output byte and one attribute store after; the
 response is kept in memory only when ``request-log`` is on. Everything a trace produces is handed
 to background writers.
+
+For the dashboard's live view the observer also keeps the traces in flight (one dict insert when a
+trace opens, one pop when it closes) and the last ``RECENT`` finished requests as their usage
+records, built once at the end anyway: nothing runs per chunk.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import deque
 from typing import Any
 
 import orjson
@@ -27,6 +32,7 @@ from cliproxy.runner import Call, CallResult
 from cliproxy.server.key_admission import close, key_of
 
 CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection"
+RECENT = 200  # finished requests kept in memory for the live view
 
 
 def _is_keepalive(data: bytes) -> bool:
@@ -48,11 +54,15 @@ class Observer:
     def __init__(self, holder: SnapshotHolder, metrics: Metrics, usage: UsageWriter | None = None,
                  request_log: RequestLogger | None = None) -> None:
         self.holder, self.metrics, self.usage, self.request_log = holder, metrics, usage, request_log
+        self.in_flight: dict[str, Trace] = {}
+        self.recent: deque[UsageRecord] = deque(maxlen=RECENT)
 
     def begin(self, request: HTTPConnection, call: Call, result: CallResult, body: bytes) -> Trace:
         """``body`` is the client's request body as received (for request logs); ``result`` is read
         when the request finishes."""
-        return Trace(self, request, call, result, body)
+        trace = Trace(self, request, call, result, body)
+        self.in_flight[trace.request_id] = trace
+        return trace
 
 
 class Trace:
@@ -128,8 +138,11 @@ class Trace:
             close(*self.reservation, tokens[4], produced=produced)
         observer.metrics.observe(dialect=self.call.dialect.name, model=model, status=status, error=error,
                                  ttft=ttft, duration=duration, tokens=tokens[:4])
+        record = self._usage_record(status, error, model, tokens, ttft, duration)
+        observer.in_flight.pop(self.request_id, None)
+        observer.recent.append(record)
         if observer.usage is not None and self.config.usage_statistics_enabled:
-            observer.usage.record(self._usage_record(status, error, model, tokens, ttft, duration))
+            observer.usage.record(record)
         if observer.request_log is not None and (self.config.request_log or error or status >= 400):
             observer.request_log.submit(self._log_entry(status, error, model, usage, ttft, duration, response),
                                         full=self.config.request_log,
@@ -168,4 +181,4 @@ class Trace:
             usage=usage, duration_ms=duration * 1000, ttft_ms=None if ttft is None else ttft * 1000)
 
 
-__all__ = ["Observer", "Trace"]
+__all__ = ["RECENT", "Observer", "Trace"]

@@ -130,11 +130,15 @@ class Operations:
                        Route("/codex/callback", self._codex_callback, methods=["GET"])]
         return routes
 
-    async def _management_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def management(self) -> ASGIApp:
+        """The management app, built now if this is its first use (the dashboard shares it)."""
         if self._management is None:
             assert self.context is not None and self.logins is not None
             self._management = self._build_management(self.context, self.logins, self.log_buffer)
-        await self._management(scope, receive, send)
+        return self._management
+
+    async def _management_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.management()(scope, receive, send)
 
     async def _codex_callback(self, request: Request) -> Response:
         assert self.logins is not None

@@ -148,7 +148,13 @@ class ManagementApp:
         except Denied as denied:
             await _refuse(send, denied.status, denied.message)
             return
-        limit = config.limits.request_body_bytes
+        await self.dispatch(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The router behind the guard, for a caller that has already checked who is calling (the
+        dashboard, by its session): the body limit and the version headers still apply."""
+        limit = self.ctx.config.limits.request_body_bytes
+        headers = Headers(scope=scope)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             refused = body_too_large(limit)

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from cliproxy.auth.accounts import summarise
 from cliproxy.auth.store import FileStore, StoreError
+from cliproxy.errors import ProxyError
 from cliproxy.observe.logs import mask
 from cliproxy.pool.core import Pool
 from cliproxy.server.json import JSONResponse
@@ -89,9 +90,12 @@ class _Files:
             item.pop("location", None)
             if (view := accounts.get(name)) is not None:
                 item.update(pool_state=view.get("state"), next_retry_after=_iso(view.get("until")),
-                            cooling_reason=view.get("reason", ""), requests=view.get("requests", 0),
+                            cooling_reason=view.get("reason", ""), rest=view.get("rest", ""),
+                            requests=view.get("requests", 0),
                             errors=view.get("errors", 0), windows=view.get("windows", {}),
-                            next_refresh=_iso(self.ctx.scheduler.next_due(name)))
+                            next_refresh=_iso(self.ctx.scheduler.next_due(name)),
+                            public_name=view.get("public_name", ""), last_used_at=_iso(view.get("last_used_at")),
+                            last_status=view.get("last_status"))
             files.append(item)
         return JSONResponse({"files": files})
 
@@ -197,6 +201,18 @@ class _Files:
         chosen = ids if wanted is None else [wanted]
         return JSONResponse({"status": "ok", "reset": [cid for cid in chosen if self.ctx.pool.reset(cid)]})
 
+    async def refresh(self, request: Request) -> Response:
+        """Renew one account's token now, whatever its schedule says; a failure is the issuer's answer."""
+        name = self._name(request)
+        credential = next((c for c in self.ctx.pool.credentials() if c.id == name), None)
+        if credential is None or credential.kind != "oauth":
+            raise BadBody(f"no account {name!r} with a token to renew in the pool", 404)
+        try:
+            await self.ctx.scheduler.refresher.refresh(credential, force=True)
+        except ProxyError as exc:
+            raise BadBody(exc.message, 502) from None
+        return ok(next_refresh=_iso(self.ctx.scheduler.next_due(name)))
+
     async def fields(self, request: Request) -> Response:
         body = await json_body(request)
         if not isinstance(body, dict):
@@ -234,6 +250,7 @@ def routes(ctx: ManagementContext) -> list[Route]:
         Route("/auth-files/status", endpoint(files.status), methods=["PATCH"]),
         Route("/auth-files/fields", endpoint(files.fields), methods=["PATCH"]),
         Route("/auth-files/reset", endpoint(files.reset), methods=["POST"]),
+        Route("/auth-files/refresh", endpoint(files.refresh), methods=["POST"]),
     ]
 
 

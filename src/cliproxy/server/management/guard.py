@@ -62,6 +62,11 @@ class Guard:
         self._banned: dict[str, float] = {}
         self._verified: tuple[str, bytes] | None = None  # (hash, sha256 of the key that matched it)
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """Where ``MANAGEMENT_PASSWORD`` is read from (the dashboard notices it change)."""
+        return self._environ
+
     def enabled(self, config: Config) -> bool:
         return bool(config.remote_management.secret_key or self._environ.get(ENV_PASSWORD))
 

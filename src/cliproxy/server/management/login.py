@@ -30,6 +30,8 @@ from cliproxy.auth.oauth import DEFAULT_CALLBACK_PORT, Endpoints, redirect_uri_f
 from cliproxy.auth.store import FileStore
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.management.common import BadBody, ManagementContext, endpoint, json_body, ok
+from cliproxy.server.management.device import DeviceLogins
+from cliproxy.server.management.device import routes as device_routes
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,10 @@ class Logins:
         self._retired: list[httpx.AsyncClient] = []  # clients of an earlier way out, closed at the end
         self._forwarder: asyncio.Server | None = None
         self._tasks: set[asyncio.Future[None]] = set()
+        self.devices = DeviceLogins(ctx, self._context, clock=clock)  # the device-code flow, same issuer client
 
     async def aclose(self) -> None:
+        await self.devices.aclose()
         for session in self._sessions.values():
             if session.watcher is not None:
                 session.watcher.cancel()
@@ -258,6 +262,7 @@ def routes(logins: Logins) -> list[Route]:
         Route("/codex-auth-url", endpoint(logins.auth_url), methods=["GET"]),
         Route("/oauth-callback", endpoint(logins.submit), methods=["POST"]),
         Route("/get-auth-status", endpoint(logins.status), methods=["GET"]),
+        *device_routes(logins.devices),
     ]
 
 
