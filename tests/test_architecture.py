@@ -28,6 +28,8 @@ TRANSLATORS = ("cliproxy.dialects.openai_chat", "cliproxy.dialects.anthropic", "
                "cliproxy.dialects.openai_responses", "cliproxy.dialects.completions", "cliproxy.responses")
 BELOW_THE_SERVER = ("cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "cliproxy.config", "cliproxy.observe",
                     "cliproxy.keys")
+# The shared state stores and announces plain data: it knows nothing of what the data means.
+STATE = "cliproxy.state"
 # Named here, not only found by the walk: its absence is a break of its own rule.
 CREDENTIAL = "cliproxy.credential"
 
@@ -65,6 +67,11 @@ NEVERS = (
     Never("the Credential type loads only the standard library", (CREDENTIAL,), _outside_the_standard_library),
     Never("the Responses format loads nothing of cliproxy but errors", ("cliproxy.responses",),
           _outside_the_responses_format),
+    Never("nothing below the server loads the server or the CLI (the shared state included)", (STATE,),
+          lambda name: under(name, "cliproxy.server", "cliproxy.cli", "cliproxy.dialects")),
+    Never("the shared state loads no pool, auth, upstream, runner or observe: it stores plain data", (STATE,),
+          lambda name: under(name, "cliproxy.pool", "cliproxy.auth", "cliproxy.upstream", "cliproxy.runner",
+                             "cliproxy.observe")),
 )
 
 

@@ -11,11 +11,15 @@ from dataclasses import dataclass, field
 from cliproxy.auth.refresh import Refresher
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.snapshot import SnapshotHolder
+from cliproxy.observe.usage_feed import UsageFeed
 from cliproxy.pool.poller import QuotaPoller
+from cliproxy.pool.shared import PoolShare
 from cliproxy.runner import Runner
 from cliproxy.server.discovery import ModelDiscovery
 from cliproxy.server.operations import Operations
 from cliproxy.server.replay_cache import ReasoningReplayCache
+from cliproxy.state.base import SharedState
+from cliproxy.state.embedded import EmbeddedState
 from cliproxy.upstream.codex import CodexUpstream
 
 
@@ -31,3 +35,7 @@ class Services:
     ops: Operations  # reload, usage history, request logs, metrics, management API
     replay: ReasoningReplayCache = field(default_factory=ReasoningReplayCache)
     poller: QuotaPoller | None = None  # usage reads per account (quota.poll-interval)
+    # The pool's shared facts (the ``state:`` section); with Redis, the bridges that use it.
+    state: SharedState = field(default_factory=EmbeddedState)
+    share: PoolShare | None = None
+    feed: UsageFeed | None = None
