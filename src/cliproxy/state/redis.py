@@ -40,9 +40,9 @@ from urllib.parse import urlsplit
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from cliproxy.state.base import (
     HEARTBEAT_SECONDS,
