@@ -29,6 +29,7 @@ from cliproxy.pool.store import ensure_private_dir
 from cliproxy.server.gate import is_loopback
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.services import Services
+from cliproxy.state.base import StateUnavailable
 
 SERVER_FILE = "server.json"
 TOKEN_HEADER = "x-cliproxy-local-token"
@@ -75,7 +76,19 @@ def _local_pool(request: Request) -> Pool:
 
 
 async def local_status(request: Request) -> Response:
-    return JSONResponse(_local_pool(request).snapshot())
+    pool = _local_pool(request)
+    return JSONResponse({**pool.snapshot(), "state": await state_status(request.app.state.services)})
+
+
+async def state_status(services: Services) -> dict[str, Any]:
+    """The state backend, whether it answers, and the live instances by their heartbeats (this one
+    alone when Redis is away: the others cannot be seen then)."""
+    state = services.state
+    try:
+        instances = await state.instances()
+    except StateUnavailable:
+        instances = [{"instance": state.instance}]
+    return {**state.health().as_dict(), "instance": state.instance, "instances": instances}
 
 
 async def local_reset(request: Request) -> Response:

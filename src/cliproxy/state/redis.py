@@ -20,7 +20,8 @@ reads (``accounts``).
 Redis going away never fails a request: writes wait in a bounded queue (account states one per
 account, newest wins), reads raise ``StateUnavailable`` or fall back to this instance's own view,
 the lease falls back to the account file's lock, and one task pings until Redis answers again, then
-writes what waited and tells the listeners to read everything again (``on_reconnect``).
+writes what waited, subscribes again and then tells the listeners to read everything again
+(``on_reconnect``): a change made while this instance was not listening is in the keys by then.
 """
 
 from __future__ import annotations
@@ -147,8 +148,6 @@ class RedisState:
                  self.where, len(self._pending) + len(self._queue))
         self._back.set()
         self._wake.set()
-        for listener in self._reconnect_listeners:
-            _call(listener)
 
     async def _watch_loop(self) -> None:
         while True:
@@ -249,12 +248,19 @@ class RedisState:
             try:
                 async with self._listener.pubsub() as pubsub:
                     await pubsub.subscribe(self._key("notices"))
+                    self._subscribed()
                     while True:
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                         if message is not None:
                             self._dispatch(message.get("data"))
             except GONE as exc:
                 self._lost(exc)
+
+    def _subscribed(self) -> None:
+        """Listening again: what changed before now is in the keys, so the listeners read them now
+        (a change announced while this instance was not listening is not lost)."""
+        for listener in self._reconnect_listeners:
+            _call(listener)
 
     def _dispatch(self, raw: Any) -> None:
         try:
