@@ -57,18 +57,31 @@ def seen_resting_at(instance: Instance, name: str, deadline: float = 20.0) -> fl
 FILL_FIRST = "routing:\n  strategy: fill-first\n"
 
 
+def first_notice(server: RedisServer) -> float:
+    """``time.monotonic()`` when the first change notice of the deployment reaches a Redis subscriber."""
+    pubsub = server.client().pubsub()
+    pubsub.subscribe("test:notices")
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        if message is not None and b'"kind":"account"' in message["data"]:
+            return time.monotonic()
+    raise AssertionError("no account notice on Redis")
+
+
 def test_a_429_on_one_instance_rests_the_account_on_all_three(fake: FakeCodex, tmp_path: Path,
                                                               redis_server: RedisServer) -> None:
     two_accounts(tmp_path)
     fake.script("tok-a", *[LIMIT] * 10)
-    with cluster(tmp_path, upstream(fake), state_config(redis_server.url, FILL_FIRST)) as nodes:
+    with cluster(tmp_path, upstream(fake), state_config(redis_server.url, FILL_FIRST)) as nodes, \
+            ThreadPoolExecutor(3) as pool:
+        notice = pool.submit(first_notice, redis_server)
         assert nodes[0].chat().status_code == 200  # a's 429, then b serves
         hit = next(r.at for r in fake.inference_requests() if r.headers["authorization"] == "Bearer tok-a")
-        with ThreadPoolExecutor(2) as pool:
-            seen = list(pool.map(lambda node: seen_resting_at(node, "codex-a.json"), nodes[1:]))
-        print(f"\n429 at the fake → account resting on the other instances after "
-              f"{', '.join(f'{(at - hit) * 1000:.1f} ms' for at in seen)} (upper bound: includes the 429's "
-              "round trip and the poll)")
+        seen = list(pool.map(lambda node: seen_resting_at(node, "codex-a.json"), nodes[1:]))
+        print(f"\n429 at the fake → notice on Redis after {(notice.result() - hit) * 1000:.1f} ms; account shown "
+              f"resting by the other instances' management API after "
+              f"{', '.join(f'{(at - hit) * 1000:.1f} ms' for at in seen)} (includes the poll)")
         assert all(node.chat().status_code == 200 for node in nodes[1:])
     assert tried(fake, "tok-a") == 1  # neither other instance tried the resting account
 
