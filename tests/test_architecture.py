@@ -29,6 +29,8 @@ TRANSLATORS = ("cliproxy.dialects.openai_chat", "cliproxy.dialects.anthropic", "
                "cliproxy.dialects.responses_socket")
 BELOW_THE_SERVER = ("cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "cliproxy.config", "cliproxy.observe",
                     "cliproxy.keys")
+# The shared state stores and announces plain data: it knows nothing of what the data means.
+STATE = "cliproxy.state"
 # Named here, not only found by the walk: its absence is a break of its own rule.
 CREDENTIAL = "cliproxy.credential"
 # The Amp module's pure parts: mapping, request cleaning, answer rewriting.
@@ -82,6 +84,11 @@ NEVERS = (
           (DASHBOARD,), lambda name: under(name, "cliproxy.server.routes", "cliproxy.server.app", "cliproxy.cli")),
     Never("the dashboard is loaded on its first request, never at start", AT_START,
           lambda name: under(name, DASHBOARD)),
+    Never("nothing below the server loads the server or the CLI (the shared state included)", (STATE,),
+          lambda name: under(name, "cliproxy.server", "cliproxy.cli", "cliproxy.dialects")),
+    Never("the shared state loads no pool, auth, upstream, runner or observe: it stores plain data", (STATE,),
+          lambda name: under(name, "cliproxy.pool", "cliproxy.auth", "cliproxy.upstream", "cliproxy.runner",
+                             "cliproxy.observe")),
 )
 
 

@@ -4,7 +4,8 @@ Refresh tokens rotate and are single-use, so the one thing refresh must never do
 twice. Three guards, innermost last:
 
 1. single-flight per account and refresh token: concurrent callers in one process share one call;
-2. the account's cross-process file lock is held across re-read → refresh call → write;
+2. the account's cross-process file lock is held across re-read → refresh call → write, inside the
+   shared lease of several instances when they share state (``state.lease``: one holder across hosts);
 3. after taking the lock the file is re-read, and a refresh token that differs from ours (another
    process refreshed) is adopted without a network call — Codex's guarded reload.
 
@@ -17,6 +18,7 @@ by the schedule in ``auth.schedule``, which refreshes every account before its t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -49,6 +51,8 @@ RETRY_DELAYS = (1.0, 2.0)  # CPA: 3 attempts, waiting 1 s then 2 s
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+# The single-writer lease of one account across instances (``SharedState.lease``); none by default.
+Lease = Callable[[str], contextlib.AbstractAsyncContextManager[None]]
 
 
 def due_time(expires_at: float | None, last_refresh_at: float | None, interval: float | None,
@@ -138,7 +142,7 @@ class Refresher:
                  on_failed: Callable[[Credential, str], None] = lambda credential, message: None,
                  *, store: CredentialStore | None = None, clock: Clock = time.time,
                  timeout: float = REQUEST_TIMEOUT.read or 30.0, sleep: Sleep = asyncio.sleep,
-                 retry_delays: Sequence[float] = RETRY_DELAYS) -> None:
+                 retry_delays: Sequence[float] = RETRY_DELAYS, lease: Lease | None = None) -> None:
         self._config = config
         self._http = http  # one given client serves every account (tests); else one per way out
         self._clients: dict[tuple[str, str, bool], httpx.AsyncClient] = {}
@@ -149,6 +153,7 @@ class Refresher:
         self._retry_delays = tuple(retry_delays)
         self._flights: dict[tuple[str, str, bool], asyncio.Task[Credential]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._lease: Lease = lease or (lambda name: contextlib.nullcontext())
 
     def configure(self, config: Config) -> None:
         """A reloaded config: the next refresh uses its ``oauth-issuer``, ``proxy-url`` and trust."""
@@ -202,7 +207,7 @@ class Refresher:
 
     async def _run(self, credential: Credential, force: bool) -> Credential:
         lock = self._locks.setdefault(credential.id, asyncio.Lock())
-        async with lock:
+        async with lock, self._lease(credential.id):
             try:
                 async with self.store.alock(credential.id):
                     return await self._locked(credential, force)

@@ -165,6 +165,19 @@ def status(config: str | None, url: str | None, as_json: bool) -> None:
         out().print("No account yet: run `cliproxy login`.", markup=False)
         return
     out().print(render(snapshot, source))
+    if isinstance(snapshot.get("state"), dict):
+        out().print(state_line(snapshot["state"]), markup=False)
+
+
+def state_line(state: dict[str, Any]) -> str:
+    """``state: redis (connected) · 3 live instances: …``, or the embedded backend's one instance."""
+    backend = str(state.get("backend") or "embedded")
+    if backend == "embedded":
+        return "state: embedded (this instance alone)"
+    link = "connected" if state.get("connected") else f"DISCONNECTED: {state.get('detail') or 'unreachable'}"
+    live = [str(beat.get("instance")) for beat in state.get("instances") or [] if isinstance(beat, dict)]
+    queued = f" · {state.get('queued')} write(s) queued" if state.get("queued") else ""
+    return f"state: {backend} ({link}){queued} · {len(live)} live instance(s): {', '.join(live)}"
 
 
 def register(app: click.Group) -> None:

@@ -219,6 +219,8 @@ def apply_env(config: Config, environ: Mapping[str, str]) -> Config:
         updates["oauth_issuer"] = issuer.rstrip("/")
     if auth_dir := environ.get("CLIPROXY_AUTH_DIR"):
         updates["auth_dir"] = auth_dir
+    if state_url := environ.get("CLIPROXY_STATE_URL"):  # keeps a Redis password out of the file
+        updates["state"] = updated(config.state, url=state_url)
     return updated(config, **updates) if updates else config
 
 

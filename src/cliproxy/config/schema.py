@@ -223,6 +223,33 @@ def check_client_keys(entries: tuple[ClientKey, ...]) -> None:
         seen.add(entry.name.lower())
 
 
+STATE_SCHEMES = ("redis", "rediss", "unix")
+
+
+class State(_Section, frozen=True):
+    """Where the pool's shared facts live (docs/scaling.md): this process alone, or Redis for several
+    instances. Read at start: changing it needs a restart."""
+
+    backend: Literal["embedded", "redis"] = "embedded"
+    # redis://[user:password@]host:port/db, rediss:// for TLS, unix:///path/to/socket.
+    url: str = "redis://127.0.0.1:6379/0"
+    # Every key and channel starts with this, so deployments can share one Redis.
+    prefix: str = "cliproxy"
+    # Seconds one Redis command may take before the instance counts Redis as gone for now.
+    timeout_seconds: PositiveFloat = 0.5
+    # Writes kept while Redis is away (affinity bindings, usage records); account states are kept
+    # one per account on top. The oldest go first when full.
+    queue_max: Annotated[int, Meta(ge=1)] = 10_000
+    # Usage records kept in the shared stream that every instance drains into its own history.
+    usage_stream_max: Annotated[int, Meta(ge=1)] = 100_000
+
+    def __post_init__(self) -> None:
+        """A URL Redis cannot use fails the load, naming the key but never the URL (it may hold a
+        password)."""
+        if self.backend == "redis" and self.url.partition("://")[0].lower() not in STATE_SCHEMES:
+            raise ValueError("state.url: expected redis://, rediss:// or unix://")
+
+
 class Config(_Section, frozen=True):
     """The whole configuration; one instance is one immutable snapshot of the file."""
 
@@ -265,6 +292,7 @@ class Config(_Section, frozen=True):
     metrics_enabled: bool = False
     limits: Limits = Limits()
     client_keys: tuple[ClientKey, ...] = ()
+    state: State = State()
 
     def __post_init__(self) -> None:
         """Normalise what every construction (file or code) must agree on: keys, URL ends."""

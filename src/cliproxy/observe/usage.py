@@ -18,7 +18,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -244,8 +244,15 @@ class UsageWriter:
         self._last_prune = 0.0
         self._stop_deadline = 0.0
         self.written = self.dropped = 0
+        self.tee: Callable[[UsageRecord], None] | None = None  # the shared feed of several instances
 
     def record(self, record: UsageRecord) -> None:
+        self._queue.put(record)
+        if self.tee is not None:
+            self.tee(record)
+
+    def record_from_elsewhere(self, record: UsageRecord) -> None:
+        """Another instance's record, drained from the shared feed: stored here, not fed back."""
         self._queue.put(record)
 
     def start(self) -> None:

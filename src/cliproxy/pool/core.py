@@ -39,7 +39,7 @@ from cliproxy.pool.quota_view import PoolQuota
 from cliproxy.pool.recovery import Recovery
 from cliproxy.pool.selection import Placement, Selector, reset_tier
 from cliproxy.pool.shortage import TRANSIENT, Exhausted, no_accounts
-from cliproxy.pool.store import PoolStore, export_pool, restore_pool
+from cliproxy.pool.store import PoolStore, decode_account, encode_account, export_pool, restore_pool
 
 Clock = Callable[[], float]
 MAX_SELECTORS = 256
@@ -70,6 +70,10 @@ class Pool(Recovery):
         self._version = 0  # bumped whenever anything the pool view shows changed
         self.store: PoolStore | None = None
         self.dirty = False
+        # Told of every account-state change at attempt end and of every new session binding, so
+        # other instances can learn them (pool/shared.py); None with one instance.
+        self.on_change = None
+        self.on_bind: Callable[[str, str, str], None] | None = None
         self.update(credentials)
 
     @classmethod
@@ -90,6 +94,10 @@ class Pool(Recovery):
     @property
     def strategy(self) -> str:
         return self._strategy
+
+    @property
+    def affinity_ttl(self) -> float:
+        return self._affinity.ttl
 
     def configure(self, config: Config) -> None:
         """Routing settings of a (re)loaded config; accounts' state is kept."""
@@ -215,6 +223,8 @@ class Pool(Recovery):
                                           self.quota_view(now).plan, self.public_name))
         if session and self._affinity_on and (bound is None or self._binding_moves(bound, selector, model, now)):
             self._affinity.bind(session, model, chosen, now)
+            if self.on_bind is not None and chosen != bound:
+                self.on_bind(session, model, chosen)
         return self._latest[chosen]
 
     def _binding_moves(self, bound: str, selector: Selector, model: str, now: float) -> bool:
@@ -226,6 +236,11 @@ class Pool(Recovery):
         if not self.blocked_until(self._latest[bound], model, now):
             return False
         return self.state(bound).outcome not in TRANSIENT
+
+    def adopt_binding(self, session: str, model: str, cid: str) -> None:
+        """Another instance bound ``session`` to ``cid``: the next turn here goes there too."""
+        if cid in self._latest:
+            self._affinity.bind(session, model, cid, self._clock())
 
     def session_account(self, session: str, model: str) -> str | None:
         return self._affinity.get(session, model, self._clock())
@@ -250,8 +265,14 @@ class Pool(Recovery):
         """One upstream attempt's outcome, begun at ``started`` (default: now), as state.
 
         Only the account's own failures rest it; the upstream's transient ones rest it when they
-        repeat; the request's and ours leave it alone (``pool/cooldown.py`` has the rules).
+        repeat; the request's and ours leave it alone (``pool/cooldown.py`` has the rules). The
+        state it ends with goes to ``on_change`` (the other instances), at attempt end only.
         """
+        self._record(credential, model, error, started)
+        if self.on_change is not None and (error is None or error.blame not in (Blame.REQUEST, Blame.OURS)):
+            self.on_change(credential.id)
+
+    def _record(self, credential: Credential, model: str, error: ProxyError | None, started: float | None) -> None:
         now = self._clock()
         began = now if started is None else started
         state = self.state(credential.id)
@@ -313,6 +334,8 @@ class Pool(Recovery):
         if fresh and state.outcome in QUOTA_RESTS and has_headroom(report, now):
             state.clear()
             self._back(credential, "a fresh quota read shows headroom", now)
+        if fresh and self.on_change is not None:
+            self.on_change(credential.id)
         elif self._quota_orders or state.quota.blocked_until(now) != before:
             self._changed(credential.id, now)
         return True
@@ -368,6 +391,29 @@ class Pool(Recovery):
         """What survives a restart: rests, quota windows, counters (the state file's content)."""
         self.dirty = False
         return export_pool(self._states, self._latest, self._egress, self._clock())
+
+    def export_account(self, cid: str) -> dict[str, Any]:
+        """One account's state as the state file writes it, for the other instances."""
+        return encode_account(self.state(cid), self._latest[cid])
+
+    def adopt(self, cid: str, raw: Mapping[str, Any]) -> None:
+        """Another instance's view of an account: its rests and quota windows replace ours; our own
+        counters stay. A rest learnt now counts as begun now, so an attempt already in flight here
+        cannot end it with a success (``cooldown.on_success``)."""
+        credential = self._latest.get(cid)
+        if credential is None:
+            return
+        now, state = self._clock(), self.state(cid)
+        remote = decode_account(raw, credential, now)
+        was = state.reason if state.resting else ""
+        state.cooling_until, state.reason, state.outcome, state.strikes = (
+            remote.cooling_until, remote.reason, remote.outcome, remote.strikes)
+        state.model_blocks, state.quota, state.blame = remote.model_blocks, remote.quota, remote.blame
+        state.since = now if remote.resting else 0.0
+        if was and not remote.resting:
+            self._back(credential, f"another instance ended its rest (was: {was})", now)
+        else:
+            self._changed(cid, now)
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Load a state file's content: accounts still present keep what is still true of them."""

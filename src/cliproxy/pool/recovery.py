@@ -27,6 +27,7 @@ class Recovery:
     _states: dict[str, AccountState]
     _clock: Callable[[], float]
     _places: dict[str, int] | None = None  # account id → its place in the pool, sorted by id
+    on_change: Callable[[str], None] | None = None  # told when an account's state changed (pool/shared.py)
 
     def _changed(self, cid: str, now: float | None = None) -> None:
         raise NotImplementedError
@@ -55,6 +56,8 @@ class Recovery:
         state.clear()
         state.model_blocks.clear()
         self._back(credential, "reset by the user", self._clock())
+        if self.on_change is not None:
+            self.on_change(credential_id)
         return True
 
     def public_name(self, credential: Credential) -> str:

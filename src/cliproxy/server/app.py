@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cliproxy.amp.routes import AMP_ROUTES
-from cliproxy.auth.refresh import Refresher
+from cliproxy.auth.refresh import Lease, Refresher
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.auth.store import FileStore
 from cliproxy.config.reload import Reloader
@@ -38,8 +38,10 @@ from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.credential import Credential
 from cliproxy.keys.counters import MemoryCounters
 from cliproxy.observe.logs import REDACTOR
+from cliproxy.observe.usage_feed import UsageFeed
 from cliproxy.pool.core import Pool
 from cliproxy.pool.poller import QuotaPoller
+from cliproxy.pool.shared import PoolShare
 from cliproxy.pool.store import FilePoolStore, keep, state_dir
 from cliproxy.runner import Runner
 from cliproxy.server.backend_route import BACKEND_ROUTES
@@ -57,6 +59,7 @@ from cliproxy.server.services import Services
 from cliproxy.server.status_route import STATUS_ROUTES, remove_server_file, write_server_file
 from cliproxy.server.usage_route import USAGE_ROUTES
 from cliproxy.server.websocket.route import WEBSOCKET_ROUTES
+from cliproxy.state.build import build_state
 from cliproxy.upstream.codex import CodexUpstream
 
 log = logging.getLogger(__name__)
@@ -76,7 +79,9 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
     discovery = ModelDiscovery(holder, upstream)
     reloader = None if config_path is None else Reloader(holder, config_path, live=lambda: discovery.live,
                                                          bind_host=bind_host)
-    refresher = _refresher(config, pool, reloader)
+    state = build_state(config.state, state_dir(config.auth_path))
+    share = PoolShare(pool, state) if state.backend != "embedded" else None
+    refresher = _refresher(config, pool, reloader, state.lease if share is not None else None)
     scheduler = RefreshScheduler(refresher)
     counters, key_store = _client_key_counters(config)
     ops = Operations(holder, config_path, upstream=upstream, pool=pool, scheduler=scheduler, discovery=discovery,
@@ -84,7 +89,8 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
     return Services(holder=holder, upstream=upstream, runner=Runner(upstream, pool, refresher.on_unauthorized),
                     bind_host=bind_host, discovery=discovery, refresher=refresher, scheduler=scheduler, ops=ops,
                     poller=QuotaPoller(pool, upstream, lambda: holder.current.config), counters=counters,
-                    key_store=key_store)
+                    key_store=key_store, state=state, share=share,
+                    feed=UsageFeed(ops.usage, state) if share is not None and ops.usage is not None else None)
 
 
 def _client_key_counters(config: Config) -> tuple[MemoryCounters, FilePoolStore]:
@@ -102,7 +108,7 @@ def _sweep_temp_files(auth_dir: Path) -> None:
         log.info("removed %d temp file(s) that an interrupted token write left in the auth dir", swept)
 
 
-def _refresher(config: Config, pool: Pool, reloader: Reloader | None) -> Refresher:
+def _refresher(config: Config, pool: Pool, reloader: Reloader | None, lease: Lease | None = None) -> Refresher:
     """A refreshed or failed token reaches the pool at once; the refresher's own writes to account
     files are announced to the reloader, which then does not read them back as a user's change."""
 
@@ -116,7 +122,7 @@ def _refresher(config: Config, pool: Pool, reloader: Reloader | None) -> Refresh
             pool.replace(credential)
 
     store = FileStore(config.auth_path, on_write=None if reloader is None else reloader.note_own_write)
-    return Refresher(config, None, refreshed, failed, store=store)
+    return Refresher(config, None, refreshed, failed, store=store, lease=lease)
 
 
 def management_api(context: ManagementContext, logins: Logins, log_buffer: LogBuffer) -> ASGIApp:
@@ -151,7 +157,12 @@ def dashboard_routes(services: Services) -> list[BaseRoute]:
 
 async def _start(services: Services) -> list[asyncio.Task[None]]:
     """Background work of a running server: discovery, refresh, reload, pool state, quota poll."""
+    await services.state.start()
+    if services.share is not None:
+        await services.share.start()
     tasks = [asyncio.create_task(services.discovery.run())]
+    if services.feed is not None:
+        tasks.append(asyncio.create_task(services.feed.run()))
     services.scheduler.update(services.holder.current.credentials)
     services.scheduler.start()
     await services.ops.start()
@@ -185,6 +196,7 @@ async def _stop(services: Services, tasks: list[asyncio.Task[None]]) -> None:
     await services.refresher.aclose()
     await services.upstream.aclose()
     await services.amp.aclose()
+    await services.state.close()
 
 
 def build_app(services: Services) -> ASGIApp:

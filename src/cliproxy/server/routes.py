@@ -50,7 +50,8 @@ def _services(request: HTTPConnection) -> Services:
 async def healthz(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(status_code=200)
-    return JSONResponse({"status": "ok"})
+    state = _services(request).state.health()  # several instances: is the shared state reachable?
+    return JSONResponse({"status": "ok"} if state.backend == "embedded" else {"status": "ok", "state": state.as_dict()})
 
 
 async def root(request: Request) -> Response:

@@ -30,6 +30,7 @@ from cliproxy.pool.store import ensure_private_dir
 from cliproxy.server.gate import is_loopback
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.services import Services
+from cliproxy.state.base import StateUnavailable
 
 SERVER_FILE = "server.json"
 TOKEN_HEADER = "x-cliproxy-local-token"
@@ -76,11 +77,24 @@ def _local_pool(request: Request) -> Pool:
 
 
 async def local_status(request: Request) -> Response:
-    """The pool snapshot, and which build answers (``cliproxy doctor`` compares it with its own)."""
+    """The pool snapshot, which build answers (``cliproxy doctor`` compares it with its own), and the
+    state backend with its live instances."""
     from cliproxy.version import commit
 
     snapshot = _local_pool(request).snapshot()
-    return JSONResponse({**snapshot, "server": {"version": __version__, "commit": commit()}})
+    return JSONResponse({**snapshot, "server": {"version": __version__, "commit": commit()},
+                         "state": await state_status(request.app.state.services)})
+
+
+async def state_status(services: Services) -> dict[str, Any]:
+    """The state backend, whether it answers, and the live instances by their heartbeats (this one
+    alone when Redis is away: the others cannot be seen then)."""
+    state = services.state
+    try:
+        instances = await state.instances()
+    except StateUnavailable:
+        instances = [{"instance": state.instance}]
+    return {**state.health().as_dict(), "instance": state.instance, "instances": instances}
 
 
 async def local_reset(request: Request) -> Response:

@@ -1,0 +1,120 @@
+"""One pool's account states and session bindings, kept in step with the other instances.
+
+The pool itself stays in memory and picks without a round trip; this bridge hands what changed to
+the shared state (``cliproxy.state``) at attempt end, and applies what other instances announce. A
+state travels under an opaque name (a hash of the account's file name), so no file name or e-mail
+reaches the store; each instance maps names back through its own accounts, which it reads from the
+shared auth dir.
+
+What is shared: rests, per-model blocks, quota windows (each kept until it is over), and session
+bindings. What stays per instance: request and error counters, the count of the upstream's
+transient failures in a row, egress rests (they belong to one host's way out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from typing import Any
+
+from cliproxy.pool.core import Pool
+from cliproxy.state.base import SharedState, StateUnavailable, opaque
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PoolShare", "expires_at"]
+
+
+def expires_at(data: dict[str, Any], now: float) -> float:
+    """When nothing in an exported account state matters any more: its rest, model blocks, quota
+    limit and window resets are all over. A rest only the user ends has no end (``inf``)."""
+    cooling = float(data.get("cooling_until") or 0)
+    times = [math.inf if cooling < 0 else cooling, *(float(t) for t in (data.get("model_blocks") or {}).values())]
+    quota = data.get("quota") or {}
+    times.append(float(quota.get("limit_until") or 0))
+    times += _resets(quota)
+    return max(times, default=now)
+
+
+def _resets(quota: dict[str, Any]) -> list[float]:
+    out: list[float] = []
+    for family in (quota.get("families") or {}).values():
+        for window in (family.get("windows") or {}).values() if isinstance(family, dict) else ():
+            if isinstance(window, dict):
+                out.append(float(window.get("reset_at") or 0))
+    return out
+
+
+class PoolShare:
+    """Wires a ``Pool`` to a ``SharedState``: out at attempt end, in on every notice and on reconnect."""
+
+    def __init__(self, pool: Pool, state: SharedState) -> None:
+        self.pool, self.state = pool, state
+        self._names: dict[str, str] = {}
+        self._seen: dict[str, float] = {}  # the change time of each account's newest known state
+        self._tasks: set[asyncio.Task[None]] = set()
+        pool.on_change = self._changed
+        pool.on_bind = self._bound
+        state.on_account(self._arrived)
+        state.on_binding(self._bound_elsewhere)
+        state.on_reconnect(self._reconnected)
+
+    async def start(self) -> None:
+        """Learn what the other instances know before serving."""
+        await self.reconcile()
+
+    def _name(self, cid: str) -> str:
+        return opaque(cid)
+
+    def _cid(self, name: str) -> str | None:
+        cid = self._names.get(name)
+        if cid is None:  # an account this map has not seen: rebuild it from the pool's accounts
+            self._names = {opaque(c.id): c.id for c in self.pool.credentials()}
+            cid = self._names.get(name)
+        return cid
+
+    def _changed(self, cid: str) -> None:
+        """Announced with the wall-clock time of the change: of two states of one account, the later
+        wins everywhere, whatever order they arrive in (an instance back from an outage writes what it
+        queued before a newer rest elsewhere)."""
+        data = {**self.pool.export_account(cid), "changed_at": time.time()}
+        name = self._name(cid)
+        self._seen[name] = data["changed_at"]
+        self.state.put_account(name, data, expires_at(data, self.pool.now()))
+
+    def _bound(self, session: str, model: str, cid: str) -> None:
+        self.state.put_binding(session, model, self._name(cid), self.pool.affinity_ttl)
+
+    def _arrived(self, name: str, data: dict[str, Any]) -> None:
+        changed = float(data.get("changed_at") or 0)
+        if changed < self._seen.get(name, 0.0):
+            return  # older than what this instance did or learnt since
+        cid = self._cid(name)
+        if cid is not None:
+            self._seen[name] = changed
+            self.pool.adopt(cid, data)
+
+    def _bound_elsewhere(self, session: str, model: str, name: str) -> None:
+        cid = self._cid(name)
+        if cid is not None:
+            self.pool.adopt_binding(session, model, cid)
+
+    def _reconnected(self) -> None:
+        task = asyncio.ensure_future(self.reconcile())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def reconcile(self) -> None:
+        """Write what waited, then take every state the store keeps (another instance may have
+        rested an account meanwhile). An account whose key expired has nothing left to adopt."""
+        await self.state.flush()
+        try:
+            found = await self.state.accounts()
+        except StateUnavailable as exc:
+            log.info("state: cannot read the shared pool state now (%s); going on with this instance's", exc)
+            return
+        for name, data in found.items():
+            self._arrived(name, data)
+        log.info("state: %d shared account state(s) read", len(found))

@@ -1,0 +1,100 @@
+"""Two pools (two instances) on one Redis: what one learns about an account or a session, the other
+acts on, and an instance that starts late learns what is already known."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from cliproxy.errors import Outcome
+from cliproxy.pool.core import Pool
+from cliproxy.pool.shared import PoolShare
+from cliproxy.state.redis import RedisState
+from tests.fakes.redis_server import RedisServer
+from tests.pool.helpers import MODEL, cred, failure
+
+ACCOUNTS = [cred("a"), cred("b")]
+
+
+async def until(check: Callable[[], Any], deadline: float = 10.0) -> Any:
+    end = time.monotonic() + deadline
+    while not (value := check()):
+        assert time.monotonic() < end, "timed out"
+        await asyncio.sleep(0.01)
+    return value
+
+
+async def instance(server: RedisServer) -> tuple[Pool, PoolShare]:
+    pool = Pool(ACCOUNTS, "fill-first")
+    state = RedisState(server.url, prefix="t")
+    share = PoolShare(pool, state)
+    await state.start()
+    await share.start()
+    return pool, share
+
+
+@pytest.fixture
+async def two(redis_server: RedisServer) -> AsyncIterator[tuple[Pool, Pool]]:
+    (one, first), (other, second) = await instance(redis_server), await instance(redis_server)
+    await until(lambda: len(_live(redis_server)) == 2)
+    try:
+        yield one, other
+    finally:
+        await first.state.close()
+        await second.state.close()
+
+
+def _live(server: RedisServer) -> list[bytes]:
+    return list(server.client().scan_iter(match="t:instance:*"))
+
+
+def usage_limit() -> Any:
+    return failure(Outcome.QUOTA_EXHAUSTED, 429, retry_after=3600, message="The usage limit has been reached")
+
+
+async def test_a_rest_on_one_instance_moves_the_other_off_the_account(two: tuple[Pool, Pool]) -> None:
+    one, other = two
+    assert other.pick(ACCOUNTS, model=MODEL).id == "codex-a.json"
+    one.record(ACCOUNTS[0], MODEL, usage_limit())
+    await until(lambda: other.state("codex-a.json").resting)
+    assert other.pick(ACCOUNTS, model=MODEL).id == "codex-b.json"
+    assert "usage limit" in other.state("codex-a.json").reason
+    assert other.state("codex-a.json").requests == 0  # counters stay per instance
+
+
+async def test_a_success_elsewhere_ends_the_rest_here_too(two: tuple[Pool, Pool]) -> None:
+    one, other = two
+    one.record(ACCOUNTS[0], MODEL, failure(Outcome.FORBIDDEN, 403))
+    await until(lambda: other.state("codex-a.json").resting)
+    assert one.reset("codex-a.json")
+    await until(lambda: not other.state("codex-a.json").resting)
+    assert other.pick(ACCOUNTS, model=MODEL).id == "codex-a.json"
+
+
+async def test_a_session_bound_on_one_instance_goes_to_the_same_account_on_the_other(two: tuple[Pool, Pool]) -> None:
+    one, other = two
+    one.record(ACCOUNTS[0], MODEL, failure(Outcome.FORBIDDEN, 403))
+    assert one.pick(ACCOUNTS, model=MODEL, session="s1").id == "codex-b.json"
+    assert one.reset("codex-a.json")  # a is back: a new session would go there (fill-first)
+    await until(lambda: other.session_account("s1", MODEL))
+    await until(lambda: not other.state("codex-a.json").resting)
+    assert other.pick(ACCOUNTS, model=MODEL, session="s1").id == "codex-b.json"
+
+
+async def test_an_instance_that_starts_later_learns_the_rests_already_known(redis_server: RedisServer) -> None:
+    one, first = await instance(redis_server)
+    try:
+        one.record(ACCOUNTS[0], MODEL, usage_limit())
+        await first.state.flush()
+        late, second = await instance(redis_server)
+        try:
+            assert late.state("codex-a.json").resting
+            assert late.pick(ACCOUNTS, model=MODEL).id == "codex-b.json"
+        finally:
+            await second.state.close()
+    finally:
+        await first.state.close()
