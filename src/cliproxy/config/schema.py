@@ -148,6 +148,9 @@ class Models(_Section, frozen=True):
     discovery: bool = True
     client_version: str = DEFAULT_CODEX_CLIENT_VERSION
     cache_ttl_seconds: NonNegFloat = 3600.0
+    # A catalogue served instead of the discovered and bundled ones: a JSON file, or entries inline.
+    catalogue_file: str = ""
+    catalogue: tuple[dict[str, Any], ...] = ()
 
 
 class Config(_Section, frozen=True):
@@ -191,6 +194,13 @@ class Config(_Section, frozen=True):
     models: Models = Models()
     metrics_enabled: bool = False
     limits: Limits = Limits()
+    # CLIProxyAPI keys read for compatibility; docs/config.md says what each does here.
+    logs_max_total_size_mb: NonNegInt = 0
+    nonstream_keepalive_interval: NonNegInt = 0
+    ws_auth: bool = False
+    commercial_mode: bool = False
+    redis_usage_queue_retention_seconds: NonNegInt = 60
+    websockets: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Normalise what every construction (file or code) must agree on: keys, URL ends."""

@@ -34,6 +34,7 @@ from cliproxy.server.model_lists import (
     openai_model_list,
 )
 from cliproxy.server.observe import Trace
+from cliproxy.server.passthrough import passed_headers
 from cliproxy.server.services import Services
 
 SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
@@ -133,6 +134,8 @@ async def run(request: Request, call: Call) -> Response:
         if not call.request.stream:
             response = await services.runner.complete(call, result)
             answer = JSONResponse(dialect.render_response(response, call.request))
+            if call.config.passthrough_headers:
+                answer.headers.update(passed_headers(result.upstream_headers))
             trace.finish(200, response=bytes(answer.body))
             return answer
         stream = services.runner.stream(call, result)
@@ -144,6 +147,8 @@ async def run(request: Request, call: Call) -> Response:
         trace.abort(exc)
         raise
     headers = {**SSE_HEADERS, **services.runner.quota_headers(call)}
+    if call.config.passthrough_headers:
+        headers = {**passed_headers(result.upstream_headers), **headers}
     return EventStream(_prepend(first, stream, trace), media_type="text/event-stream", headers=headers)
 
 
