@@ -24,7 +24,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.reload import Reloader
+from cliproxy.config.schema import Config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.observe.log_files import AppLogFile
 from cliproxy.observe.logs import REDACTOR, known_secrets
 from cliproxy.observe.metrics import CONTENT_TYPE, Metrics
 from cliproxy.observe.request_log import LOG_DIR, RequestLogger
@@ -65,6 +67,7 @@ class Operations:
         self.request_log = RequestLogger(config_path.parent / LOG_DIR) if config_path is not None else None
         self.observer = Observer(holder, self.metrics, self.usage, self.request_log)
         self.log_buffer = LogBuffer()
+        self.app_log = AppLogFile(config_path.parent / LOG_DIR) if config_path is not None else None
         self.context: ManagementContext | None = None
         self.logins: Logins | None = None
         if reloader is not None:
@@ -85,6 +88,7 @@ class Operations:
         REDACTOR.register(known_secrets(new.config, new.credentials))
         if new.config.debug != old.config.debug:
             logging.getLogger().setLevel(logging.DEBUG if new.config.debug else logging.INFO)
+        self._log_to_file(new.config)
         added = {c.id for c in new.credentials} - {c.id for c in old.credentials}
         if added and new.config.models.discovery:
             task = asyncio.ensure_future(self._discover())
@@ -99,8 +103,14 @@ class Operations:
 
     # ---- lifespan ---------------------------------------------------------------------------------
 
+    def _log_to_file(self, config: Config) -> None:
+        """``logging-to-file`` and its size cap, at start and on every reload."""
+        if self.app_log is not None:
+            self.app_log.configure(config.logging_to_file, config.logs_max_total_size_mb)
+
     async def start(self) -> None:
         logging.getLogger().addHandler(self.log_buffer)
+        self._log_to_file(self.holder.current.config)
         if self.usage is not None:
             self.usage.start()
         if self.reloader is not None:
@@ -118,6 +128,8 @@ class Operations:
         if self.request_log is not None:
             await asyncio.to_thread(self.request_log.close)
         logging.getLogger().removeHandler(self.log_buffer)
+        if self.app_log is not None:
+            self.app_log.close()
 
     # ---- routes -----------------------------------------------------------------------------------
 
