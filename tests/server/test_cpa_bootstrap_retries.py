@@ -15,12 +15,16 @@ CHAT = {"model": "gpt-5.4", "messages": [{"role": "user", "content": "hi"}], "st
 BOOM = Reply(status=500, body={"detail": "Internal Server Error"})
 
 
+def backend(fake: FakeCodex) -> str:
+    return str(fake.url) + "/backend-api/codex"  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(("retries", "status", "tries"), [(0, 500, 3), (1, 200, 4)])
 def test_bootstrap_retries_add_tries_on_the_only_account(fake: FakeCodex, auth_dir: Path, retries: int,
                                                         status: int, tries: int) -> None:
     # given the only account's backend fails three times before it answers
     fake.script("tok-a", BOOM, BOOM, BOOM)
-    with run_proxy(auth_dir, fake.url + "/backend-api/codex", **{"api-keys": [KEY]},
+    with run_proxy(auth_dir, backend(fake), **{"api-keys": [KEY]},
                    streaming={"bootstrap-retries": retries}) as proxy:
         # when a client streams once
         response = httpx.post(proxy.v1 + "/chat/completions", json=CHAT, timeout=30,

@@ -9,6 +9,7 @@ from cliproxy.upstream.payload import apply_rules, parse_rules, request_facts, r
 BODY: dict[str, Any] = {"model": "gpt-5.4", "reasoning": {"effort": "medium", "summary": "auto"},
                         "tools": [{"type": "function", "name": "f"}, {"type": "web_search"}],
                         "metadata": {"client": "codex", "mode": "prod"}}
+SCHEMA = '{"type":"json_schema","name":"answer","schema":{"type":"object"}}'
 
 
 def run(payload: dict[str, Any], body: dict[str, Any] | None = None, model: str = "gpt-5.4",
@@ -31,7 +32,8 @@ def test_a_rule_for_another_protocol_never_applies_here() -> None:
 
 
 def test_default_sets_only_what_the_request_lacks_and_the_first_rule_wins() -> None:
-    payload = {"default": [{"models": [{"name": "gpt-5.4"}], "params": {"reasoning.effort": "low", "text.verbosity": "low"}},
+    payload = {"default": [{"models": [{"name": "gpt-5.4"}],
+                            "params": {"reasoning.effort": "low", "text.verbosity": "low"}},
                            {"models": [{"name": "*"}], "params": {"text.verbosity": "high"}}]}
     out = run(payload)
     assert out["reasoning"]["effort"] == "medium" and out["text"] == {"verbosity": "low"}
@@ -41,8 +43,7 @@ def test_override_last_rule_wins_and_raw_values_are_json_text() -> None:
     payload = {"override": [{"models": [{"name": "*"}], "params": {"service_tier": "flex"}},
                             {"models": [{"name": "gpt-5.4"}], "params": {"service_tier": "priority"}}],
                "override-raw": [{"models": [{"name": "gpt-*", "protocol": "codex"}],
-                                 "params": {"text.format": '{"type":"json_schema","name":"answer","schema":{"type":"object"}}',
-                                            "broken": "{not json"}}]}
+                                 "params": {"text.format": SCHEMA, "broken": "{not json"}}]}
     out = run(payload)
     assert out["service_tier"] == "priority"
     assert out["text"]["format"] == {"type": "json_schema", "name": "answer", "schema": {"type": "object"}}
@@ -75,8 +76,8 @@ def test_from_protocol_and_header_conditions() -> None:
 def test_paths_append_escape_and_query_every_match() -> None:
     body = {"input": [{"role": "user", "x": 1}, {"role": "user", "x": 2}, {"role": "developer"}], "a.b": 0}
     assert resolve(body, 'input.#(role=="user")#.x') == [["input", 0, "x"], ["input", 1, "x"]]
-    out = run({"override": [{"models": [{"name": "*"}], "params": {'input.#(role=="user")#.x': 9, "input.-1": {"role": "end"},
-                                                                    "a\\.b": 5}}]}, body=body)
+    params = {'input.#(role=="user")#.x': 9, "input.-1": {"role": "end"}, "a\\.b": 5}
+    out = run({"override": [{"models": [{"name": "*"}], "params": params}]}, body=body)
     assert [item.get("x") for item in out["input"]] == [9, 9, None, None] and out["input"][-1] == {"role": "end"}
     assert out["a.b"] == 5
     assert wildcard("gemini-*-pro", "gemini-2.5-pro") and not wildcard("gpt-*", "o3")

@@ -114,7 +114,7 @@ def _flat_keys() -> frozenset[str]:
 def checked_mapping(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A file's mapping as the flat keys ``parse_config`` reads (a v8 sectioned file is flattened),
     and the warnings to log once: keys for other providers, keys not supported, unknown keys."""
-    data, unplaced = dict(raw), []
+    data, unplaced = dict(raw), list[str]()
     if legacy.is_sectioned(raw):
         data, unplaced = legacy.flatten(raw, _flat_keys())
     warnings = compat_warnings(data, [*_prepare(data)[1], *unplaced])

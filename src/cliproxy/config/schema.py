@@ -148,9 +148,6 @@ class Models(_Section, frozen=True):
     discovery: bool = True
     client_version: str = DEFAULT_CODEX_CLIENT_VERSION
     cache_ttl_seconds: NonNegFloat = 3600.0
-    # A catalogue served instead of the discovered and bundled ones: a JSON file, or entries inline.
-    catalogue_file: str = ""
-    catalogue: tuple[dict[str, Any], ...] = ()
 
 
 class Config(_Section, frozen=True):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+from io import TextIOWrapper
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import IO, Any
 
 from cliproxy.observe.logs import REDACTOR, log_formatter
 
@@ -26,7 +26,7 @@ MIB = 1024 * 1024
 class PrivateRotatingFileHandler(RotatingFileHandler):
     """Every file it opens (the first and each after a rotation) is readable by its owner only."""
 
-    def _open(self) -> IO[Any]:
+    def _open(self) -> TextIOWrapper:
         stream = super()._open()
         os.chmod(self.baseFilename, 0o600)
         return stream

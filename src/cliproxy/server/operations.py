@@ -36,6 +36,7 @@ from cliproxy.server.discovery import ModelDiscovery
 from cliproxy.server.management.common import ManagementContext
 from cliproxy.server.management.login import Logins
 from cliproxy.server.management.logs import LogBuffer
+from cliproxy.server.management.v8 import v8_alias
 from cliproxy.server.observe import Observer
 from cliproxy.upstream.codex import CodexUpstream
 
@@ -72,7 +73,8 @@ class Operations:
         self.logins: Logins | None = None
         if reloader is not None:
             reloader.on_swap.append(self._apply)
-            self.context = ManagementContext(holder, pool, scheduler, reloader, self.usage, self.request_log)
+            self.context = ManagementContext(holder, pool, scheduler, reloader, self.usage, self.request_log,
+                                             upstream=upstream)
             self.logins = Logins(self.context)
         self._build_management = management
         self._management: ASGIApp | None = None
@@ -137,6 +139,7 @@ class Operations:
         routes: list[BaseRoute] = [Route("/metrics", self._metrics, methods=["GET"])]
         if self.context is not None:
             routes += [Mount("/v0/management", app=self._management_app),
+                       Mount("/v8/management", app=v8_alias(self._management_app)),
                        Route("/codex/callback", self._codex_callback, methods=["GET"])]
         return routes
 

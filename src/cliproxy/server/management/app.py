@@ -23,6 +23,7 @@ from cliproxy.config import edit as config_edit
 from cliproxy.config.schema import ConfigError, to_document
 from cliproxy.observe.usage import GROUPS, summary
 from cliproxy.server.json import JSONResponse
+from cliproxy.server.management import cpa as management_cpa
 from cliproxy.server.management import (
     files as management_files,
 )
@@ -127,6 +128,7 @@ class ManagementApp:
             *_config_routes(ctx), *_usage_routes(ctx), *management_settings.routes(ctx),
             *management_files.routes(ctx), *management_logs.routes(ctx, log_buffer),
             *management_login.routes(logins),
+            *management_cpa.routes(ctx),
         ], default=_not_found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
