@@ -24,6 +24,7 @@ from cliproxy.pool.affinity import session_id
 from cliproxy.pool.shortage import all_disabled, no_accounts
 from cliproxy.runner import Call, CallResult
 from cliproxy.server.body import read_json
+from cliproxy.server.codex_fit import client_version, fit_for_client
 from cliproxy.server.event_stream import EventStream
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.model_lists import (
@@ -61,7 +62,8 @@ async def root(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     registry = _services(request).holder.current.registry
     if "client_version" in request.query_params:
-        return JSONResponse(codex_model_catalogue(registry.models(include_hidden=True)))
+        version = client_version(request.query_params, request.headers)
+        return JSONResponse(fit_for_client(codex_model_catalogue(registry.models(include_hidden=True)), version))
     models = registry.models()
     if request.headers.get("user-agent", "").startswith("claude-cli"):
         return JSONResponse(anthropic_model_list(models))
