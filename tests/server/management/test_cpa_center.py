@@ -3,10 +3,16 @@ in the shapes it reads; ``api-call`` never becomes a relay to anywhere but the C
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
-from tests.fakes.codex_backend import Reply, usage_body
-from tests.server.management.conftest import ACCESS_A, Managed
+from cliproxy.observe.logs import mask
+from tests.fakes.codex_backend import FakeCodex, Reply, usage_body
+from tests.serve_process import run_configured
+from tests.server.management.conftest import ACCESS_A, CLIENT_KEY, CONFIG, SECRET, Managed, scanner
+
+UPSTREAM_KEY = "sk-upstream-entry-7781aa"
 
 USAGE_CALL = {"method": "GET", "header": {"Authorization": "Bearer $TOKEN$", "Chatgpt-Account-Id": "acc-1"}}
 
@@ -76,3 +82,15 @@ def test_v8_paths_answer_where_the_shape_is_v0s(managed: Managed) -> None:
     assert managed.api.get(v8 + "/model-definitions/codex").status_code == 200
     assert managed.api.get(v8 + "/debug").status_code == 404  # v8 settings have another shape
     assert httpx.get(v8 + "/auth-files").status_code == 401  # behind the same secret
+
+
+def test_api_key_usage_for_a_codex_api_key_entry(tmp_path: Path, fake: FakeCodex) -> None:
+    upstream = fake.url + "/backend-api/codex"  # type: ignore[attr-defined]
+    entry = f'codex-api-key:\n  - api-key: "{UPSTREAM_KEY}"\n    base-url: "{upstream}"\n'
+    with run_configured(tmp_path, upstream, CONFIG + entry) as proxy, scanner([UPSTREAM_KEY, SECRET]) as api:
+        chat = httpx.post(proxy.v1 + "/chat/completions", headers={"authorization": f"Bearer {CLIENT_KEY}"},
+                          json={"model": "gpt-5.4", "messages": [{"role": "user", "content": "hi"}]})
+        assert chat.status_code == 200
+        usage = api.get(proxy.url + "/v0/management/api-key-usage", headers={"authorization": f"Bearer {SECRET}"})
+    assert usage.json() == {"codex": {f"{upstream}|{mask(UPSTREAM_KEY)}": {"success": 1, "failed": 0,
+                                                                            "recent_requests": []}}}
