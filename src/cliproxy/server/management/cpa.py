@@ -91,7 +91,8 @@ async def api_call(ctx: ManagementContext, request: Request) -> Response:
 
 async def _send(ctx: ManagementContext, credential: Credential | None, method: str, url: str,
                 headers: dict[str, str], content: bytes | None) -> Response:
-    assert ctx.upstream is not None
+    if ctx.upstream is None:
+        raise BadBody("api-call is not available on this server", 503)
     client = ctx.upstream.client_for_egress(credential.proxy_url if credential else "")
     try:
         answer, payload = await fetch_whole(client, method, url, ctx.config.limits.upstream_body_bytes,
