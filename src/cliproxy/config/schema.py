@@ -16,6 +16,7 @@ import msgspec
 import msgspec.json
 from msgspec import Meta, field
 
+from cliproxy.config.catalogue_override import configured_catalogue
 from cliproxy.config.limits import Limits
 
 DEFAULT_CODEX_BASE_URL = "https://chatgpt.com/backend-api/codex"
@@ -148,6 +149,13 @@ class Models(_Section, frozen=True):
     discovery: bool = True
     client_version: str = DEFAULT_CODEX_CLIENT_VERSION
     cache_ttl_seconds: NonNegFloat = 3600.0
+    # A catalogue in place of the bundled one (config/catalogue_override.py): inline, or a JSON file.
+    catalogue: tuple[dict[str, Any], ...] = ()
+    catalogue_file: str = ""
+
+    def __post_init__(self) -> None:
+        """A catalogue that cannot be used fails the load (or the reload), not the first request."""
+        configured_catalogue(self.catalogue, self.catalogue_file)
 
 
 class Config(_Section, frozen=True):

@@ -4,9 +4,9 @@
 ``$TOKEN$`` (the Center reads each account's ``wham/usage`` this way). It is no open relay: the URL
 must be on the Codex backend's own host (the account's base URL, ``codex-base-url`` or
 ``quota.usage-url``), and it sits behind the management secret like every endpoint here.
-``reset-quota`` ends an account's rest; ``model-definitions/codex`` lists the bundled catalogue;
-``api-key-usage`` counts requests per ``codex-api-key`` entry (its key masked); ``latest-version``
-answers the running version, with no network call.
+``reset-quota`` ends an account's rest; ``model-definitions/codex`` lists the catalogue (the
+config's own, else the bundled one); ``api-key-usage`` counts requests per ``codex-api-key`` entry
+(its key masked); ``latest-version`` answers the running version, with no network call.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from cliproxy import __version__
 from cliproxy.config.catalogue import ModelInfo, bundled_catalogue
+from cliproxy.config.catalogue_override import configured_catalogue
 from cliproxy.credential import Credential
 from cliproxy.observe.logs import mask
 from cliproxy.server.json import JSONResponse
@@ -121,7 +122,9 @@ async def model_definitions(ctx: ManagementContext, request: Request) -> Respons
         raise BadBody("channel is required")
     if channel != "codex":
         return JSONResponse({"error": "unknown channel", "channel": channel}, status_code=400)
-    return JSONResponse({"channel": channel, "models": [model_definition(m) for m in bundled_catalogue().models]})
+    models = ctx.config.models
+    catalogue = configured_catalogue(models.catalogue, models.catalogue_file) or bundled_catalogue()
+    return JSONResponse({"channel": channel, "models": [model_definition(m) for m in catalogue.models]})
 
 
 async def reset_quota(ctx: ManagementContext, request: Request) -> Response:
