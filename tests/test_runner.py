@@ -230,7 +230,8 @@ async def test_max_retry_credentials_still_holds_after_a_same_account_backoff(mo
     its backoff while other requests move the pool's turn, it still tries no more than two accounts."""
     accounts = tuple(Credential(id=f"a{i}", kind="api-key", access_token="t", base_url="x") for i in range(3))
     pool = Pool(accounts)
-    config = types.SimpleNamespace(max_retry_credentials=2, request_retry=0, max_retry_interval=0)
+    config = types.SimpleNamespace(max_retry_credentials=2, request_retry=0, max_retry_interval=0,
+                                   streaming=types.SimpleNamespace(bootstrap_retries=0))
     call = types.SimpleNamespace(config=config, candidates=accounts, model_id="m", session=None,
                                  candidates_key=None, dialect=types.SimpleNamespace(name="openai"))
     tried: list[str] = []

@@ -67,7 +67,7 @@ class Catalogue:
         return tuple(info for info in self.models if plan_list in self.plans_of[info.id.lower()])
 
 
-def _model_from_record(record: Mapping[str, Any]) -> ModelInfo:
+def model_from_record(record: Mapping[str, Any]) -> ModelInfo:
     return ModelInfo(
         id=str(record["id"]),
         display_name=str(record.get("display_name") or record["id"]),
@@ -85,7 +85,7 @@ def parse_catalogue(raw: bytes) -> Catalogue:
     data = orjson.loads(raw)
     records = data["models"]
     return Catalogue(
-        models=tuple(_model_from_record(record) for record in records),
+        models=tuple(model_from_record(record) for record in records),
         plans_of={str(r["id"]).lower(): frozenset(r.get("plans", ())) for r in records},
         plan_aliases={str(k).lower(): str(v) for k, v in data.get("plans", {}).items()},
         default_plan=str(data.get("default_plan", "pro")),
@@ -106,5 +106,6 @@ __all__ = [
     "Catalogue",
     "ModelInfo",
     "bundled_catalogue",
+    "model_from_record",
     "parse_catalogue",
 ]

@@ -20,6 +20,7 @@ from cliproxy.config.schema import ConfigError
 
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 SECRET_PATH = ("remote-management", "secret-key")
+V8_SECRET_PATH = ("management", "secret-key")
 _INDENTED_DASH = re.compile(r"^[ ]+- ", re.MULTILINE)
 
 
@@ -118,9 +119,10 @@ def write_text(path: Path, text: str) -> bytes:
 
 
 def with_hashed_secret(text: str, hashed: str, source: str = "config") -> str:
-    """The same config text with ``remote-management.secret-key`` replaced by ``hashed``."""
+    """The same config text with ``remote-management.secret-key`` replaced by ``hashed`` (in a
+    CLIProxyAPI v8 file, ``management.secret-key``, whose value wins over the v7 spelling)."""
     doc = load_document(text, source)
-    set_key(doc, SECRET_PATH, hashed)
+    set_key(doc, V8_SECRET_PATH if get_key(doc, V8_SECRET_PATH) is not None else SECRET_PATH, hashed)
     return dump_document(doc, like=text)
 
 

@@ -17,35 +17,14 @@ from typing import Any
 import msgspec
 import msgspec.inspect
 
+from cliproxy.config import legacy
+from cliproxy.config.compat import DIFFERENT, OTHER_PROVIDER_KEYS, UNSUPPORTED, compat_warnings
 from cliproxy.config.schema import Config, ConfigError, updated
 
 DEFAULT_CONFIG_PATH = Path("~/.cli-proxy-api/config.yaml")
 
-# Keys of CLIProxyAPI that concern other providers or features we do not serve: loaded, ignored.
-FOREIGN_KEYS = frozenset(
-    {
-        "gemini-api-key",
-        "claude-api-key",
-        "vertex-api-key",
-        "openai-compatibility",
-        "quota-exceeded",
-        "claude-header-defaults",
-        "plugins",
-        "pprof",
-        "auth-auto-refresh-workers",
-        "enable-gemini-cli-endpoint",
-        "gpt-image-2-base-model",
-        "generative-language-api-key",
-        "antigravity-signature-cache",
-        "kimi-api-key",
-        "xai-api-key",
-        "ws-auth",
-        "commercial-mode",
-        "redis-usage-queue-retention-seconds",
-        "logs-max-total-size-mb",
-        "nonstream-keepalive-interval",
-    }
-)
+# Keys of CLIProxyAPI that concern other providers: loaded, ignored (config/compat.py warns).
+FOREIGN_KEYS = OTHER_PROVIDER_KEYS
 
 # Words YAML 1.1 (and pydantic's lax mode, which this config used to accept) read as booleans; our
 # YAML 1.2 reader leaves them strings, so they are turned into booleans where a field is a bool.
@@ -81,6 +60,8 @@ def _config_type() -> msgspec.inspect.Type:
 
 def _prepare(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The raw mapping ready for ``msgspec.convert``, and the unknown key paths found on the way."""
+    if legacy.is_sectioned(raw):
+        raw = legacy.flatten(raw, _flat_keys())[0]
     data = {key: value for key, value in raw.items() if key not in FOREIGN_KEYS}
     keys = data.get("api-keys")
     if keys is None and "api-keys" in data:
@@ -129,6 +110,25 @@ def unknown_keys(raw: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Split keys we do not model into (foreign provider keys, unknown key paths, nested ones too)."""
     foreign = sorted(key for key in raw if key in FOREIGN_KEYS)
     return foreign, sorted(_prepare(raw)[1])
+
+
+@cache
+def _flat_keys() -> frozenset[str]:
+    """Every top-level v7 key a v8 section's field may name: ours, and CLIProxyAPI's we know of."""
+    info = _config_type()
+    assert isinstance(info, msgspec.inspect.StructType)
+    known = {entry.path.split(".")[0] for entry in UNSUPPORTED} | {path.split(".")[0] for path in DIFFERENT}
+    return frozenset({f.encode_name for f in info.fields} | known | OTHER_PROVIDER_KEYS)
+
+
+def checked_mapping(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A file's mapping as the flat keys ``parse_config`` reads (a v8 sectioned file is flattened),
+    and the warnings to log once: keys for other providers, keys not supported, unknown keys."""
+    data, unplaced = dict(raw), list[str]()
+    if legacy.is_sectioned(raw):
+        data, unplaced = legacy.flatten(raw, _flat_keys())
+    warnings = compat_warnings(data, [*_prepare(data)[1], *unplaced])
+    return data, warnings
 
 
 def parse_config(raw: Mapping[str, Any] | None, source: str = "config") -> Config:
@@ -236,13 +236,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> tuple[C
     Returns the config and the warnings to log (ignored keys).
     """
     env = os.environ if environ is None else environ
-    warnings: list[str] = []
-    raw: dict[str, Any] = read_yaml(path) if path.exists() else {}
-    foreign, unknown = unknown_keys(raw)
-    if foreign:
-        warnings.append("ignoring keys for other providers: " + ", ".join(foreign))
-    if unknown:
-        warnings.append("ignoring unknown config keys: " + ", ".join(unknown))
+    raw, warnings = checked_mapping(read_yaml(path) if path.exists() else {})
     config = parse_config(raw, str(path))
     return apply_env(config, env), warnings
 
@@ -252,6 +246,7 @@ __all__ = [
     "FOREIGN_KEYS",
     "apply_env",
     "check_aliases",
+    "checked_mapping",
     "config_path",
     "load_config",
     "parse_config",

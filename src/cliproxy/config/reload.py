@@ -29,7 +29,7 @@ from cliproxy.auth.store import parse_record
 from cliproxy.config import edit as config_edit
 from cliproxy.config.catalogue import ModelInfo
 from cliproxy.config.exposure import check_exposure, open_to_the_network, refusal
-from cliproxy.config.load import apply_env, parse_config, parse_yaml, unknown_keys
+from cliproxy.config.load import apply_env, checked_mapping, parse_config, parse_yaml
 from cliproxy.config.schema import Config, ConfigError, updated
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.credential import Credential
@@ -51,13 +51,7 @@ def digest(data: bytes) -> str:
 
 def parse_config_text(text: str, source: str, environ: Mapping[str, str]) -> tuple[Config, list[str]]:
     """What ``load_config`` does, from text already read (so the digest and the parse agree)."""
-    raw = parse_yaml(text, source)
-    warnings = []
-    foreign, unknown = unknown_keys(raw)
-    if foreign:
-        warnings.append("ignoring keys for other providers: " + ", ".join(foreign))
-    if unknown:
-        warnings.append("ignoring unknown config keys: " + ", ".join(unknown))
+    raw, warnings = checked_mapping(parse_yaml(text, source))
     return apply_env(parse_config(raw, source), environ), warnings
 
 

@@ -18,6 +18,7 @@ import msgspec.json
 from msgspec import Meta, field
 
 from cliproxy.config.ampcode import Ampcode
+from cliproxy.config.catalogue_override import configured_catalogue
 from cliproxy.config.limits import Limits
 
 DEFAULT_CODEX_BASE_URL = "https://chatgpt.com/backend-api/codex"
@@ -150,6 +151,13 @@ class Models(_Section, frozen=True):
     discovery: bool = True
     client_version: str = DEFAULT_CODEX_CLIENT_VERSION
     cache_ttl_seconds: NonNegFloat = 3600.0
+    # A catalogue in place of the bundled one (config/catalogue_override.py): inline, or a JSON file.
+    catalogue: tuple[dict[str, Any], ...] = ()
+    catalogue_file: str = ""
+
+    def __post_init__(self) -> None:
+        """A catalogue that cannot be used fails the load (or the reload), not the first request."""
+        configured_catalogue(self.catalogue, self.catalogue_file)
 
 
 # ---- client keys (``client-keys:``): keys with a name, limits and allowed models ----------------------
@@ -293,6 +301,13 @@ class Config(_Section, frozen=True):
     limits: Limits = Limits()
     client_keys: tuple[ClientKey, ...] = ()
     state: State = State()
+    # CLIProxyAPI keys read for compatibility; docs/config.md says what each does here.
+    logs_max_total_size_mb: NonNegInt = 0
+    nonstream_keepalive_interval: NonNegInt = 0
+    ws_auth: bool = False
+    commercial_mode: bool = False
+    redis_usage_queue_retention_seconds: NonNegInt = 60
+    websockets: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Normalise what every construction (file or code) must agree on: keys, URL ends."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from cliproxy.auth.credentials import load_credentials
 from cliproxy.config.catalogue import ModelInfo
+from cliproxy.config.catalogue_override import configured_catalogue
 from cliproxy.config.models import ModelRegistry
 from cliproxy.config.schema import Config
 from cliproxy.credential import Credential
@@ -25,7 +26,8 @@ class Snapshot:
     def build(cls, config: Config, credentials: Sequence[Credential] | None = None,
               live: Mapping[str, Sequence[ModelInfo]] | None = None) -> Snapshot:
         creds = tuple(load_credentials(config) if credentials is None else credentials)
-        return cls(config=config, credentials=creds, registry=ModelRegistry.build(config, creds, live))
+        catalogue = configured_catalogue(config.models.catalogue, config.models.catalogue_file)
+        return cls(config=config, credentials=creds, registry=ModelRegistry.build(config, creds, live, catalogue))
 
 
 class SnapshotHolder:

@@ -94,13 +94,17 @@ class RedactingFilter(logging.Filter):
 REDACTOR = RedactingFilter()
 
 
+def log_formatter() -> logging.Formatter:
+    """One line per record, the same on standard error and in the log files."""
+    return logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+
+
 def setup_logging(debug: bool = False, secrets: Iterable[str] = ()) -> None:
     """One stderr handler for our loggers and uvicorn's, every record passing the redactor, which
     knows ``secrets`` before the first record is written."""
     REDACTOR.register(secrets)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                                           "%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(log_formatter())
     handler.addFilter(REDACTOR)
     root = logging.getLogger()
     root.handlers[:] = [handler]

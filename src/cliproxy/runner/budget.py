@@ -41,7 +41,11 @@ class RetryBudget:
 
     @classmethod
     def of(cls, config: Config) -> RetryBudget:
-        return cls(config.max_retry_credentials, config.request_retry, float(config.max_retry_interval))
+        """CLIProxyAPI's ``streaming.bootstrap-retries`` (whole new tries of a stream that failed before
+        its first byte) add to the same-account retries: here every attempt before content fails over
+        anyway, so what is left to grant is more tries when no other account is ready."""
+        return cls(config.max_retry_credentials, config.request_retry, float(config.max_retry_interval),
+                   transient=TRANSIENT_RETRIES + config.streaming.bootstrap_retries)
 
     def more_accounts(self, tried: int) -> bool:
         return not self.max_accounts or tried < self.max_accounts
@@ -57,7 +61,7 @@ class RetryBudget:
         if last_error is None or last_error.blame is not Blame.UPSTREAM or self.transient <= 0 or (
                 exhausted is not None and not exhausted.shortage.tried):
             return None
-        step = TRANSIENT_RETRIES - self.transient
+        step = max(TRANSIENT_RETRIES - self.transient, 0)
         seconds = TRANSIENT_BACKOFF * 2.0**step * random.uniform(0.5, 1.0)
         asked = last_error.retry_after or 0.0
         if asked > seconds:

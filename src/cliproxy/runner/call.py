@@ -11,6 +11,7 @@ from cliproxy.config.schema import Config
 from cliproxy.credential import Credential
 from cliproxy.dialects.base import Dialect, TranslatedRequest
 from cliproxy.errors import ProxyError
+from cliproxy.upstream.payload import rules_of
 from cliproxy.upstream.request import UpstreamRequest, check_client_headers
 
 RefreshFn = Callable[[Credential], Awaitable[Credential]]
@@ -47,7 +48,8 @@ class Call:
             body=self.request.body, model=self.upstream_name(credential), dialect=self.dialect.name,
             client_headers=self.client_headers, prompt_cache_key=self.prompt_cache_key,
             by_name_only=by_name_only, user_agent=self.config.codex_header_defaults.user_agent,
-            image_generation=not self.config.image_generation_disabled)
+            image_generation=not self.config.image_generation_disabled,
+            payload_rules=rules_of(self.config.payload), requested_model=self.request.model)
 
 
 @dataclass(slots=True)
@@ -58,6 +60,7 @@ class CallResult:
     credential: Credential | None = None  # the account whose attempt succeeded
     first_content_at: float | None = None  # ``time.monotonic()`` when content first reached the client
     error: ProxyError | None = None  # the error that ended a stream after it was committed
+    upstream_headers: Mapping[str, str] = field(default_factory=dict)  # the serving attempt's answer headers
 
 
 __all__ = ["Attempt", "Call", "CallResult", "RefreshFn"]

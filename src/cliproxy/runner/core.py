@@ -191,6 +191,7 @@ class Runner:
         try:
             async with self._upstream.stream(credential, request) as upstream:
                 self._pool.observe_headers(credential, upstream.headers)
+                sink.result.upstream_headers = upstream.headers
                 sink.begin_attempt(credential)
                 await self._relay(upstream.batches(), sink, call, credential)
         except ProxyError as err:

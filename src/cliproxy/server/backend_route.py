@@ -48,6 +48,8 @@ KEY_PARAMS = frozenset({"key", "auth_token"})
 # The body is relayed decoded (upstream/whole_body.py), so its coding and length are ours to set.
 ANSWER_DROP = HOP_BY_HOP | {"content-encoding"}
 RELAY_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# Codex CLI (0.17x) redeems a rate-limit reset credit here (GET ``…/rate-limit-reset-credits`` lists them).
+RESET_CREDIT_CONSUME = "/wham/rate-limit-reset-credits/consume"
 
 
 def caller_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -111,7 +113,19 @@ async def backend(request: Request) -> Response:
     if not config.quota.backend_passthrough or not is_relayed_path(path):
         return route_not_found(request.method, path)
     url = chatgpt_backend_base(config.codex_base_url) + path[len(PREFIX):]
-    return await relay(request, url, pool_view=config.quota.client_view != "passthrough")
+    response = await relay(request, url, pool_view=config.quota.client_view != "passthrough")
+    if request.method == "POST" and path.endswith(RESET_CREDIT_CONSUME) and 200 <= response.status_code < 300:
+        _end_rest(services, request.headers.get("chatgpt-account-id", ""))
+    return response
+
+
+def _end_rest(services: Services, account_id: str) -> None:
+    """A rate-limit reset credit was redeemed for this ChatGPT account: its quota is back, so a pool
+    account signed in to it stops resting now rather than at the reset it was waiting for."""
+    pool = services.runner.pool
+    for credential in pool.credentials():
+        if account_id and credential.account_id == account_id:
+            pool.reset(credential.id)  # logs "… is back in rotation" when it was resting
 
 
 BACKEND_ROUTES = [Route(PREFIX + "/{rest:path}", backend, methods=["GET", "POST"])]

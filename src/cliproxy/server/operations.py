@@ -24,8 +24,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.config.reload import Reloader
+from cliproxy.config.schema import Config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.keys.counters import KeyCounters
+from cliproxy.observe.log_files import AppLogFile
 from cliproxy.observe.logs import REDACTOR, known_secrets
 from cliproxy.observe.metrics import CONTENT_TYPE, Metrics
 from cliproxy.observe.request_log import LOG_DIR, RequestLogger
@@ -35,6 +37,7 @@ from cliproxy.server.discovery import ModelDiscovery
 from cliproxy.server.management.common import ManagementContext
 from cliproxy.server.management.login import Logins
 from cliproxy.server.management.logs import LogBuffer
+from cliproxy.server.management.v8 import v8_alias
 from cliproxy.server.observe import Observer
 from cliproxy.upstream.codex import CodexUpstream
 
@@ -66,12 +69,13 @@ class Operations:
         self.request_log = RequestLogger(config_path.parent / LOG_DIR) if config_path is not None else None
         self.observer = Observer(holder, self.metrics, self.usage, self.request_log)
         self.log_buffer = LogBuffer()
+        self.app_log = AppLogFile(config_path.parent / LOG_DIR) if config_path is not None else None
         self.context: ManagementContext | None = None
         self.logins: Logins | None = None
         if reloader is not None:
             reloader.on_swap.append(self._apply)
             self.context = ManagementContext(holder, pool, scheduler, reloader, self.usage, self.request_log,
-                                             counters=counters)
+                                             counters=counters, upstream=upstream)
             self.logins = Logins(self.context)
         self._build_management = management
         self._management: ASGIApp | None = None
@@ -87,6 +91,7 @@ class Operations:
         REDACTOR.register(known_secrets(new.config, new.credentials))
         if new.config.debug != old.config.debug:
             logging.getLogger().setLevel(logging.DEBUG if new.config.debug else logging.INFO)
+        self._log_to_file(new.config)
         added = {c.id for c in new.credentials} - {c.id for c in old.credentials}
         if added and new.config.models.discovery:
             task = asyncio.ensure_future(self._discover())
@@ -101,8 +106,14 @@ class Operations:
 
     # ---- lifespan ---------------------------------------------------------------------------------
 
+    def _log_to_file(self, config: Config) -> None:
+        """``logging-to-file`` and its size cap, at start and on every reload."""
+        if self.app_log is not None:
+            self.app_log.configure(config.logging_to_file, config.logs_max_total_size_mb)
+
     async def start(self) -> None:
         logging.getLogger().addHandler(self.log_buffer)
+        self._log_to_file(self.holder.current.config)
         if self.usage is not None:
             self.usage.start()
         if self.reloader is not None:
@@ -120,6 +131,8 @@ class Operations:
         if self.request_log is not None:
             await asyncio.to_thread(self.request_log.close)
         logging.getLogger().removeHandler(self.log_buffer)
+        if self.app_log is not None:
+            self.app_log.close()
 
     # ---- routes -----------------------------------------------------------------------------------
 
@@ -127,6 +140,7 @@ class Operations:
         routes: list[BaseRoute] = [Route("/metrics", self._metrics, methods=["GET"])]
         if self.context is not None:
             routes += [Mount("/v0/management", app=self._management_app),
+                       Mount("/v8/management", app=v8_alias(self._management_app)),
                        Route("/codex/callback", self._codex_callback, methods=["GET"])]
         return routes
 

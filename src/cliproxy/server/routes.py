@@ -25,6 +25,7 @@ from cliproxy.pool.affinity import session_id
 from cliproxy.pool.shortage import all_disabled, no_accounts
 from cliproxy.runner import Call, CallResult
 from cliproxy.server.body import read_json
+from cliproxy.server.codex_fit import client_version, fit_for_client
 from cliproxy.server.event_stream import EventStream
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.key_admission import apply_rules, key_of, reserve
@@ -37,6 +38,7 @@ from cliproxy.server.model_lists import (
     served_models,
 )
 from cliproxy.server.observe import Trace
+from cliproxy.server.passthrough import passed_headers
 from cliproxy.server.services import Services
 
 SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
@@ -71,7 +73,8 @@ def _listed(request: Request, include_hidden: bool = False) -> list[ModelInfo]:
 
 async def list_models(request: Request) -> Response:
     if "client_version" in request.query_params:
-        return JSONResponse(codex_model_catalogue(_listed(request, include_hidden=True)))
+        version = client_version(request.query_params, request.headers)
+        return JSONResponse(fit_for_client(codex_model_catalogue(_listed(request, include_hidden=True)), version))
     models = _listed(request)
     if request.headers.get("user-agent", "").startswith("claude-cli"):
         return JSONResponse(anthropic_model_list(models))
@@ -157,6 +160,8 @@ async def run(request: Request, call: Call) -> Response:
         if not call.request.stream:
             response = await services.runner.complete(call, result)
             answer = JSONResponse(dialect.render_response(response, call.request))
+            if call.config.passthrough_headers:
+                answer.headers.update(passed_headers(result.upstream_headers))
             trace.finish(200, response=bytes(answer.body))
             return answer
         stream = services.runner.stream(call, result)
@@ -170,6 +175,8 @@ async def run(request: Request, call: Call) -> Response:
     key = key_of(request)
     quota = services.runner.quota_headers(call) if key is None or key.show_pool_quota else {}
     headers = {**SSE_HEADERS, **quota}
+    if call.config.passthrough_headers:
+        headers = {**passed_headers(result.upstream_headers), **headers}
     return EventStream(_prepend(first, stream, trace), media_type=dialect.stream_media_type, headers=headers,
                        closing=lambda: _closed(stream, trace))
 

@@ -15,6 +15,7 @@ from typing import Any
 from cliproxy.credential import Credential
 from cliproxy.errors import bad_request
 from cliproxy.responses.blob import looks_like_codex_blob
+from cliproxy.upstream.payload import Rule, apply_rules, request_facts
 
 DEFAULT_USER_AGENT = "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
 DEFAULT_ORIGINATOR = "codex-tui"
@@ -61,6 +62,8 @@ class UpstreamRequest:
     by_name_only: frozenset[bytes] = frozenset()
     user_agent: str = ""  # the configured Codex user agent; wins over the client's for OAuth accounts
     image_generation: bool = True  # False when the config turns the hosted image tool off
+    payload_rules: tuple[Rule, ...] = ()  # the config's ``payload`` rules (upstream/payload.py)
+    requested_model: str = ""  # the model as the client named it, which payload rules may match too
 
 
 def forwarded_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
@@ -145,9 +148,17 @@ def wants_image_tool(credential: Credential, request: UpstreamRequest) -> bool:
     )
 
 
+def _with_payload_rules(request: UpstreamRequest) -> dict[str, Any]:
+    requested = request.requested_model
+    base = requested.split("(", 1)[0] if requested.endswith(")") else requested
+    facts = request_facts((request.model, base, requested), request.dialect, request.client_headers)
+    return apply_rules(request.payload_rules, request.body, facts)
+
+
 def prepare_body(credential: Credential, request: UpstreamRequest, stream: bool = True) -> dict[str, Any]:
-    """The body as the backend accepts it, on a copy of the translated one."""
-    out = dict(request.body)
+    """The body as the backend accepts it, on a copy of the translated one (``payload`` rules first,
+    as CLIProxyAPI applies them, so the fields forced below stay forced)."""
+    out = _with_payload_rules(request) if request.payload_rules else dict(request.body)
     out["model"] = request.model
     if stream:
         out["stream"] = True

@@ -29,6 +29,7 @@ from cliproxy.server.management import (
 from cliproxy.server.management import (
     client_keys as management_client_keys,
 )
+from cliproxy.server.management import cpa as management_cpa
 from cliproxy.server.management import (
     files as management_files,
 )
@@ -134,6 +135,7 @@ class ManagementApp:
             *management_files.routes(ctx), *management_logs.routes(ctx, log_buffer),
             *management_login.routes(logins), *management_client_keys.routes(ctx),
             *management_ampcode.routes(ctx),
+            *management_cpa.routes(ctx),
         ], default=_not_found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -30,6 +30,7 @@ from cliproxy.observe.request_log import RequestLogger
 from cliproxy.observe.usage import UsageWriter
 from cliproxy.pool.core import Pool
 from cliproxy.server.json import JSONResponse
+from cliproxy.upstream.codex import CodexUpstream
 
 log = logging.getLogger(__name__)
 # Config keys whose values are secrets (strings, or lists of strings), at any depth.
@@ -84,6 +85,7 @@ class ManagementContext:
     request_log: RequestLogger | None = None
     edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     counters: KeyCounters | None = None  # the client keys' counts (reset, listing)
+    upstream: CodexUpstream | None = None  # the way out for ``api-call``
 
     @property
     def config(self) -> Config:

@@ -83,7 +83,7 @@ class _Files:
             if record is None:
                 continue
             path = self.store.path(name)
-            item = {"name": name, "id": name, "type": "codex", "provider": "codex",
+            item = {"name": name, "id": name, "auth_index": name, "type": "codex", "provider": "codex",
                     **summarise(name, record, str(path), now).as_json(),
                     "disabled": record.get("disabled") is True, "size": path.stat().st_size,
                     "modtime": _iso(path.stat().st_mtime)}

@@ -35,6 +35,7 @@ SCALARS: dict[str, tuple[tuple[str, ...], type, str]] = {
     "debug": (("debug",), bool, "debug"),
     "logging-to-file": (("logging-to-file",), bool, "logging-to-file"),
     "error-logs-max-files": (("error-logs-max-files",), int, "error-logs-max-files"),
+    "logs-max-total-size-mb": (("logs-max-total-size-mb",), int, "logs-max-total-size-mb"),
     "usage-statistics-enabled": (("usage-statistics-enabled",), bool, "usage-statistics-enabled"),
     "request-log": (("request-log",), bool, "request-log"),
     "request-retry": (("request-retry",), int, "request-retry"),
