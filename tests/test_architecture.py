@@ -32,7 +32,7 @@ BELOW_THE_SERVER = ("cliproxy.pool", "cliproxy.upstream", "cliproxy.auth", "clip
 # Named here, not only found by the walk: its absence is a break of its own rule.
 CREDENTIAL = "cliproxy.credential"
 # The Amp module's pure parts: mapping, request cleaning, answer rewriting.
-AMP_PURE = ("cliproxy.amp.mapping", "cliproxy.amp.sanitize", "cliproxy.amp.rewrite")
+AMP_PURE = ("cliproxy.amp.mapping", "cliproxy.amp.sanitize", "cliproxy.amp.rewrite", "cliproxy.amp.paths")
 
 
 def under(name: str, *prefixes: str) -> bool:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from tests.amp.conftest import UPSTREAM_KEY, AmpProxy
-from tests.fakes.amp import FakeAmp
+from tests.fakes.amp import AmpReply, FakeAmp
+from tests.fakes.codex_backend import FakeCodex
+from tests.helpers import run_proxy
 
 KEY = {"authorization": "Bearer k1"}
 
@@ -93,3 +97,22 @@ def test_without_an_upstream_pages_and_the_bridge_listing_are_unavailable(amp_pr
         local_list = httpx.get(proxy.url + "/api/provider/openai/v1/models", headers=KEY)
     assert statuses == [503, 503, 503]
     assert local_list.status_code == 200 and local_list.json()["data"]
+
+
+def test_browsers_get_no_cors_answer_from_the_control_plane(amp: FakeAmp, fake: FakeCodex, auth_dir: Path) -> None:
+    page = "https://app.example"
+    browser = {**KEY, "origin": page}
+    with run_proxy(auth_dir, fake.url + "/backend-api/codex", **{  # type: ignore[attr-defined]
+            "api-keys": ["k1"], "cors-allow-origins": [page], "ampcode": {"upstream-url": amp.url}}) as proxy:
+        ours = httpx.get(proxy.url + "/api/user", headers=browser)
+        amp.script(AmpReply(body=b"{}", headers={"access-control-allow-origin": "https://ampcode.com"}))
+        theirs = httpx.get(proxy.url + "/api/user", headers=browser)
+        preflight = httpx.options(proxy.url + "/api/user", headers={**browser, "access-control-request-method": "GET"})
+        provider = httpx.options(proxy.url + "/api/provider/openai/v1/chat/completions",
+                                 headers={**browser, "access-control-request-method": "POST"})
+    assert ours.status_code == 200 and not [h for h in ours.headers if h.startswith("access-control-")]
+    assert theirs.headers["access-control-allow-origin"] == "https://ampcode.com"
+    assert preflight.status_code == 403 and preflight.content == b""
+    assert not [h for h in preflight.headers if h.startswith("access-control-")]
+    assert provider.status_code == 204 and provider.headers["access-control-allow-origin"] == page
+    assert [(s.method, s.path) for s in amp.seen] == [("GET", "/api/user"), ("GET", "/api/user")]
