@@ -116,3 +116,21 @@ def test_browsers_get_no_cors_answer_from_the_control_plane(amp: FakeAmp, fake: 
     assert not [h for h in preflight.headers if h.startswith("access-control-")]
     assert provider.status_code == 204 and provider.headers["access-control-allow-origin"] == page
     assert [(s.method, s.path) for s in amp.seen] == [("GET", "/api/user"), ("GET", "/api/user")]
+
+
+def test_the_v1beta1_bridge_passes_on_what_is_not_a_model_call_and_needs_a_client_key(
+        amp: FakeAmp, amp_proxy: AmpProxy) -> None:
+    bridge = "/api/provider/google/v1beta1"
+    with amp_proxy(**{"upstream-url": amp.url, "upstream-api-key": UPSTREAM_KEY}) as proxy:
+        listing = httpx.get(proxy.url + bridge + "/publishers/google/models?pageSize=5", headers=KEY)
+        created = httpx.post(proxy.url + bridge + "/models", headers=KEY, content=b'{"name":"x"}')
+        keyless = [httpx.get(proxy.url + bridge + "/publishers/google/models"),
+                   httpx.post(proxy.url + bridge + "/publishers/google/models/gemini-x:generateContent", json={})]
+    assert listing.status_code == created.status_code == 200
+    assert listing.headers["x-cliproxy-served-by"] == "ampcode.com"
+    assert [(s.method, s.path, s.query, s.body) for s in amp.seen] == [
+        ("GET", bridge + "/publishers/google/models", "pageSize=5", b""),
+        ("POST", bridge + "/models", "", b'{"name":"x"}')]
+    assert [s.headers["authorization"] for s in amp.seen] == [f"Bearer {UPSTREAM_KEY}"] * 2
+    assert [answer.status_code for answer in keyless] == [401, 401]
+    assert all("Missing API key" in answer.json()["error"]["message"] for answer in keyless)

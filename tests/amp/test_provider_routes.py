@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -12,9 +13,12 @@ import openai
 import pytest
 
 from tests.amp.conftest import UPSTREAM_KEY, AmpProxy
+from tests.conftest import TOKEN_A
+from tests.fakes import codex_events
 from tests.fakes.amp import FakeAmp
-from tests.fakes.codex_backend import FakeCodex
-from tests.helpers import Proxy
+from tests.fakes.codex_backend import FakeCodex, Reply
+from tests.helpers import Proxy, write_account
+from tests.serve_process import run_configured, wait_for
 
 USER: list[Any] = [{"role": "user", "content": "hi"}]
 OPUS = "claude-opus-4-6"
@@ -195,3 +199,33 @@ def test_gemini_calls_are_served_here_and_through_the_v1beta1_bridge(
     assert [r.body["model"] for r in fake.inference_requests()] == ["gpt-5.4", "gpt-5.4"]
     assert unknown.headers["x-cliproxy-served-by"] == "ampcode.com"
     assert [(s.path, s.query) for s in amp.seen] == [(bridge.replace("gemini-3-pro-preview", "gemini-x"), "alt=sse")]
+
+
+def test_the_1m_context_beta_is_dropped_only_for_answers_served_here(tmp_path: Path, fake: FakeCodex,
+                                                                      amp: FakeAmp) -> None:
+    betas = "fine-grained-tool-streaming-2025-05-14, context-1m-2025-08-07 , oauth-2025-04-20"
+    config = f"api-keys: [k1]\nrequest-log: true\nampcode:\n  upstream-url: {amp.url}\n"
+    write_account(tmp_path / "auth", "a", TOKEN_A, "acc-1")
+    with run_configured(tmp_path, fake.url + "/backend-api/codex", config) as proxy:  # type: ignore[attr-defined]
+        for beta, model in ((betas, "gpt-5.4"), ("context-1m-2025-08-07", "gpt-5.5"), (betas, OPUS)):
+            httpx.post(proxy.url + "/api/provider/anthropic/v1/messages",
+                       headers={"x-api-key": "k1", "anthropic-beta": beta},
+                       json={"model": model, "max_tokens": 10, "messages": USER})
+        logs = tmp_path / "conf" / "logs"
+        texts = wait_for(lambda: len(list(logs.glob("request-*.log"))) == 2
+                         and [p.read_text() for p in logs.glob("request-*.log")], "both request logs")
+    seen_here = {("gpt-5.5" if '"model": "gpt-5.5"' in text else "gpt-5.4"): text for text in texts}
+    assert "anthropic-beta: fine-grained-tool-streaming-2025-05-14,oauth-2025-04-20\n" in seen_here["gpt-5.4"]
+    assert "anthropic-beta" not in seen_here["gpt-5.5"]
+    assert [s.headers["anthropic-beta"] for s in amp.seen] == [betas]  # ampcode.com gets it as sent
+
+
+def test_an_answer_over_the_rewrite_bound_arrives_whole(amp: FakeAmp, amp_proxy: AmpProxy, fake: FakeCodex) -> None:
+    parts = [letter * (512 * 1024) for letter in "abcdef"]  # 3 MiB, past the 2 MiB rewrite bound
+    fake.script(TOKEN_A, Reply(events=codex_events.text_stream(parts)))
+    with amp_proxy(**upstream(amp, **{"model-mappings": [{"from": "gpt-4o", "to": "gpt-5.4"}]})) as proxy:
+        answer = httpx.post(proxy.url + "/api/provider/openai/v1/chat/completions",
+                            headers={"authorization": "Bearer k1"}, json={"model": "gpt-4o", "messages": USER})
+    assert answer.status_code == 200 and int(answer.headers["content-length"]) == len(answer.content)
+    assert answer.json()["choices"][0]["message"]["content"] == "".join(parts)
+    assert amp.seen == []
