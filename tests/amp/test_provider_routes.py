@@ -212,8 +212,12 @@ def test_the_1m_context_beta_is_dropped_only_for_answers_served_here(tmp_path: P
                        headers={"x-api-key": "k1", "anthropic-beta": beta},
                        json={"model": model, "max_tokens": 10, "messages": USER})
         logs = tmp_path / "conf" / "logs"
-        texts = wait_for(lambda: len(list(logs.glob("request-*.log"))) == 2
-                         and [p.read_text() for p in logs.glob("request-*.log")], "both request logs")
+
+        def written() -> list[str]:
+            texts = [path.read_text() for path in logs.glob("request-*.log")]
+            return texts if len(texts) == 2 and all("=== RESPONSE ===" in text for text in texts) else []
+
+        texts = wait_for(written, "both request logs")
     seen_here = {("gpt-5.5" if '"model": "gpt-5.5"' in text else "gpt-5.4"): text for text in texts}
     assert "anthropic-beta: fine-grained-tool-streaming-2025-05-14,oauth-2025-04-20\n" in seen_here["gpt-5.4"]
     assert "anthropic-beta" not in seen_here["gpt-5.5"]
