@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect
 
+from cliproxy.config.amp_legacy import legacy_warnings, lifted
 from cliproxy.config.schema import Config, ConfigError, updated
 
 DEFAULT_CONFIG_PATH = Path("~/.cli-proxy-api/config.yaml")
@@ -81,7 +82,7 @@ def _config_type() -> msgspec.inspect.Type:
 
 def _prepare(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The raw mapping ready for ``msgspec.convert``, and the unknown key paths found on the way."""
-    data = {key: value for key, value in raw.items() if key not in FOREIGN_KEYS}
+    data = lifted({key: value for key, value in raw.items() if key not in FOREIGN_KEYS})
     keys = data.get("api-keys")
     if keys is None and "api-keys" in data:
         data["api-keys"] = []
@@ -241,6 +242,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> tuple[C
         warnings.append("ignoring keys for other providers: " + ", ".join(foreign))
     if unknown:
         warnings.append("ignoring unknown config keys: " + ", ".join(unknown))
+    warnings += legacy_warnings(raw)
     config = parse_config(raw, str(path))
     return apply_env(config, env), warnings
 

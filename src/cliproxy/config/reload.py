@@ -27,6 +27,7 @@ from typing import Any
 from cliproxy.auth.credentials import credential_from_api_key, credential_from_record
 from cliproxy.auth.store import parse_record
 from cliproxy.config import edit as config_edit
+from cliproxy.config.amp_legacy import legacy_warnings
 from cliproxy.config.catalogue import ModelInfo
 from cliproxy.config.exposure import check_exposure, open_to_the_network, refusal
 from cliproxy.config.load import apply_env, parse_config, parse_yaml, unknown_keys
@@ -58,6 +59,7 @@ def parse_config_text(text: str, source: str, environ: Mapping[str, str]) -> tup
         warnings.append("ignoring keys for other providers: " + ", ".join(foreign))
     if unknown:
         warnings.append("ignoring unknown config keys: " + ", ".join(unknown))
+    warnings += legacy_warnings(raw)
     return apply_env(parse_config(raw, source), environ), warnings
 
 
