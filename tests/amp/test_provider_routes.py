@@ -233,3 +233,26 @@ def test_an_answer_over_the_rewrite_bound_arrives_whole(amp: FakeAmp, amp_proxy:
     assert answer.status_code == 200 and int(answer.headers["content-length"]) == len(answer.content)
     assert answer.json()["choices"][0]["message"]["content"] == "".join(parts)
     assert amp.seen == []
+
+
+def test_an_error_about_a_mapped_model_names_the_model_amp_asked_for(
+        amp: FakeAmp, amp_proxy: AmpProxy, fake: FakeCodex) -> None:
+    refused = Reply(status=400, body={"error": {"message": "Invalid value for 'tools' with gpt-5.4.",
+                                                "type": "invalid_request_error"}})
+    failed = {"type": "response.failed", "response": {"id": "resp_1", "status": "failed", "model": "gpt-5.4",
+                                                      "error": {"code": "server_error", "message": "it broke"}}}
+    with amp_proxy(**upstream(amp, **{"model-mappings": MAP_OPUS})) as proxy:
+        fake.script(TOKEN_A, refused)
+        with pytest.raises(anthropic.BadRequestError) as whole:
+            amp_anthropic(proxy).messages.create(model=OPUS, max_tokens=10, messages=USER)
+        fake.script(TOKEN_A, Reply(events=[*codex_events.preamble(), *codex_events.message_events(["He"]), failed]))
+        events = list(amp_openai(proxy).responses.create(model=OPUS, input="hi", stream=True))
+        fake.script(TOKEN_A, refused)
+        with pytest.raises(anthropic.BadRequestError) as unmapped:
+            amp_anthropic(proxy).messages.create(model="gpt-5.4", max_tokens=10, messages=USER)
+    message = whole.value.body["error"]["message"]  # type: ignore[index]
+    assert message == f"{OPUS} (mapped to gpt-5.4): Invalid value for 'tools' with gpt-5.4."
+    streamed = [event.message for event in events if event.type == "error"]
+    assert streamed == [f"{OPUS} (mapped to gpt-5.4): it broke"]
+    assert unmapped.value.body["error"]["message"] == "Invalid value for 'tools' with gpt-5.4."  # type: ignore[index]
+    assert amp.seen == []

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from cliproxy.amp.mapping import Decision, Way, decide
 from cliproxy.amp.module import AmpSettings
 from cliproxy.amp.outbound import pass_on, services_of
-from cliproxy.amp.rewrite import Rewriter, StreamRewriter, request_tools
+from cliproxy.amp.rewrite import Rewriter, StreamRewriter, mapped_message, request_tools
 from cliproxy.amp.sanitize import filter_beta, sanitize_messages
 from cliproxy.config.limits import Limits
 from cliproxy.config.models import ModelRegistry
@@ -103,10 +103,22 @@ async def provider_call(request: Request, local_path: str, gemini_tail: str | No
     decision = decide(requested, settings.mapper, serves(snapshot.registry), settings.section.force_model_mappings)
     if decision.way is Way.UPSTREAM:
         return await _fallback(request, settings, decision, incoming, snapshot.registry)
-    answer = await PUBLIC[local_path](_local_request(request, _local_body(incoming, decision),
-                                                     _gemini_tail(gemini_tail, decision.model)))
-    rewriter = Rewriter(requested, request_tools(incoming.body or {}), suppress_thinking=True)
+    answer = await _served_here(PUBLIC[local_path], _local_request(request, _local_body(incoming, decision),
+                                                                   _gemini_tail(gemini_tail, decision.model)), decision)
+    served = decision.model if decision.way is Way.MAPPED else ""
+    rewriter = Rewriter(requested, request_tools(incoming.body or {}), suppress_thinking=True, served=served)
     return _rewritten(answer, rewriter, snapshot.config.limits.amp_rewrite_bytes)
+
+
+async def _served_here(handler: Handler, local: Request, decision: Decision) -> Response:
+    """The public handler's answer; its error, for a mapped model, headed by the model Amp asked for
+    (the error speaks of the model that served it, which Amp never named)."""
+    try:
+        return await handler(local)
+    except ProxyError as err:
+        if decision.way is not Way.MAPPED:
+            raise
+        raise err.with_message(mapped_message(decision.requested, decision.model, err.message)) from err
 
 
 def _local_body(incoming: _Incoming, decision: Decision) -> bytes:
