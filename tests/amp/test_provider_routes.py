@@ -17,7 +17,7 @@ from tests.conftest import TOKEN_A
 from tests.fakes import codex_events
 from tests.fakes.amp import FakeAmp
 from tests.fakes.codex_backend import FakeCodex, Reply
-from tests.helpers import Proxy, write_account
+from tests.helpers import Proxy, run_proxy, write_account
 from tests.serve_process import run_configured, wait_for
 
 USER: list[Any] = [{"role": "user", "content": "hi"}]
@@ -256,3 +256,37 @@ def test_an_error_about_a_mapped_model_names_the_model_amp_asked_for(
     assert streamed == [f"{OPUS} (mapped to gpt-5.4): it broke"]
     assert unmapped.value.body["error"]["message"] == "Invalid value for 'tools' with gpt-5.4."  # type: ignore[index]
     assert amp.seen == []
+
+
+def test_a_client_keys_request_limit_applies_on_amps_routes(amp: FakeAmp, fake: FakeCodex, auth_dir: Path) -> None:
+    keys = [{"name": "amp-user", "key": "sk-amp-1", "limits": [{"requests": 1, "per": "hour"}]}]
+    with run_proxy(auth_dir, fake.url + "/backend-api/codex", **{  # type: ignore[attr-defined]
+            "client-keys": keys, "ampcode": upstream(amp, **{"model-mappings": MAP_OPUS})}) as proxy:
+        first = amp_anthropic(proxy, "sk-amp-1").messages.create(model=OPUS, max_tokens=10, messages=USER)
+        with pytest.raises(anthropic.RateLimitError) as limited:
+            amp_anthropic(proxy, "sk-amp-1").messages.create(model=OPUS, max_tokens=10, messages=USER)
+    assert first.model == OPUS
+    body = limited.value.body
+    assert isinstance(body, dict) and body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    assert "amp-user" in body["error"]["message"]
+    assert limited.value.response.headers.get("retry-after")
+    assert len(fake.inference_requests()) == 1 and amp.seen == []
+
+
+def test_a_client_keys_rules_and_limits_hold_for_what_is_forwarded(amp: FakeAmp, fake: FakeCodex,
+                                                                    auth_dir: Path) -> None:
+    """A forward spends the Amp credits of the proxy's owner: a key may not spend more of them than
+    its rules and limits allow it of the pool."""
+    keys = [{"name": "pool-only", "key": "sk-pool", "models": ["gpt-5.4"]},
+            {"name": "one-an-hour", "key": "sk-one", "limits": [{"requests": 1, "per": "hour"}]}]
+    with run_proxy(auth_dir, fake.url + "/backend-api/codex", **{  # type: ignore[attr-defined]
+            "client-keys": keys, "ampcode": upstream(amp)}) as proxy:
+        with pytest.raises(anthropic.PermissionDeniedError) as refused:
+            amp_anthropic(proxy, "sk-pool").messages.create(model=OPUS, max_tokens=10, messages=USER)
+        forwarded = httpx.post(proxy.url + "/api/provider/anthropic/v1/messages", headers={"x-api-key": "sk-one"},
+                               json={"model": OPUS, "max_tokens": 10, "messages": USER})
+        with pytest.raises(anthropic.RateLimitError):
+            amp_anthropic(proxy, "sk-one").messages.create(model=OPUS, max_tokens=10, messages=USER)
+    assert OPUS in str(refused.value) and "pool-only" in str(refused.value)
+    assert forwarded.headers["x-cliproxy-served-by"] == "ampcode.com"
+    assert len(amp.seen) == 1

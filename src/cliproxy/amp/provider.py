@@ -29,7 +29,10 @@ from cliproxy.amp.sanitize import filter_beta, sanitize_messages
 from cliproxy.config.limits import Limits
 from cliproxy.config.models import ModelRegistry
 from cliproxy.errors import ProxyError
+from cliproxy.keys.counters import KeyCounters, Reservation
+from cliproxy.keys.policy import check_model
 from cliproxy.server.body import decode_body, read_body
+from cliproxy.server.key_admission import close, key_of, reserve
 from cliproxy.server.routes import ROUTES
 
 log = logging.getLogger(__name__)
@@ -156,9 +159,23 @@ async def _fallback(request: Request, settings: AmpSettings, decision: Decision,
                     registry: ModelRegistry) -> Response:
     if not settings.upstream or not settings.section.fallback:
         raise not_served(decision.requested, registry, upstream=bool(settings.upstream))
+    counters = services_of(request).counters
+    reservation = await _admit_forward(request, decision, counters)
     log.info("Amp: model %s is not served by this proxy; forwarded to ampcode.com (uses Amp credits)",
              decision.requested)
-    return await pass_on(request, settings, incoming.for_upstream(), incoming.cleaned)
+    answer = await pass_on(request, settings, incoming.for_upstream(), incoming.cleaned)
+    if reservation is not None:
+        close(counters, reservation, 0, produced=answer.status_code < 400)
+    return answer
+
+
+async def _admit_forward(request: Request, decision: Decision, counters: KeyCounters) -> Reservation | None:
+    """A forward spends Amp credits in place of the pool's, so the client key's model rules and
+    request limits hold for it too (its tokens are ampcode.com's to count: one request each)."""
+    key = key_of(request)
+    if key is not None and key.named:
+        check_model(key, (decision.requested,))
+    return await reserve(counters, key, {})
 
 
 def not_served(model: str, registry: ModelRegistry, upstream: bool) -> ProxyError:
