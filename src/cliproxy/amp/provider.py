@@ -3,7 +3,8 @@
 Each request is read once (within the ``limits:`` bounds), cleaned (``sanitize``) and decided on by
 its model name (``mapping.decide``); the provider segment of the path plays no part. Served here,
 the body goes to the public route's own handler in ``server/routes.py`` (one code path for every
-client), its answer rewritten for Amp (``rewrite``). Not served here, it goes to ampcode.com with
+client), its answer rewritten for Amp (``rewrite``). Not served here, it goes to ampcode.com (within
+the client key's model rules and request limits, as a call served here would be) with
 ``X-Cliproxy-Served-By: ampcode.com`` and one log line naming the model, so spent Amp credits are
 never a surprise; with ``ampcode.fallback: false``, or no upstream, the client gets an error in its
 own dialect that names the model and the mapping that would serve it here.
