@@ -34,7 +34,7 @@ STATE = "cliproxy.state"
 # Named here, not only found by the walk: its absence is a break of its own rule.
 CREDENTIAL = "cliproxy.credential"
 # The Amp module's pure parts: mapping, request cleaning, answer rewriting.
-AMP_PURE = ("cliproxy.amp.mapping", "cliproxy.amp.sanitize", "cliproxy.amp.rewrite")
+AMP_PURE = ("cliproxy.amp.mapping", "cliproxy.amp.sanitize", "cliproxy.amp.rewrite", "cliproxy.amp.paths")
 DASHBOARD = "cliproxy.dashboard"
 # Everything a server loads at start: the dashboard must stay out of it until it is first opened.
 AT_START = ("cliproxy.server", "cliproxy.cli", "cliproxy.runner", *BELOW_THE_SERVER)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from tests.amp.conftest import UPSTREAM_KEY, AmpProxy
-from tests.fakes.amp import FakeAmp
+from tests.fakes.amp import AmpReply, FakeAmp
+from tests.fakes.codex_backend import FakeCodex
+from tests.helpers import run_proxy
 
 KEY = {"authorization": "Bearer k1"}
 
@@ -93,3 +97,40 @@ def test_without_an_upstream_pages_and_the_bridge_listing_are_unavailable(amp_pr
         local_list = httpx.get(proxy.url + "/api/provider/openai/v1/models", headers=KEY)
     assert statuses == [503, 503, 503]
     assert local_list.status_code == 200 and local_list.json()["data"]
+
+
+def test_browsers_get_no_cors_answer_from_the_control_plane(amp: FakeAmp, fake: FakeCodex, auth_dir: Path) -> None:
+    page = "https://app.example"
+    browser = {**KEY, "origin": page}
+    with run_proxy(auth_dir, fake.url + "/backend-api/codex", **{  # type: ignore[attr-defined]
+            "api-keys": ["k1"], "cors-allow-origins": [page], "ampcode": {"upstream-url": amp.url}}) as proxy:
+        ours = httpx.get(proxy.url + "/api/user", headers=browser)
+        amp.script(AmpReply(body=b"{}", headers={"access-control-allow-origin": "https://ampcode.com"}))
+        theirs = httpx.get(proxy.url + "/api/user", headers=browser)
+        preflight = httpx.options(proxy.url + "/api/user", headers={**browser, "access-control-request-method": "GET"})
+        provider = httpx.options(proxy.url + "/api/provider/openai/v1/chat/completions",
+                                 headers={**browser, "access-control-request-method": "POST"})
+    assert ours.status_code == 200 and not [h for h in ours.headers if h.startswith("access-control-")]
+    assert theirs.headers["access-control-allow-origin"] == "https://ampcode.com"
+    assert preflight.status_code == 403 and preflight.content == b""
+    assert not [h for h in preflight.headers if h.startswith("access-control-")]
+    assert provider.status_code == 204 and provider.headers["access-control-allow-origin"] == page
+    assert [(s.method, s.path) for s in amp.seen] == [("GET", "/api/user"), ("GET", "/api/user")]
+
+
+def test_the_v1beta1_bridge_passes_on_what_is_not_a_model_call_and_needs_a_client_key(
+        amp: FakeAmp, amp_proxy: AmpProxy) -> None:
+    bridge = "/api/provider/google/v1beta1"
+    with amp_proxy(**{"upstream-url": amp.url, "upstream-api-key": UPSTREAM_KEY}) as proxy:
+        listing = httpx.get(proxy.url + bridge + "/publishers/google/models?pageSize=5", headers=KEY)
+        created = httpx.post(proxy.url + bridge + "/models", headers=KEY, content=b'{"name":"x"}')
+        keyless = [httpx.get(proxy.url + bridge + "/publishers/google/models"),
+                   httpx.post(proxy.url + bridge + "/publishers/google/models/gemini-x:generateContent", json={})]
+    assert listing.status_code == created.status_code == 200
+    assert listing.headers["x-cliproxy-served-by"] == "ampcode.com"
+    assert [(s.method, s.path, s.query, s.body) for s in amp.seen] == [
+        ("GET", bridge + "/publishers/google/models", "pageSize=5", b""),
+        ("POST", bridge + "/models", "", b'{"name":"x"}')]
+    assert [s.headers["authorization"] for s in amp.seen] == [f"Bearer {UPSTREAM_KEY}"] * 2
+    assert [answer.status_code for answer in keyless] == [401, 401]
+    assert all("Missing API key" in answer.json()["error"]["message"] for answer in keyless)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -12,9 +13,12 @@ import openai
 import pytest
 
 from tests.amp.conftest import UPSTREAM_KEY, AmpProxy
+from tests.conftest import TOKEN_A
+from tests.fakes import codex_events
 from tests.fakes.amp import FakeAmp
-from tests.fakes.codex_backend import FakeCodex
-from tests.helpers import Proxy
+from tests.fakes.codex_backend import FakeCodex, Reply
+from tests.helpers import Proxy, run_proxy, write_account
+from tests.serve_process import run_configured, wait_for
 
 USER: list[Any] = [{"role": "user", "content": "hi"}]
 OPUS = "claude-opus-4-6"
@@ -195,3 +199,94 @@ def test_gemini_calls_are_served_here_and_through_the_v1beta1_bridge(
     assert [r.body["model"] for r in fake.inference_requests()] == ["gpt-5.4", "gpt-5.4"]
     assert unknown.headers["x-cliproxy-served-by"] == "ampcode.com"
     assert [(s.path, s.query) for s in amp.seen] == [(bridge.replace("gemini-3-pro-preview", "gemini-x"), "alt=sse")]
+
+
+def test_the_1m_context_beta_is_dropped_only_for_answers_served_here(tmp_path: Path, fake: FakeCodex,
+                                                                      amp: FakeAmp) -> None:
+    betas = "fine-grained-tool-streaming-2025-05-14, context-1m-2025-08-07 , oauth-2025-04-20"
+    config = f"api-keys: [k1]\nrequest-log: true\nampcode:\n  upstream-url: {amp.url}\n"
+    write_account(tmp_path / "auth", "a", TOKEN_A, "acc-1")
+    with run_configured(tmp_path, fake.url + "/backend-api/codex", config) as proxy:  # type: ignore[attr-defined]
+        for beta, model in ((betas, "gpt-5.4"), ("context-1m-2025-08-07", "gpt-5.5"), (betas, OPUS)):
+            httpx.post(proxy.url + "/api/provider/anthropic/v1/messages",
+                       headers={"x-api-key": "k1", "anthropic-beta": beta},
+                       json={"model": model, "max_tokens": 10, "messages": USER})
+        logs = tmp_path / "conf" / "logs"
+
+        def written() -> list[str]:
+            texts = [path.read_text() for path in logs.glob("request-*.log")]
+            return texts if len(texts) == 2 and all("=== RESPONSE ===" in text for text in texts) else []
+
+        texts = wait_for(written, "both request logs")
+    seen_here = {("gpt-5.5" if '"model": "gpt-5.5"' in text else "gpt-5.4"): text for text in texts}
+    assert "anthropic-beta: fine-grained-tool-streaming-2025-05-14,oauth-2025-04-20\n" in seen_here["gpt-5.4"]
+    assert "anthropic-beta" not in seen_here["gpt-5.5"]
+    assert [s.headers["anthropic-beta"] for s in amp.seen] == [betas]  # ampcode.com gets it as sent
+
+
+def test_an_answer_over_the_rewrite_bound_arrives_whole(amp: FakeAmp, amp_proxy: AmpProxy, fake: FakeCodex) -> None:
+    parts = [letter * (512 * 1024) for letter in "abcdef"]  # 3 MiB, past the 2 MiB rewrite bound
+    fake.script(TOKEN_A, Reply(events=codex_events.text_stream(parts)))
+    with amp_proxy(**upstream(amp, **{"model-mappings": [{"from": "gpt-4o", "to": "gpt-5.4"}]})) as proxy:
+        answer = httpx.post(proxy.url + "/api/provider/openai/v1/chat/completions",
+                            headers={"authorization": "Bearer k1"}, json={"model": "gpt-4o", "messages": USER})
+    assert answer.status_code == 200 and int(answer.headers["content-length"]) == len(answer.content)
+    assert answer.json()["choices"][0]["message"]["content"] == "".join(parts)
+    assert amp.seen == []
+
+
+def test_an_error_about_a_mapped_model_names_the_model_amp_asked_for(
+        amp: FakeAmp, amp_proxy: AmpProxy, fake: FakeCodex) -> None:
+    refused = Reply(status=400, body={"error": {"message": "Invalid value for 'tools' with gpt-5.4.",
+                                                "type": "invalid_request_error"}})
+    failed = {"type": "response.failed", "response": {"id": "resp_1", "status": "failed", "model": "gpt-5.4",
+                                                      "error": {"code": "server_error", "message": "it broke"}}}
+    with amp_proxy(**upstream(amp, **{"model-mappings": MAP_OPUS})) as proxy:
+        fake.script(TOKEN_A, refused)
+        with pytest.raises(anthropic.BadRequestError) as whole:
+            amp_anthropic(proxy).messages.create(model=OPUS, max_tokens=10, messages=USER)
+        fake.script(TOKEN_A, Reply(events=[*codex_events.preamble(), *codex_events.message_events(["He"]), failed]))
+        events = list(amp_openai(proxy).responses.create(model=OPUS, input="hi", stream=True))
+        fake.script(TOKEN_A, refused)
+        with pytest.raises(anthropic.BadRequestError) as unmapped:
+            amp_anthropic(proxy).messages.create(model="gpt-5.4", max_tokens=10, messages=USER)
+    message = whole.value.body["error"]["message"]  # type: ignore[index]
+    assert message == f"{OPUS} (mapped to gpt-5.4): Invalid value for 'tools' with gpt-5.4."
+    streamed = [event.message for event in events if event.type == "error"]
+    assert streamed == [f"{OPUS} (mapped to gpt-5.4): it broke"]
+    assert unmapped.value.body["error"]["message"] == "Invalid value for 'tools' with gpt-5.4."  # type: ignore[index]
+    assert amp.seen == []
+
+
+def test_a_client_keys_request_limit_applies_on_amps_routes(amp: FakeAmp, fake: FakeCodex, auth_dir: Path) -> None:
+    keys = [{"name": "amp-user", "key": "sk-amp-1", "limits": [{"requests": 1, "per": "hour"}]}]
+    with run_proxy(auth_dir, fake.url + "/backend-api/codex", **{  # type: ignore[attr-defined]
+            "client-keys": keys, "ampcode": upstream(amp, **{"model-mappings": MAP_OPUS})}) as proxy:
+        first = amp_anthropic(proxy, "sk-amp-1").messages.create(model=OPUS, max_tokens=10, messages=USER)
+        with pytest.raises(anthropic.RateLimitError) as limited:
+            amp_anthropic(proxy, "sk-amp-1").messages.create(model=OPUS, max_tokens=10, messages=USER)
+    assert first.model == OPUS
+    body = limited.value.body
+    assert isinstance(body, dict) and body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    assert "amp-user" in body["error"]["message"]
+    assert limited.value.response.headers.get("retry-after")
+    assert len(fake.inference_requests()) == 1 and amp.seen == []
+
+
+def test_a_client_keys_rules_and_limits_hold_for_what_is_forwarded(amp: FakeAmp, fake: FakeCodex,
+                                                                    auth_dir: Path) -> None:
+    """A forward spends the Amp credits of the proxy's owner: a key may not spend more of them than
+    its rules and limits allow it of the pool."""
+    keys = [{"name": "pool-only", "key": "sk-pool", "models": ["gpt-5.4"]},
+            {"name": "one-an-hour", "key": "sk-one", "limits": [{"requests": 1, "per": "hour"}]}]
+    with run_proxy(auth_dir, fake.url + "/backend-api/codex", **{  # type: ignore[attr-defined]
+            "client-keys": keys, "ampcode": upstream(amp)}) as proxy:
+        with pytest.raises(anthropic.PermissionDeniedError) as refused:
+            amp_anthropic(proxy, "sk-pool").messages.create(model=OPUS, max_tokens=10, messages=USER)
+        forwarded = httpx.post(proxy.url + "/api/provider/anthropic/v1/messages", headers={"x-api-key": "sk-one"},
+                               json={"model": OPUS, "max_tokens": 10, "messages": USER})
+        with pytest.raises(anthropic.RateLimitError):
+            amp_anthropic(proxy, "sk-one").messages.create(model=OPUS, max_tokens=10, messages=USER)
+    assert OPUS in str(refused.value) and "pool-only" in str(refused.value)
+    assert forwarded.headers["x-cliproxy-served-by"] == "ampcode.com"
+    assert len(amp.seen) == 1

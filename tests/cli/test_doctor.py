@@ -39,7 +39,7 @@ class Machine:
         env = {"HOME": str(self.home), "CLIPROXY_AUTH_DIR": str(self.server.auth_dir), "CLIPROXY_CONFIG": "",
                "CLIPROXY_CODEX_BASE_URL": self.upstream, "CODEX_HOME": "", "CLAUDE_CONFIG_DIR": "",
                "XDG_CONFIG_HOME": "", "HTTPS_PROXY": "", "https_proxy": "", "ALL_PROXY": "", "all_proxy": "",
-               "AMP_URL": ""}
+               "AMP_URL": "", "AMP_API_KEY": "", "XDG_DATA_HOME": ""}
         return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
 
     def doctor(self, *args: str, url: str = "") -> Result:
@@ -81,6 +81,16 @@ def test_a_healthy_setup_is_all_green_and_exits_0(healthy: Machine) -> None:
     for check in ("upstream", "bind", "files", "claude", "codex"):
         assert line(result, check).startswith("✓"), line(result, check)
     assert line(result, "amp").startswith("·")  # not set up: said, not failed
+
+
+def test_amp_set_up_by_setup_alone_has_its_key_without_an_export(healthy: Machine) -> None:
+    done = healthy.run("setup", "amp", "--write", "--yes", "--config", str(healthy.server.config),
+                       "--url", healthy.server.url)
+    assert done.exit_code == 0, done.output
+    assert line(healthy.doctor(), "amp").startswith("✓ amp       points at this server with a valid key")
+    secrets = healthy.home / ".local" / "share" / "amp" / "secrets.json"
+    secrets.write_text(json.dumps({f"apiKey@{healthy.server.url}": "sk-not-one-of-the-servers"}))
+    assert "its key is not one of the server's api-keys" in line(healthy.doctor(), "amp")
 
 
 def test_no_server_says_how_to_start_one(healthy: Machine) -> None:

@@ -38,7 +38,7 @@ def nowhere() -> str:
 
 
 def cli(home: Path, *args: str, input: str | None = None, **env: str) -> Result:
-    environ = {"HOME": str(home), "CODEX_HOME": "", "CLAUDE_CONFIG_DIR": "", "XDG_CONFIG_HOME": "",
+    environ = {"HOME": str(home), "CODEX_HOME": "", "CLAUDE_CONFIG_DIR": "", "XDG_CONFIG_HOME": "", "XDG_DATA_HOME": "",
                "CLIPROXY_CONFIG": "", "CLIPROXY_AUTH_DIR": "", **env}
     return CliRunner().invoke(app, list(args), input=input, env=environ, catch_exceptions=False)
 
@@ -74,7 +74,11 @@ def check_codex(home: Path, url: str) -> None:
 
 
 def check_amp(home: Path, url: str) -> None:
+    """The URL in Amp's settings, the key where Amp reads it for that URL (its secrets file, 0600)."""
     assert amp_settings(home)["amp.url"] == url
+    secrets = home / ".local" / "share" / "amp" / "secrets.json"
+    assert json.loads(secrets.read_text()) == {f"apiKey@{url}": KEY}
+    assert secrets.stat().st_mode & 0o777 == 0o600
 
 
 CLIENTS: dict[str, tuple[str, Callable[[Path, str], None], str, Callable[[str], bool]]] = {
@@ -114,7 +118,7 @@ def test_write_keeps_the_users_settings_backs_them_up_and_shows_the_diff(home: P
     path = home / relative
     path.parent.mkdir(parents=True)
     path.write_text(own)
-    result = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY, input="y\n")
+    result = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY, input="y\n" * 2)
     assert result.exit_code == 0, result.output
     assert f"--- {path}" in result.output and "Write " in result.output  # diff, then the question
     assert KEY not in result.output  # the diff masks the key

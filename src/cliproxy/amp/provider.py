@@ -3,7 +3,8 @@
 Each request is read once (within the ``limits:`` bounds), cleaned (``sanitize``) and decided on by
 its model name (``mapping.decide``); the provider segment of the path plays no part. Served here,
 the body goes to the public route's own handler in ``server/routes.py`` (one code path for every
-client), its answer rewritten for Amp (``rewrite``). Not served here, it goes to ampcode.com with
+client), its answer rewritten for Amp (``rewrite``). Not served here, it goes to ampcode.com (within
+the client key's model rules and request limits, as a call served here would be) with
 ``X-Cliproxy-Served-By: ampcode.com`` and one log line naming the model, so spent Amp credits are
 never a surprise; with ``ampcode.fallback: false``, or no upstream, the client gets an error in its
 own dialect that names the model and the mapping that would serve it here.
@@ -24,12 +25,15 @@ from starlette.routing import Route
 from cliproxy.amp.mapping import Decision, Way, decide
 from cliproxy.amp.module import AmpSettings
 from cliproxy.amp.outbound import pass_on, services_of
-from cliproxy.amp.rewrite import Rewriter, StreamRewriter, request_tools
+from cliproxy.amp.rewrite import Rewriter, StreamRewriter, mapped_message, request_tools
 from cliproxy.amp.sanitize import filter_beta, sanitize_messages
 from cliproxy.config.limits import Limits
 from cliproxy.config.models import ModelRegistry
 from cliproxy.errors import ProxyError
+from cliproxy.keys.counters import KeyCounters, Reservation
+from cliproxy.keys.policy import check_model
 from cliproxy.server.body import decode_body, read_body
+from cliproxy.server.key_admission import close, key_of, reserve
 from cliproxy.server.routes import ROUTES
 
 log = logging.getLogger(__name__)
@@ -103,10 +107,22 @@ async def provider_call(request: Request, local_path: str, gemini_tail: str | No
     decision = decide(requested, settings.mapper, serves(snapshot.registry), settings.section.force_model_mappings)
     if decision.way is Way.UPSTREAM:
         return await _fallback(request, settings, decision, incoming, snapshot.registry)
-    answer = await PUBLIC[local_path](_local_request(request, _local_body(incoming, decision),
-                                                     _gemini_tail(gemini_tail, decision.model)))
-    rewriter = Rewriter(requested, request_tools(incoming.body or {}), suppress_thinking=True)
+    answer = await _served_here(PUBLIC[local_path], _local_request(request, _local_body(incoming, decision),
+                                                                   _gemini_tail(gemini_tail, decision.model)), decision)
+    served = decision.model if decision.way is Way.MAPPED else ""
+    rewriter = Rewriter(requested, request_tools(incoming.body or {}), suppress_thinking=True, served=served)
     return _rewritten(answer, rewriter, snapshot.config.limits.amp_rewrite_bytes)
+
+
+async def _served_here(handler: Handler, local: Request, decision: Decision) -> Response:
+    """The public handler's answer; its error, for a mapped model, headed by the model Amp asked for
+    (the error speaks of the model that served it, which Amp never named)."""
+    try:
+        return await handler(local)
+    except ProxyError as err:
+        if decision.way is not Way.MAPPED:
+            raise
+        raise err.with_message(mapped_message(decision.requested, decision.model, err.message)) from err
 
 
 def _local_body(incoming: _Incoming, decision: Decision) -> bytes:
@@ -144,9 +160,23 @@ async def _fallback(request: Request, settings: AmpSettings, decision: Decision,
                     registry: ModelRegistry) -> Response:
     if not settings.upstream or not settings.section.fallback:
         raise not_served(decision.requested, registry, upstream=bool(settings.upstream))
+    counters = services_of(request).counters
+    reservation = await _admit_forward(request, decision, counters)
     log.info("Amp: model %s is not served by this proxy; forwarded to ampcode.com (uses Amp credits)",
              decision.requested)
-    return await pass_on(request, settings, incoming.for_upstream(), incoming.cleaned)
+    answer = await pass_on(request, settings, incoming.for_upstream(), incoming.cleaned)
+    if reservation is not None:
+        close(counters, reservation, 0, produced=answer.status_code < 400)
+    return answer
+
+
+async def _admit_forward(request: Request, decision: Decision, counters: KeyCounters) -> Reservation | None:
+    """A forward spends Amp credits in place of the pool's, so the client key's model rules and
+    request limits hold for it too (its tokens are ampcode.com's to count: one request each)."""
+    key = key_of(request)
+    if key is not None and key.named:
+        check_model(key, (decision.requested,))
+    return await reserve(counters, key, {})
 
 
 def not_served(model: str, registry: ModelRegistry, upstream: bool) -> ProxyError:

@@ -25,6 +25,9 @@ import orjson
 BUILTIN_TOOLS = {"bash": "Bash", "read": "Read", "grep": "Grep", "glob": "glob", "task": "Task", "check": "Check"}
 SIGNED = ("tool_use", "thinking")
 MODEL_FIELDS = (("message", "model"), ("response", "model"), ("response", "modelVersion"))
+# Where an error names what went wrong: Anthropic, OpenAI and Gemini error bodies and stream events
+# (``error.message``), a failed Responses stream (``response.error.message``).
+ERROR_HOLDERS = (("error",), ("response", "error"))
 
 
 def request_tools(body: Mapping[str, Any]) -> dict[str, str | None]:
@@ -43,11 +46,13 @@ def request_tools(body: Mapping[str, Any]) -> dict[str, str | None]:
 
 @dataclass(frozen=True)
 class Rewriter:
-    """One answer's rewrite: the model name Amp sent, its tools, whether thinking may go."""
+    """One answer's rewrite: the model name Amp sent, its tools, whether thinking may go, and the
+    model a mapping served it with (``served``; empty when Amp's own name was served)."""
 
     model: str
     tools: Mapping[str, str | None]
     suppress_thinking: bool
+    served: str = ""
 
     def body(self, data: bytes, limit: int) -> bytes:
         """A whole JSON answer, rewritten; anything else (or anything over ``limit``) unchanged."""
@@ -77,6 +82,8 @@ class Rewriter:
             if item.get("type") == "tool_use" and isinstance(item.get("name"), str):
                 item["name"] = self._tool_name(item["name"])
         self._restore_model(value)
+        if self.served:
+            self._name_the_mapping(value)
 
     def _tool_name(self, name: str) -> str:
         key = name.lower()
@@ -92,6 +99,24 @@ class Rewriter:
             nested = value.get(outer)
             if isinstance(nested, dict) and inner in nested:
                 nested[inner] = self.model
+
+
+    def _name_the_mapping(self, value: dict[str, Any]) -> None:
+        """An error about a mapped model names Amp's model first: the text below it speaks of the
+        model that served it, which Amp never asked for."""
+        for path in ERROR_HOLDERS:
+            holder: Any = value
+            for key in path:
+                holder = holder.get(key) if isinstance(holder, dict) else None
+            if isinstance(holder, dict) and isinstance(holder.get("message"), str):
+                holder["message"] = mapped_message(self.model, self.served, holder["message"])
+        if value.get("type") == "error" and isinstance(value.get("message"), str):  # a Responses stream's error
+            value["message"] = mapped_message(self.model, self.served, value["message"])
+
+
+def mapped_message(requested: str, served: str, message: str) -> str:
+    """An error's text about a mapped model, headed by the model Amp asked for."""
+    return f"{requested} (mapped to {served}): {message}"
 
 
 def _drop_thinking_beside_tools(value: dict[str, Any]) -> None:
@@ -142,4 +167,4 @@ class StreamRewriter:
         return b"data: " + orjson.dumps(value) + line[len(text):]
 
 
-__all__ = ["BUILTIN_TOOLS", "Rewriter", "StreamRewriter", "request_tools"]
+__all__ = ["BUILTIN_TOOLS", "Rewriter", "StreamRewriter", "mapped_message", "request_tools"]

@@ -14,17 +14,13 @@ from starlette.routing import Route
 
 from cliproxy.amp.control import control_plane, google_bridge, page
 from cliproxy.amp.outbound import services_of
+from cliproxy.amp.paths import AUTH_PAGE, CONTROL_EXACT, CONTROL_PATHS, FEEDS, GET_PAGES, GOOGLE_BRIDGE
 from cliproxy.amp.provider import PUBLIC, gemini_call, provider_handler
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.model_lists import anthropic_model_list, gemini_model_list, openai_model_list
 
 PROVIDER = "/api/provider/{provider}"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-# Control-plane paths under /api: each exact, and (unless marked exact-only) everything below it.
-CONTROL_PATHS = ("/api/internal", "/api/user", "/api/auth", "/api/meta", "/api/telemetry", "/api/threads",
-                 "/api/otel", "/api/tab")
-CONTROL_EXACT = ("/api/ads", "/api/thread-actors")
-GET_PAGES = ("/threads", "/docs", "/settings")
 
 
 async def model_list(request: Request) -> Response:
@@ -57,15 +53,16 @@ def _provider_routes() -> list[Route]:
 
 
 def _control_routes() -> list[Route]:
-    routes = [Route("/api/provider/google/v1beta1/{rest:path}", google_bridge, methods=ALL_METHODS)]
+    routes = [Route(GOOGLE_BRIDGE + "/{rest:path}", google_bridge, methods=ALL_METHODS)]
     for path in CONTROL_PATHS:
         routes += [Route(path, control_plane, methods=ALL_METHODS),
                    Route(path + "/{rest:path}", control_plane, methods=ALL_METHODS)]
     routes += [Route(path, control_plane, methods=ALL_METHODS) for path in CONTROL_EXACT]
     for path in GET_PAGES:
         routes += [Route(path, page, methods=["GET"]), Route(path + "/{rest:path}", page, methods=["GET"])]
-    return [*routes, Route("/threads.rss", page, methods=["GET"]), Route("/news.rss", page, methods=["GET"]),
-            Route("/auth", page, methods=ALL_METHODS), Route("/auth/{rest:path}", page, methods=ALL_METHODS)]
+    routes += [Route(path, page, methods=["GET"]) for path in FEEDS]
+    return [*routes, Route(AUTH_PAGE, page, methods=ALL_METHODS), Route(AUTH_PAGE + "/{rest:path}", page,
+                                                                          methods=ALL_METHODS)]
 
 
 AMP_ROUTES = [*_provider_routes(), *_control_routes()]

@@ -18,6 +18,7 @@ import msgspec
 import msgspec.inspect
 
 from cliproxy.config import legacy
+from cliproxy.config.amp_legacy import legacy_warnings, lifted
 from cliproxy.config.compat import DIFFERENT, OTHER_PROVIDER_KEYS, UNSUPPORTED, compat_warnings
 from cliproxy.config.schema import Config, ConfigError, updated
 
@@ -62,7 +63,7 @@ def _prepare(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The raw mapping ready for ``msgspec.convert``, and the unknown key paths found on the way."""
     if legacy.is_sectioned(raw):
         raw = legacy.flatten(raw, _flat_keys())[0]
-    data = {key: value for key, value in raw.items() if key not in FOREIGN_KEYS}
+    data = lifted({key: value for key, value in raw.items() if key not in FOREIGN_KEYS})
     keys = data.get("api-keys")
     if keys is None and "api-keys" in data:
         data["api-keys"] = []
@@ -127,7 +128,7 @@ def checked_mapping(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     data, unplaced = dict(raw), list[str]()
     if legacy.is_sectioned(raw):
         data, unplaced = legacy.flatten(raw, _flat_keys())
-    warnings = compat_warnings(data, [*_prepare(data)[1], *unplaced])
+    warnings = [*compat_warnings(data, [*_prepare(data)[1], *unplaced]), *legacy_warnings(data)]
     return data, warnings
 
 

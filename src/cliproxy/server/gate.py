@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cliproxy.amp.paths import is_control_path as is_amp_control_path
 from cliproxy.config.exposure import is_loopback as is_loopback  # re-exported: routes and the CLI check peers with it
 from cliproxy.config.schema import Config
 from cliproxy.errors import ProxyError, openai_error_body
@@ -62,11 +63,11 @@ class Gate:
                 self._fail_closed(scope)
             self._check_host(headers, config)
             origin = headers.get("origin")
-            allowed_origin = origin if origin and origin in config.cors_allow_origins else None
+            allowed_origin = _cors_origin(origin, path, config)
             if scope["type"] == "websocket":
                 _check_websocket_origin(origin, allowed_origin)
             elif scope["method"] == "OPTIONS":
-                await self._preflight(send, allowed_origin)
+                await (_refuse_preflight(send) if is_amp_control_path(path) else self._preflight(send, allowed_origin))
                 return
             if _needs_key(path) and not self._quota_read_by_codex(scope, headers, config):
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
@@ -139,6 +140,21 @@ class Gate:
             ]
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _cors_origin(origin: str | None, path: str, config: Config) -> str | None:
+    """The origin to name in CORS headers, if any. Never on Amp's control-plane routes: they act as
+    the Amp account owner (the proxy adds the Amp key), so no browser page, listed or not, may read
+    them; CORS headers ampcode.com sends itself still pass through."""
+    if not origin or origin not in config.cors_allow_origins or is_amp_control_path(path):
+        return None
+    return origin
+
+
+async def _refuse_preflight(send: Send) -> None:
+    """A preflight to an Amp control-plane route: 403, no body, so a browser sends nothing there."""
+    await send({"type": "http.response.start", "status": 403, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _cors_headers(origin: str) -> list[tuple[bytes, bytes]]:

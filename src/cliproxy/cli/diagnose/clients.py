@@ -78,9 +78,20 @@ def check_amp(place: Place, facts: ServerFacts, keys: Sequence[str], environ: Ma
         return Finding("amp", "fail", f"{amp.settings_path(place)} is not valid JSON", "fix or move it")
     if not url:
         return Finding("amp", "info", "not set up", "`cliproxy setup amp --write` if you use Amp")
-    if not environ.get("AMP_API_KEY"):
-        return Finding("amp", "warn", "AMP_API_KEY is not set in this shell", 'eval "$(cliproxy env amp)"')
-    return _verdict("amp", str(url), environ["AMP_API_KEY"], {}, facts, keys)
+    key = environ.get("AMP_API_KEY") or _amp_saved_key(place, str(url))
+    if not key:
+        return Finding("amp", "warn", "no key: AMP_API_KEY is not set in this shell and Amp's secrets file has none "
+                       "for this server", "run `cliproxy setup amp --write`")
+    return _verdict("amp", str(url), key, {}, facts, keys)
+
+
+def _amp_saved_key(place: Place, url: str) -> str:
+    """The key Amp reads from its secrets file for ``url`` (what ``amp login`` or ``setup`` saved)."""
+    try:
+        saved = json.loads(read_text(amp.secrets_path(place)) or "{}").get(amp.key_name(url))
+    except (ValueError, AttributeError):
+        return ""
+    return saved if isinstance(saved, str) else ""
 
 
 __all__ = ["check_amp", "check_claude", "check_codex", "same_server"]
