@@ -62,7 +62,10 @@ def check_claude(home: Path, url: str) -> None:
     assert env["ANTHROPIC_BASE_URL"] == url and env["ANTHROPIC_AUTH_TOKEN"] == KEY
     assert (env["ANTHROPIC_DEFAULT_OPUS_MODEL"], env["ANTHROPIC_DEFAULT_SONNET_MODEL"],
             env["ANTHROPIC_DEFAULT_HAIKU_MODEL"]) == ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini")
-    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "272000"
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "272000"
+    overrides = json.loads((home / ".claude" / "settings.json").read_text())["modelOverrides"]
+    assert {overrides[claude_id] for claude_id in ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5")} == {
+        "gpt-5.5", "gpt-5.4", "gpt-5.4-mini"}
 
 
 def check_codex(home: Path, url: str) -> None:
@@ -80,8 +83,9 @@ def check_amp(home: Path, url: str) -> None:
 CLIENTS: dict[str, tuple[str, Callable[[Path, str], None], str, Callable[[str], bool]]] = {
     # client: (file under HOME, check, the user's own file, what of it must survive)
     "claude": (".claude/settings.json", check_claude,
-               '{\n  "theme": "dark",\n  "env": {"MY_VAR": "1"}\n}\n',
-               lambda text: json.loads(text)["theme"] == "dark" and json.loads(text)["env"]["MY_VAR"] == "1"),
+               '{\n  "theme": "dark",\n  "env": {"MY_VAR": "1"},\n  "modelOverrides": {"claude-opus-4-6": "mine"}\n}\n',
+               lambda text: json.loads(text)["theme"] == "dark" and json.loads(text)["env"]["MY_VAR"] == "1"
+               and json.loads(text)["modelOverrides"]["claude-opus-4-6"] == "mine"),
     "codex": (".codex/config.toml", check_codex,
               '# my own comment\nmodel = "o3"\n\n[tui]\nnotifications = true  # keep me\n',
               lambda text: "# my own comment" in text and "notifications = true  # keep me" in text),
