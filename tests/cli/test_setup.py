@@ -38,7 +38,7 @@ def nowhere() -> str:
 
 
 def cli(home: Path, *args: str, input: str | None = None, **env: str) -> Result:
-    environ = {"HOME": str(home), "CODEX_HOME": "", "CLAUDE_CONFIG_DIR": "", "XDG_CONFIG_HOME": "",
+    environ = {"HOME": str(home), "CODEX_HOME": "", "CLAUDE_CONFIG_DIR": "", "XDG_CONFIG_HOME": "", "XDG_DATA_HOME": "",
                "CLIPROXY_CONFIG": "", "CLIPROXY_AUTH_DIR": "", **env}
     return CliRunner().invoke(app, list(args), input=input, env=environ, catch_exceptions=False)
 
@@ -76,8 +76,14 @@ def check_codex(home: Path, url: str) -> None:
         "supports_websockets": True}
 
 
+def amp_secrets(home: Path) -> Path:
+    return home / ".local" / "share" / "amp" / "secrets.json"
+
+
 def check_amp(home: Path, url: str) -> None:
     assert amp_settings(home)["amp.url"] == url
+    assert json.loads(amp_secrets(home).read_text())[f"apiKey@{url}"] == KEY  # where `amp login` keeps it
+    assert amp_secrets(home).stat().st_mode & 0o777 == 0o600
 
 
 CLIENTS: dict[str, tuple[str, Callable[[Path, str], None], str, Callable[[str], bool]]] = {
@@ -118,7 +124,7 @@ def test_write_keeps_the_users_settings_backs_them_up_and_shows_the_diff(home: P
     path = home / relative
     path.parent.mkdir(parents=True)
     path.write_text(own)
-    result = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY, input="y\n")
+    result = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY, input="y\ny\n")  # one per file
     assert result.exit_code == 0, result.output
     assert f"--- {path}" in result.output and "Write " in result.output  # diff, then the question
     assert KEY not in result.output  # the diff masks the key
@@ -128,6 +134,17 @@ def test_write_keeps_the_users_settings_backs_them_up_and_shows_the_diff(home: P
     assert backup.read_text() == own and str(backup) in result.output
     again = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY)
     assert "already points at this server" in again.output and len(list(path.parent.glob("*.bak-*"))) == 1
+
+
+def test_amp_keeps_the_users_own_ampcode_key_beside_ours(home: Path, nowhere: str) -> None:
+    secrets = amp_secrets(home)
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text('{"apiKey@https://ampcode.com/": "sgamp_user_own_key_0123456789"}')
+    result = cli(home, "setup", "amp", "--write", "--yes", "--url", nowhere, "--key", KEY)
+    assert result.exit_code == 0, result.output
+    assert "sgamp_user_own_key_0123456789" not in result.output  # any secret in the diff is masked
+    stored = json.loads(secrets.read_text())
+    assert stored == {"apiKey@https://ampcode.com/": "sgamp_user_own_key_0123456789", f"apiKey@{nowhere}": KEY}
 
 
 def test_answering_no_writes_nothing(home: Path, nowhere: str) -> None:
