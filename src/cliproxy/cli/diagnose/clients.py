@@ -127,7 +127,7 @@ def check_amp(place: Place, facts: ServerFacts, config: Config, environ: Mapping
     if not url:
         return [Finding("amp", "info", "not set up", "`cliproxy setup amp --write` if you use Amp")]
     key = environ.get(amp.KEY_VARIABLE) or amp.stored_key(place, str(url))
-    if not key:
+    if not key and same_server(str(url), facts.url):
         verdict = Finding("amp", "fail", f"no key for {url}: neither {amp.KEY_VARIABLE} nor Amp's secrets file has one "
                           "(amp would start its login flow)", "run `cliproxy setup amp --write`")
     else:

@@ -36,7 +36,7 @@ def key_problem(config: Config, key: str, models: Iterable[str] = (), now: float
         return f"its client key {spec.name!r} is disabled (it would get a 401)"
     if spec.expires_at is not None and now >= spec.expires_at:
         return f"its client key {spec.name!r} expired at {utc(spec.expires_at)} (it would get a 401)"
-    denied = [model for model in models if model and not spec.allows((model,))]
+    denied = [model for model in dict.fromkeys(models) if model and not spec.allows((model,))]
     if denied:
         return f"its client key {spec.name!r} may not use {', '.join(denied)} (it would get a 403)"
     return ""
