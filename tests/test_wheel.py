@@ -1,9 +1,15 @@
-"""The built wheel, installed as a user installs it (a fresh virtual environment, dependencies from
-the package index): it carries the model catalogue and the commit it was built from, ``cliproxy
---version`` names both, and ``cliproxy serve`` answers ``/healthz``.
+"""cliproxy installed the ways a user installs a Python tool, each into a fresh environment of its own
+with its dependencies from the package index: the built wheel with ``pipx``, the source tree with
+``uv tool install``. Each installed ``cliproxy --version`` names the version and the commit it was
+built from, and the installed ``cliproxy serve`` answers ``/healthz``.
 
-Slow (a build and an install, about a minute): marked ``wheel``; CI runs it with the rest
-(``-m "not wheel"`` leaves it out of a quick local run).
+The wheel pipx installs is built the way a package index builds one: an sdist from the checkout,
+then a wheel from that sdist, where no git repository is beside the sources — so the commit must
+come from the file the sdist carries (the build hook's fallback).
+
+Slow for a unit test (two builds, two installs and two servers: about half a minute with a warm
+package cache, a few minutes with a cold one): marked ``wheel``; CI runs it with the rest, and
+``-m "not wheel"`` leaves it out of a quick local run. pipx and uv are the ``test`` extra's.
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import venv
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,14 +29,13 @@ from tests.fakes.serving import free_port
 from tests.serve_process import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
+INSTALL_TIMEOUT = 900  # a cold package cache downloads every dependency
 pytestmark = pytest.mark.wheel
 
 
-def build_wheel(out: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-w", str(out), "-q"],
-                   check=True, timeout=600, capture_output=True)
-    [wheel] = out.glob("cliproxy-*.whl")
-    return wheel
+def uv(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "uv", *args], check=True, timeout=INSTALL_TIMEOUT,
+                          capture_output=True, text=True, env=env)
 
 
 def head_commit() -> str:
@@ -39,26 +44,36 @@ def head_commit() -> str:
     return done.stdout.strip()
 
 
-def test_the_installed_wheel_names_its_version_and_commit_and_serves(tmp_path: Path) -> None:
-    wheel = build_wheel(tmp_path / "dist")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "cliproxy/data/models.json" in names and "cliproxy/_commit.py" in names
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CLIPROXY_", "PYTHON"))}
-    subprocess.run([str(env_dir / "bin" / "pip"), "install", "-q", str(wheel)], check=True, timeout=900,
-                   capture_output=True, env=clean)
-    home = tmp_path / "home"
-    home.mkdir()
-    clean["HOME"] = str(home)
-    version = subprocess.run([str(env_dir / "bin" / "cliproxy"), "--version"], capture_output=True, text=True,
-                             timeout=60, env=clean, cwd=tmp_path, check=True).stdout
-    assert version.startswith(f"cliproxy {__version__} (commit ")
+def clean_environ(**extra: str) -> dict[str, str]:
+    """This environment without the test run's own settings (config, import path, virtualenv)."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("CLIPROXY_", "PYTHON", "VIRTUAL_ENV"))}
+    return {**kept, **extra}
+
+
+@pytest.fixture(scope="module")
+def wheel_from_sdist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The sdist built from the checkout, then the wheel built from the sdist alone."""
+    dist = tmp_path_factory.mktemp("dist")
+    uv("build", "--sdist", "--out-dir", str(dist), str(ROOT))
+    [sdist] = dist.glob("cliproxy-*.tar.gz")
+    away_from_git = clean_environ(GIT_CEILING_DIRECTORIES=str(dist.parent))  # no repository above the sources
+    uv("build", "--wheel", "--out-dir", str(dist), str(sdist), env=away_from_git)
+    [wheel] = dist.glob("cliproxy-*.whl")
+    yield wheel
+
+
+def assert_names_version_and_commit(program: Path, home: Path) -> None:
+    version = subprocess.run([str(program), "--version"], capture_output=True, text=True, timeout=60,
+                             env=clean_environ(HOME=str(home)), cwd=home, check=True).stdout
+    assert version.startswith(f"cliproxy {__version__} (commit "), version
     if head_commit():
         assert head_commit() in version
+
+
+def assert_serves(program: Path, home: Path) -> None:
     port = free_port()
-    server = subprocess.Popen([str(env_dir / "bin" / "cliproxy"), "serve", "--port", str(port)], env=clean,
-                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([str(program), "serve", "--port", str(port)], env=clean_environ(HOME=str(home)),
+                              cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def healthy() -> bool:
             try:
@@ -70,3 +85,37 @@ def test_the_installed_wheel_names_its_version_and_commit_and_serves(tmp_path: P
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def fresh_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+def test_the_wheel_carries_the_catalogue_and_the_commit_even_when_built_from_the_sdist(
+        wheel_from_sdist: Path) -> None:
+    names = zipfile.ZipFile(wheel_from_sdist).namelist()
+    assert "cliproxy/data/models.json" in names and "cliproxy/_commit.py" in names
+    baked = zipfile.ZipFile(wheel_from_sdist).read("cliproxy/_commit.py").decode()
+    assert head_commit() == "" or head_commit() in baked
+
+
+def test_pipx_installs_the_wheel_which_names_its_build_and_serves(wheel_from_sdist: Path, tmp_path: Path) -> None:
+    pipx = {"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin"),
+            "PIPX_MAN_DIR": str(tmp_path / "man"), "PIPX_DEFAULT_PYTHON": sys.executable}
+    subprocess.run([sys.executable, "-m", "pipx", "install", str(wheel_from_sdist)], check=True,
+                   timeout=INSTALL_TIMEOUT, capture_output=True, env=clean_environ(**pipx))
+    program = tmp_path / "bin" / "cliproxy"
+    home = fresh_home(tmp_path)
+    assert_names_version_and_commit(program, home)
+    assert_serves(program, home)
+
+
+def test_uv_tool_installs_the_source_tree_which_names_its_build_and_serves(tmp_path: Path) -> None:
+    tools = clean_environ(UV_TOOL_DIR=str(tmp_path / "tools"), UV_TOOL_BIN_DIR=str(tmp_path / "bin"))
+    uv("tool", "install", "--python", sys.executable, str(ROOT), env=tools)
+    program = tmp_path / "bin" / "cliproxy"
+    home = fresh_home(tmp_path)
+    assert_names_version_and_commit(program, home)
+    assert_serves(program, home)

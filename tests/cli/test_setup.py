@@ -62,7 +62,10 @@ def check_claude(home: Path, url: str) -> None:
     assert env["ANTHROPIC_BASE_URL"] == url and env["ANTHROPIC_AUTH_TOKEN"] == KEY
     assert (env["ANTHROPIC_DEFAULT_OPUS_MODEL"], env["ANTHROPIC_DEFAULT_SONNET_MODEL"],
             env["ANTHROPIC_DEFAULT_HAIKU_MODEL"]) == ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini")
-    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "272000"
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "272000"
+    overrides = json.loads((home / ".claude" / "settings.json").read_text())["modelOverrides"]
+    assert {overrides[claude_id] for claude_id in ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5")} == {
+        "gpt-5.5", "gpt-5.4", "gpt-5.4-mini"}
 
 
 def check_codex(home: Path, url: str) -> None:
@@ -73,19 +76,22 @@ def check_codex(home: Path, url: str) -> None:
         "supports_websockets": True}
 
 
+def amp_secrets(home: Path) -> Path:
+    return home / ".local" / "share" / "amp" / "secrets.json"
+
+
 def check_amp(home: Path, url: str) -> None:
-    """The URL in Amp's settings, the key where Amp reads it for that URL (its secrets file, 0600)."""
     assert amp_settings(home)["amp.url"] == url
-    secrets = home / ".local" / "share" / "amp" / "secrets.json"
-    assert json.loads(secrets.read_text()) == {f"apiKey@{url}": KEY}
-    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert json.loads(amp_secrets(home).read_text())[f"apiKey@{url}"] == KEY  # where `amp login` keeps it
+    assert amp_secrets(home).stat().st_mode & 0o777 == 0o600
 
 
 CLIENTS: dict[str, tuple[str, Callable[[Path, str], None], str, Callable[[str], bool]]] = {
     # client: (file under HOME, check, the user's own file, what of it must survive)
     "claude": (".claude/settings.json", check_claude,
-               '{\n  "theme": "dark",\n  "env": {"MY_VAR": "1"}\n}\n',
-               lambda text: json.loads(text)["theme"] == "dark" and json.loads(text)["env"]["MY_VAR"] == "1"),
+               '{\n  "theme": "dark",\n  "env": {"MY_VAR": "1"},\n  "modelOverrides": {"claude-opus-4-6": "mine"}\n}\n',
+               lambda text: json.loads(text)["theme"] == "dark" and json.loads(text)["env"]["MY_VAR"] == "1"
+               and json.loads(text)["modelOverrides"]["claude-opus-4-6"] == "mine"),
     "codex": (".codex/config.toml", check_codex,
               '# my own comment\nmodel = "o3"\n\n[tui]\nnotifications = true  # keep me\n',
               lambda text: "# my own comment" in text and "notifications = true  # keep me" in text),
@@ -118,7 +124,7 @@ def test_write_keeps_the_users_settings_backs_them_up_and_shows_the_diff(home: P
     path = home / relative
     path.parent.mkdir(parents=True)
     path.write_text(own)
-    result = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY, input="y\n" * 2)
+    result = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY, input="y\ny\n")  # one per file
     assert result.exit_code == 0, result.output
     assert f"--- {path}" in result.output and "Write " in result.output  # diff, then the question
     assert KEY not in result.output  # the diff masks the key
@@ -128,6 +134,17 @@ def test_write_keeps_the_users_settings_backs_them_up_and_shows_the_diff(home: P
     assert backup.read_text() == own and str(backup) in result.output
     again = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY)
     assert "already points at this server" in again.output and len(list(path.parent.glob("*.bak-*"))) == 1
+
+
+def test_amp_keeps_the_users_own_ampcode_key_beside_ours(home: Path, nowhere: str) -> None:
+    secrets = amp_secrets(home)
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text('{"apiKey@https://ampcode.com/": "sgamp_user_own_key_0123456789"}')
+    result = cli(home, "setup", "amp", "--write", "--yes", "--url", nowhere, "--key", KEY)
+    assert result.exit_code == 0, result.output
+    assert "sgamp_user_own_key_0123456789" not in result.output  # any secret in the diff is masked
+    stored = json.loads(secrets.read_text())
+    assert stored == {"apiKey@https://ampcode.com/": "sgamp_user_own_key_0123456789", f"apiKey@{nowhere}": KEY}
 
 
 def test_answering_no_writes_nothing(home: Path, nowhere: str) -> None:

@@ -18,20 +18,22 @@ from cliproxy.cli.client_config.facts import ServerFacts, gather
 from cliproxy.cli.client_config.files import FileEdit, apply
 from cliproxy.cli.client_config.plan import Place, Plan
 from cliproxy.cli.client_config.shell import SHELLS, exports
+from cliproxy.cli.diagnose.keys import key_problem, usable_keys
 from cliproxy.cli.options import Command, config_option, exit_with, load_cli_config
 from cliproxy.cli.status import server_url
 
 client_argument = click.argument("client", type=click.Choice(list(PLANS)), metavar="CLIENT")
 url_option = click.option("--url", default=None, help="The server's address (default: from the config).")
-key_option = click.option("--key", default=None, help="The API key to use (default: the config's first api-key).")
+key_option = click.option("--key", default=None,
+                          help="The API key to use (default: the config's first api-key, else its first client key).")
 
 
 def _facts(config: str | None, url: str | None, key: str | None) -> ServerFacts:
     loaded = load_cli_config(config, show_warnings=False)[0]
-    if key and loaded.api_keys and key not in loaded.api_keys:
-        click.secho("warning: --key is not one of the config's api-keys; the server will refuse it", fg="yellow",
-                    err=True)
-    return gather(url or server_url(loaded), loaded.api_keys, key)
+    refused = key_problem(loaded, key) if key else ""
+    if refused:
+        click.secho(f"warning: --key: {refused}", fg="yellow", err=True)
+    return gather(url or server_url(loaded), usable_keys(loaded), key)
 
 
 def _plan(client: str, facts: ServerFacts) -> Plan:

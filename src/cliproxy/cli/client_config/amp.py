@@ -1,8 +1,11 @@
-"""Amp CLI: ``amp.url`` in ``~/.config/amp/settings.json`` (``$XDG_CONFIG_HOME`` moves it), and the
-key where Amp looks for it: the ``AMP_API_KEY`` environment variable first, else its secrets file
-``~/.local/share/amp/secrets.json`` (``$XDG_DATA_HOME`` moves it) under ``apiKey@<amp.url>``, the
-entry ``amp login`` writes for the server it logged in to. Writing both makes a plain ``amp`` work
-with no exports; ``cliproxy env amp`` gives the exports for one session."""
+"""Amp CLI (classic, ``@sourcegraph/amp``): ``amp.url`` in ``~/.config/amp/settings.json``
+(``$XDG_CONFIG_HOME`` moves it), and the key where ``amp login`` keeps it.
+
+Amp takes its URL from ``AMP_URL`` when set, else from ``amp.url``. Its key comes from
+``AMP_API_KEY`` when set, else from ``~/.local/share/amp/secrets.json`` (``$XDG_DATA_HOME`` moves
+it), under ``apiKey@<the URL as written>`` — one entry per server, so the user's ampcode.com key
+stays beside ours. Amp has no settings key for it. Writing both files means no environment at all.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,13 @@ from cliproxy.cli.client_config.files import FileEdit, read_text
 from cliproxy.cli.client_config.plan import Place, Plan
 
 URL_SETTING = "amp.url"
+URL_VARIABLE, KEY_VARIABLE = "AMP_URL", "AMP_API_KEY"
+NOTES = (
+    "Amp reads AMP_URL and AMP_API_KEY first when they are set in its environment, then these files.",
+    "Only the classic Amp CLI (@sourcegraph/amp) sends its model calls to this server (the /api/provider routes); "
+    "the current one runs them in Amp's cloud. Map the Claude models it asks for with ampcode.model-mappings in "
+    "the config (see docs/amp.md).",
+)
 
 
 def settings_path(place: Place) -> Path:
@@ -25,14 +35,14 @@ def secrets_path(place: Place) -> Path:
     return place.under("XDG_DATA_HOME", ".local", "share") / "amp" / "secrets.json"
 
 
-def key_name(url: str) -> str:
-    """The secrets-file entry Amp reads its key from when it talks to ``url``."""
+def secret_name(url: str) -> str:
+    """The secrets-file entry Amp reads its key for ``url`` from."""
     return f"apiKey@{url}"
 
 
 def merged(before: str | None, name: str, value: str) -> str:
-    """The JSON object with ``name`` set to ``value``; the same text when it already is. Raises
-    ``ValueError`` for a file that is not a JSON object."""
+    """The JSON object with ``name`` set; the same text when it already is. Raises ``ValueError``
+    for a file that is not a JSON object."""
     settings: Any = json.loads(before) if before and before.strip() else {}
     if not isinstance(settings, dict):
         raise ValueError("is not a JSON object")
@@ -41,38 +51,38 @@ def merged(before: str | None, name: str, value: str) -> str:
     return json.dumps({**settings, name: value}, indent=2, ensure_ascii=False) + "\n"
 
 
-def _mapping_note(facts: ServerFacts) -> str:
-    """Amp's smart mode asks for Claude models by their own names; the proxy serves them only
-    through mappings in its own config, which ``setup`` leaves to the user."""
-    models = facts.model_ids or ("<a model this server serves>",)
-    small = next((model for model in models if "mini" in model), models[0])
-    return ("Amp's `smart` mode asks for Claude models (claude-opus-4-7, titles on claude-haiku-4-5-…); to serve "
-            "them here, add to this server's config: ampcode.model-mappings: [{from: \"^claude-haiku\", to: "
-            f"\"{small}\", regex: true}}, {{from: \"^claude-\", to: \"{models[0]}\", regex: true}}]")
+def stored_key(place: Place, url: str) -> str:
+    """The key Amp would send to ``url`` from its secrets file; ``""`` when none (or unreadable)."""
+    try:
+        secrets = json.loads(read_text(secrets_path(place)) or "{}")
+    except ValueError:
+        return ""
+    value = secrets.get(secret_name(url)) if isinstance(secrets, dict) else None
+    return value if isinstance(value, str) else ""
 
 
-def _edit(path: Path, name: str, value: str) -> FileEdit:
+def _edit(path: Path, name: str, value: str, secret: bool = False) -> FileEdit:
     before = read_text(path)
     try:
-        return FileEdit(path, before, merged(before, name, value))
-    except ValueError as exc:
+        after = merged(before, name, value)
+    except ValueError as exc:  # json's own errors are ValueErrors too
         raise ValueError(f"{path} {exc}") from None
+    hidden = tuple(v for v in json.loads(after).values() if isinstance(v, str)) if secret else ()
+    return FileEdit(path, before, after, hidden)
 
 
 def plan(facts: ServerFacts, place: Place) -> Plan:
-    settings, secrets = settings_path(place), secrets_path(place)
-    env = (("AMP_URL", facts.url), ("AMP_API_KEY", facts.key))
-    show = (f"{settings}:\n" + json.dumps({URL_SETTING: facts.url}, indent=2)
-            + f"\n{secrets}:\n" + json.dumps({key_name(facts.url): facts.key}, indent=2)
-            + "\n(or, for one session: AMP_URL and AMP_API_KEY in the environment)")
-    notes = ("An AMP_API_KEY in the environment wins over the key in Amp's secrets file.", _mapping_note(facts),
-             "Only the classic Amp CLI (@sourcegraph/amp) runs its model calls through a local server; the "
-             "current one runs them in Amp's cloud.")
+    env = ((URL_VARIABLE, facts.url), (KEY_VARIABLE, facts.key))
+    show = (f"{settings_path(place)}:\n" + json.dumps({URL_SETTING: facts.url}, indent=2)
+            + f"\n{secrets_path(place)} (Amp's key store, 0600):\n"
+            + json.dumps({secret_name(facts.url): facts.key}, indent=2))
     try:
-        edits = (_edit(settings, URL_SETTING, facts.url), _edit(secrets, key_name(facts.url), facts.key))
+        edits = (_edit(settings_path(place), URL_SETTING, facts.url),
+                 _edit(secrets_path(place), secret_name(facts.url), facts.key, secret=True))
     except ValueError as exc:
-        return Plan("amp", "Amp CLI", show, env, notes=notes, problem=str(exc))
-    return Plan("amp", "Amp CLI", show, env, edits, notes)
+        return Plan("amp", "Amp CLI", show, env, notes=NOTES, problem=str(exc))
+    return Plan("amp", "Amp CLI", show, env, edits, NOTES)
 
 
-__all__ = ["URL_SETTING", "key_name", "merged", "plan", "secrets_path", "settings_path"]
+__all__ = ["KEY_VARIABLE", "URL_SETTING", "URL_VARIABLE", "merged", "plan", "secret_name", "secrets_path",
+           "settings_path", "stored_key"]

@@ -22,6 +22,7 @@ class FileEdit:
     path: Path
     before: str | None
     after: str
+    hidden: tuple[str, ...] = ()  # other secrets the file holds (the user's own), masked in the diff too
 
     @property
     def changes(self) -> bool:
@@ -34,7 +35,9 @@ class FileEdit:
                                      fromfile=str(self.path) if self.before is not None else "/dev/null",
                                      tofile=str(self.path))
         text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-        return text.replace(secret, mask(secret)) if len(secret) >= 12 else text  # short: a placeholder
+        for value in (secret, *self.hidden):
+            text = text.replace(value, mask(value)) if len(value) >= 12 else text  # short: a placeholder
+        return text
 
 
 def mask(secret: str) -> str:

@@ -1,10 +1,16 @@
 """Each client's settings on this machine: pointed at this server, with a key it accepts, asking for
-models it serves. A client that is not set up is said, not failed: the user may not use it."""
+models it serves. A client that is not set up is said, not failed: the user may not use it.
+
+Settings come from the client's files and from this shell's environment, merged the way each
+client merges them: Claude Code applies its settings file's ``env`` over the environment (the file
+wins), Amp lets ``AMP_URL`` and ``AMP_API_KEY`` win over its files, the OpenAI SDKs read only the
+environment. A shell value the client ignores, or one that overrides a file, is pointed out.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import tomlkit
@@ -15,7 +21,12 @@ from cliproxy.cli.client_config.facts import ServerFacts
 from cliproxy.cli.client_config.files import read_text
 from cliproxy.cli.client_config.plan import Place
 from cliproxy.cli.diagnose.findings import Finding
+from cliproxy.cli.diagnose.keys import key_problem
 from cliproxy.config.exposure import is_loopback
+from cliproxy.config.schema import Config
+
+CLAUDE_VARIABLES = ("ANTHROPIC_BASE_URL", *claude.KEY_SETTINGS, *claude.FAMILY_SETTINGS.values())
+SECRET_VARIABLES = frozenset((*claude.KEY_SETTINGS, amp.KEY_VARIABLE, "OPENAI_API_KEY"))
 
 
 def same_server(configured: str, ours: str) -> bool:
@@ -26,37 +37,73 @@ def same_server(configured: str, ours: str) -> bool:
     return a.scheme == b.scheme and a.port == b.port and hosts_match
 
 
-def _verdict(name: str, url: str, key: str, models: Mapping[str, str], facts: ServerFacts,
-             keys: Sequence[str]) -> Finding:
-    fix = f"run `cliproxy setup {name} --write`"
+def _verdict(name: str, url: str, key: str, models: Mapping[str, str], facts: ServerFacts, config: Config,
+             fix: str = "") -> Finding:
+    fix = fix or f"run `cliproxy setup {name} --write`"
     if not same_server(url, facts.url):
         return Finding(name, "warn", f"points at {url}, not at this server ({facts.url})", fix)
-    if keys and key not in keys:
-        return Finding(name, "fail", "its key is not one of the server's api-keys (it would get a 401)", fix)
+    refused = key_problem(config, key, models.values())
+    if refused:
+        return Finding(name, "fail", refused, fix)
     unserved = [f"{setting}={model}" for setting, model in models.items() if model not in facts.model_ids]
     if unserved:
         return Finding(name, "fail", f"asks for models this server does not serve: {', '.join(unserved)}", fix)
-    served = f" and served models ({', '.join(models.values())})" if models else ""
+    served = f" and served models ({', '.join(dict.fromkeys(models.values()))})" if models else ""
     return Finding(name, "ok", f"points at this server with a valid key{served}")
 
 
-def check_claude(place: Place, facts: ServerFacts, keys: Sequence[str]) -> Finding:
+def _overridden(name: str, shell: Mapping[str, str], files: Mapping[str, object], winner: str) -> Finding | None:
+    """A warning naming the variables whose shell value differs from the files' (values of keys unsaid)."""
+    differ = [v for v in files if shell.get(v) and str(files[v]) != shell[v]]
+    if not differ:
+        return None
+    shown = ", ".join(v if v in SECRET_VARIABLES else f"{v}={shell[v]}" for v in differ)
+    return Finding(name, "warn", f"this shell's {shown} differs from the settings; {winner} wins",
+                   "unset it, or make the two agree")
+
+
+def _claude_file(place: Place) -> tuple[dict[str, object], dict[str, object]] | Finding:
+    """The settings file's ``env`` block and ``modelOverrides``."""
     text = read_text(claude.settings_path(place))
     try:
-        env = json.loads(text).get("env", {}) if text else {}
+        settings = json.loads(text) if text else {}
+        env, overrides = settings.get("env", {}), settings.get(claude.OVERRIDES, {})
     except (ValueError, AttributeError):
         return Finding("claude", "fail", f"{claude.settings_path(place)} is not valid JSON", "fix or move it")
-    if not isinstance(env, dict) or "ANTHROPIC_BASE_URL" not in env:
-        return Finding("claude", "info", "not set up", "`cliproxy setup claude --write` if you use Claude Code")
+    if not isinstance(env, dict) or not isinstance(overrides, dict):
+        return Finding("claude", "fail", f"{claude.settings_path(place)} has a malformed `env` or "
+                       f"`{claude.OVERRIDES}`", "fix or move it")
+    return env, overrides
+
+
+def _claude_models(env: Mapping[str, object], overrides: Mapping[str, object]) -> dict[str, str]:
+    """The family settings, and the overrides ``setup`` writes (the user's own ones are theirs)."""
+    families = {s: str(env[s]) for s in claude.FAMILY_SETTINGS.values() if s in env}
+    ours = {f"{claude.OVERRIDES}.{i}": str(overrides[i]) for i in claude.CLAUDE_IDS.values() if i in overrides}
+    return {**families, **ours}
+
+
+def check_claude(place: Place, facts: ServerFacts, config: Config, environ: Mapping[str, str]) -> list[Finding]:
+    from_file = _claude_file(place)
+    if isinstance(from_file, Finding):
+        return [from_file]
+    file_env, overrides = from_file
+    env = {**{v: environ[v] for v in CLAUDE_VARIABLES if environ.get(v)}, **file_env}  # the file wins
+    if "ANTHROPIC_BASE_URL" not in env:
+        return [Finding("claude", "info", "not set up", "`cliproxy setup claude --write` if you use Claude Code")]
     key = str(env.get("ANTHROPIC_AUTH_TOKEN") or env.get("ANTHROPIC_API_KEY") or "")
-    models = {s: str(env[s]) for s in claude.FAMILY_SETTINGS.values() if s in env}
-    if len(models) < len(claude.FAMILY_SETTINGS):
-        return Finding("claude", "fail", "some ANTHROPIC_DEFAULT_*_MODEL settings are missing: Claude Code would "
-                       "ask for its own model names", "run `cliproxy setup claude --write`")
-    return _verdict("claude", str(env["ANTHROPIC_BASE_URL"]), key, models, facts, keys)
+    models = _claude_models(env, overrides)
+    if not all(s in models for s in claude.FAMILY_SETTINGS.values()):
+        verdict = Finding("claude", "fail", "some ANTHROPIC_DEFAULT_*_MODEL settings are missing: Claude Code would "
+                          "ask for its own model names", "run `cliproxy setup claude --write`")
+    else:
+        verdict = _verdict("claude", str(env["ANTHROPIC_BASE_URL"]), key, models, facts, config)
+    clash = _overridden("claude", environ, {k: v for k, v in file_env.items() if k in CLAUDE_VARIABLES},
+                        str(claude.settings_path(place)))
+    return [verdict] + ([clash] if clash else [])
 
 
-def check_codex(place: Place, facts: ServerFacts, keys: Sequence[str], environ: Mapping[str, str]) -> Finding:
+def check_codex(place: Place, facts: ServerFacts, config: Config, environ: Mapping[str, str]) -> Finding:
     path = codex.config_path(place)
     try:
         document = tomlkit.parse(read_text(path) or "").unwrap()
@@ -67,31 +114,36 @@ def check_codex(place: Place, facts: ServerFacts, keys: Sequence[str], environ: 
         return Finding("codex", "info", "not set up", "`cliproxy setup codex --write` if you use Codex CLI")
     key = str(provider.get("experimental_bearer_token") or environ.get(str(provider.get("env_key") or ""), ""))
     url = str(provider["base_url"]).rstrip("/").removesuffix("/v1")
-    return _verdict("codex", url, key, {"model": str(document.get("model") or "")}, facts, keys)
+    return _verdict("codex", url, key, {"model": str(document.get("model") or "")}, facts, config)
 
 
-def check_amp(place: Place, facts: ServerFacts, keys: Sequence[str], environ: Mapping[str, str]) -> Finding:
+def check_amp(place: Place, facts: ServerFacts, config: Config, environ: Mapping[str, str]) -> list[Finding]:
     text = read_text(amp.settings_path(place))
     try:
-        url = environ.get("AMP_URL") or (json.loads(text).get(amp.URL_SETTING) if text else None)
+        file_url = json.loads(text).get(amp.URL_SETTING) if text else None
     except (ValueError, AttributeError):
-        return Finding("amp", "fail", f"{amp.settings_path(place)} is not valid JSON", "fix or move it")
+        return [Finding("amp", "fail", f"{amp.settings_path(place)} is not valid JSON", "fix or move it")]
+    url = environ.get(amp.URL_VARIABLE) or file_url
     if not url:
-        return Finding("amp", "info", "not set up", "`cliproxy setup amp --write` if you use Amp")
-    key = environ.get("AMP_API_KEY") or _amp_saved_key(place, str(url))
-    if not key:
-        return Finding("amp", "warn", "no key: AMP_API_KEY is not set in this shell and Amp's secrets file has none "
-                       "for this server", "run `cliproxy setup amp --write`")
-    return _verdict("amp", str(url), key, {}, facts, keys)
+        return [Finding("amp", "info", "not set up", "`cliproxy setup amp --write` if you use Amp")]
+    key = environ.get(amp.KEY_VARIABLE) or amp.stored_key(place, str(url))
+    if not key and same_server(str(url), facts.url):
+        verdict = Finding("amp", "fail", f"no key for {url}: neither {amp.KEY_VARIABLE} nor Amp's secrets file has one "
+                          "(amp would start its login flow)", "run `cliproxy setup amp --write`")
+    else:
+        verdict = _verdict("amp", str(url), key, {}, facts, config)
+    clash = _overridden("amp", environ, {amp.URL_VARIABLE: file_url} if file_url else {}, amp.URL_VARIABLE)
+    return [verdict] + ([clash] if clash else [])
 
 
-def _amp_saved_key(place: Place, url: str) -> str:
-    """The key Amp reads from its secrets file for ``url`` (what ``amp login`` or ``setup`` saved)."""
-    try:
-        saved = json.loads(read_text(amp.secrets_path(place)) or "{}").get(amp.key_name(url))
-    except (ValueError, AttributeError):
-        return ""
-    return saved if isinstance(saved, str) else ""
+def check_openai(facts: ServerFacts, config: Config, environ: Mapping[str, str]) -> Finding:
+    """The OpenAI SDKs (and tools built on them) read ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``."""
+    url = environ.get("OPENAI_BASE_URL", "")
+    if not url:
+        return Finding("openai", "info", "OPENAI_BASE_URL is not set in this shell (the OpenAI SDKs go to OpenAI)",
+                       '`eval "$(cliproxy env openai)"` if you use them with this server')
+    return _verdict("openai", url.rstrip("/").removesuffix("/v1"), environ.get("OPENAI_API_KEY", ""), {}, facts,
+                    config, fix='`eval "$(cliproxy env openai)"`')
 
 
-__all__ = ["check_amp", "check_claude", "check_codex", "same_server"]
+__all__ = ["check_amp", "check_claude", "check_codex", "check_openai", "same_server"]

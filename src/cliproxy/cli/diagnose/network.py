@@ -1,8 +1,9 @@
 """Can this machine reach the upstream, and can the server have its port — without spending quota.
 
 The upstream check resolves the host, opens a TCP connection and, for https, completes a TLS
-handshake with the trust the server would use; it sends no request. Behind a proxy it checks that
-the proxy answers, since the upstream is reached through it.
+handshake with the trust the server would use; it sends no request. Behind an HTTP proxy it checks
+that the proxy answers; behind a SOCKS5 proxy it opens a tunnel to the upstream through it and does
+the TLS handshake there.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from cliproxy.cli.diagnose.findings import Finding
+from cliproxy.cli.diagnose.socks import socks_handshake
 from cliproxy.config.exposure import is_loopback
 from cliproxy.config.schema import Config
 
@@ -53,20 +55,38 @@ def _handshake(sock: socket.socket, host: str, context: ssl.SSLContext) -> str:
 
 
 def check_upstream(base_url: str, proxy: str, timeout: float, context: ssl.SSLContext | None = None) -> Finding:
-    """Reach the upstream (or the proxy in front of it) as far as a handshake, never further."""
-    target = proxy or base_url
-    scheme, host, port = _endpoint(target)
+    """Reach the upstream (or the proxy in front of it) as far as a handshake, never further. A
+    SOCKS5 proxy is asked for a tunnel, and the TLS handshake goes through it."""
+    scheme, host, port = _endpoint(proxy or base_url)
     connected = _connect(host, port, timeout)
     via = f" through the proxy {scheme}://{host}:{port}" if proxy else ""
     if isinstance(connected, str):
         return Finding("upstream", "fail", connected + via, "fix the network, or set proxy-url in the config")
     with connected:
+        if proxy and scheme.startswith("socks5"):
+            return _through_socks(connected, proxy, base_url, context)
         if proxy or scheme != "https":
             return Finding("upstream", "ok", f"{host}:{port} accepts connections{via} (no request sent)")
-        done = _handshake(connected, host, context or ssl.create_default_context())
+        return _tls_finding(connected, host, port, context, "")
+
+
+def _tls_finding(sock: socket.socket, host: str, port: int, context: ssl.SSLContext | None, via: str) -> Finding:
+    done = _handshake(sock, host, context or ssl.create_default_context())
     if done.startswith("!"):
-        return Finding("upstream", "fail", done[1:], "")
-    return Finding("upstream", "ok", f"{host}:{port} reachable, {done} (no request sent)")
+        return Finding("upstream", "fail", done[1:] + via, "")
+    return Finding("upstream", "ok", f"{host}:{port} reachable{via}, {done} (no request sent)")
+
+
+def _through_socks(sock: socket.socket, proxy: str, base_url: str, context: ssl.SSLContext | None) -> Finding:
+    scheme, host, port = _endpoint(base_url)
+    parts = urlsplit(proxy)
+    via = f" through the SOCKS5 proxy {parts.hostname}:{parts.port or DEFAULT_PORTS['socks5']}"
+    refused = socks_handshake(sock, proxy, host, port)
+    if refused:
+        return Finding("upstream", "fail", refused + via, "check proxy-url (or ALL_PROXY) and the proxy itself")
+    if scheme != "https":
+        return Finding("upstream", "ok", f"{host}:{port} reachable{via} (no request sent)")
+    return _tls_finding(sock, host, port, context, via)
 
 
 def port_free(host: str, port: int) -> bool:

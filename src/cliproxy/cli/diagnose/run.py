@@ -12,9 +12,10 @@ from cliproxy.auth.credentials import load_credentials
 from cliproxy.cli.client_config.facts import Fetch, fetch_json, gather
 from cliproxy.cli.client_config.plan import Place
 from cliproxy.cli.diagnose.accounts import check_accounts
-from cliproxy.cli.diagnose.clients import check_amp, check_claude, check_codex
+from cliproxy.cli.diagnose.clients import check_amp, check_claude, check_codex, check_openai
 from cliproxy.cli.diagnose.files import check_auth_files
 from cliproxy.cli.diagnose.findings import Finding
+from cliproxy.cli.diagnose.keys import usable_keys
 from cliproxy.cli.diagnose.network import check_bind, check_upstream, proxy_for
 from cliproxy.cli.diagnose.server import check_server, pool_snapshot
 from cliproxy.config.schema import Config
@@ -44,12 +45,16 @@ def run_checks(inputs: Inputs) -> list[Finding]:
                                    inputs.timeout, inputs.tls_context))
     findings.append(check_bind(config, live is not None or server.status != "fail"))
     findings.append(check_auth_files(config.auth_path))
-    facts = gather(inputs.url, config.api_keys, fetch=inputs.fetch)
-    place = Place(inputs.home, inputs.environ)
-    findings += [check_claude(place, facts, config.api_keys),
-                 check_codex(place, facts, config.api_keys, inputs.environ),
-                 check_amp(place, facts, config.api_keys, inputs.environ)]
-    return findings
+    return findings + client_findings(inputs)
 
 
-__all__ = ["Inputs", "run_checks"]
+def client_findings(inputs: Inputs) -> list[Finding]:
+    """Each client's lines, judged against what the server at ``inputs.url`` serves."""
+    config, environ = inputs.config, inputs.environ
+    facts = gather(inputs.url, usable_keys(config), fetch=inputs.fetch)
+    place = Place(inputs.home, environ)
+    return [*check_claude(place, facts, config, environ), check_codex(place, facts, config, environ),
+            *check_amp(place, facts, config, environ), check_openai(facts, config, environ)]
+
+
+__all__ = ["Inputs", "client_findings", "run_checks"]
