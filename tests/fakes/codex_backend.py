@@ -92,6 +92,7 @@ class FakeCodex:
         self.stream_ends: list[str] = []  # per inference stream: "completed" or "abandoned"
         self.socket_refusals: dict[str, deque[Reply]] = defaultdict(deque)  # per token: handshakes to refuse
         self.sockets_opened = 0
+        self.handshakes: list[tuple[str, int]] = []  # (token, the status answered: 101 or a refusal)
         self.app = Starlette(routes=[
             Route("/backend-api/wham/usage", self.wham_usage, methods=["GET"]),
             Route("/{prefix:path}/responses/compact", self.compact, methods=["POST"]),
@@ -179,8 +180,10 @@ class FakeCodex:
         refusals = self.socket_refusals.get(token)
         if not websocket.headers.get("authorization", "").startswith("Bearer ") or refusals:
             reply = refusals.popleft() if refusals else Reply(status=401, body={"detail": "Unauthorized"})
+            self.handshakes.append((token, reply.status))
             await websocket.send_denial_response(self._answer(reply))
             return
+        self.handshakes.append((token, 101))
         await websocket.accept(headers=[(b"x-codex-turn-state", b"ts-from-backend"),
                                         (b"x-codex-primary-used-percent", b"12.5")])
         self.sockets_opened += 1

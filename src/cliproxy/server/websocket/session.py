@@ -5,8 +5,9 @@ Responses request, the route's ``build_call`` resolves the model and the account
 ``Runner.stream`` sends it under the same streaming rule as ``POST /v1/responses`` (failover before
 content, the session's affinity, the pool's quota in ``codex.rate_limits``, one usage row per
 turn). The attempts go through the session's ``SocketLane``: over the backend's own WebSocket on
-an account that may use one (a follow-up as the client sent it), over HTTP elsewhere. Each event goes out as one text frame; an error is one error frame and the socket stays
-open for the next request.
+an account that may use one (a follow-up as the client sent it), over HTTP elsewhere. Each event
+goes out as one text frame; an error is one error frame and the socket stays open for the next
+request.
 
 A reader task takes the client's messages while a turn streams, so a client that hangs up is seen
 at once and its turn cancelled (the runner closes the upstream request). It holds at most one

@@ -17,6 +17,7 @@ What can go wrong, and whose fault it is:
 
 from __future__ import annotations
 
+import importlib.util
 import ssl
 import time
 from collections.abc import Mapping
@@ -60,11 +61,8 @@ def library_proxy(proxy: str) -> str | bool | None:
         return None
     if not proxy:
         return True
-    if proxy.lower().startswith("socks"):
-        try:
-            import python_socks  # noqa: F401  (the library needs it for SOCKS)
-        except ImportError:
-            raise SocketUnavailable("a SOCKS proxy needs the python-socks package") from None
+    if proxy.lower().startswith("socks") and importlib.util.find_spec("python_socks") is None:
+        raise SocketUnavailable("a SOCKS proxy needs the python-socks package")  # the library's own need
     return proxy
 
 
@@ -89,7 +87,7 @@ async def open_socket(url: str, headers: Mapping[str, str], proxy: str, settings
     try:
         connection = await connect(url, **options)
     except InvalidStatus as exc:
-        raise _refused(exc.response.status_code, exc.response.body or b"", exc.response.headers) from None
+        raise _refused(exc.response.status_code, bytes(exc.response.body or b""), exc.response.headers) from None
     except (InvalidProxy, ImportError) as exc:
         raise SocketUnavailable(type(exc).__name__) from None
     except (OSError, TimeoutError, WebSocketException) as exc:
