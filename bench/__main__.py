@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--client-keys", type=int, default=int(os.environ.get("BENCH_CLIENT_KEYS") or 0),
                    help="configure this many client keys with limits (default: $BENCH_CLIENT_KEYS or none)")
     p.add_argument("--first-delay-ms", type=float, default=0.0, help="fake's delay before the first event")
+    p.add_argument("--socket-session", action="store_true",
+                   help="instead of the table: a tool session over WebSocket and over HTTP (bytes upstream and "
+                        "added time per turn); --reps sets its repetitions (default 3)")
+    p.add_argument("--turns", type=int, default=20, help="with --socket-session: turns per session")
     return p
 
 
@@ -86,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return profile_server(args.profile_server, args.seconds, args.out, pin=not args.no_pin,
                               concurrency=args.concurrency, deltas=args.deltas or 200)
+    if args.socket_session:
+        from .socket_session import main as socket_session
+
+        return socket_session(args.turns, args.reps or 3, args.out)
     plan = build_plan(args)
     outcome = run_plan(plan)
     text = markdown(outcome, plan, command.strip())

@@ -42,6 +42,9 @@ class Credential:
     models: tuple[OfferedModel, ...] = ()  # API keys only: exactly these models, none = the plan list
     disabled: bool = False
     disable_cooling: bool = False
+    # May reach the backend over its WebSocket when a client's socket is served by it (ChatGPT
+    # accounts unless their file says ``websockets: false``; API keys only with ``websockets: true``).
+    websockets: bool = False
     auth_error: str = ""
     path: Path | None = None
     # What refresh scheduling needs; unset for API keys.

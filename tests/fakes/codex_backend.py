@@ -3,6 +3,14 @@
 Behaviour is scripted per access token (one account = one token): each request pops the next
 ``Reply`` queued for its token, else the default. Every request is recorded for assertions.
 
+``/backend-api/codex/responses`` also speaks the backend's WebSocket, as chatgpt.com does for Codex
+CLI: each ``response.create`` text frame pops the next ``Reply`` of the handshake's token (the same
+queue as HTTP) and is answered with its events as JSON text frames, a non-200 ``Reply`` as one
+error frame, ``cut_after`` as the socket closed mid-answer. Every frame is recorded like a request
+(``method == "WEBSOCKET"``, the handshake's headers, ``connection`` numbering the sockets); a
+handshake can be refused per token (``refuse_socket``) and a follow-up naming an answer the same
+socket did not give is refused as the backend does.
+
 It also plays the ChatGPT backend next to the Codex API: ``GET /backend-api/wham/usage`` (scripted
 per token with ``script_usage``) and any other ``/backend-api/…`` path (``backend_reply``).
 """
@@ -20,7 +28,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import codex_events
 
@@ -52,6 +61,8 @@ class Recorded:
     body: Any
     http_version: str
     at: float = field(default_factory=time.monotonic)  # when it arrived
+    connection: int = 0  # WebSocket frames: which socket (1, 2, …) carried it
+    size: int = 0  # WebSocket frames: bytes as received
 
 
 def usage_body(short: float = 0, long: float = 0, plan: str = "plus", reset_at: int = 1_790_000_000) -> dict[str, Any]:
@@ -79,11 +90,15 @@ class FakeCodex:
         self.usage_default = Reply(body=usage_body())
         self.backend_reply = Reply(body={"ok": True})  # any other /backend-api/… path
         self.stream_ends: list[str] = []  # per inference stream: "completed" or "abandoned"
+        self.socket_refusals: dict[str, deque[Reply]] = defaultdict(deque)  # per token: handshakes to refuse
+        self.sockets_opened = 0
+        self.handshakes: list[tuple[str, int]] = []  # (token, the status answered: 101 or a refusal)
         self.app = Starlette(routes=[
             Route("/backend-api/wham/usage", self.wham_usage, methods=["GET"]),
             Route("/{prefix:path}/responses/compact", self.compact, methods=["POST"]),
             Route("/responses/compact", self.compact, methods=["POST"]),
             Route("/{prefix:path}/responses", self.responses, methods=["POST"]),
+            WebSocketRoute("/{prefix:path}/responses", self.responses_socket),
             Route("/responses", self.responses, methods=["POST"]),
             Route("/{prefix:path}/models", self.models, methods=["GET"]),
             Route("/models", self.models, methods=["GET"]),
@@ -100,7 +115,18 @@ class FakeCodex:
         return [r for r in self.requests if r.path == "/backend-api/wham/usage"]
 
     def inference_requests(self) -> list[Recorded]:
+        """Both ways in: HTTP POSTs and WebSocket frames."""
         return [r for r in self.requests if r.path.endswith("/responses")]
+
+    def http_requests(self) -> list[Recorded]:
+        return [r for r in self.inference_requests() if r.method == "POST"]
+
+    def socket_frames(self) -> list[Recorded]:
+        return [r for r in self.inference_requests() if r.method == "WEBSOCKET"]
+
+    def refuse_socket(self, token: str, *replies: Reply) -> None:
+        """The next handshakes with ``token`` are answered with these HTTP replies instead of an upgrade."""
+        self.socket_refusals[token].extend(replies)
 
     def _next(self, token: str) -> Reply:
         queue = self.queues.get(token)
@@ -147,6 +173,21 @@ class FakeCodex:
         return StreamingResponse(self._stream(reply), media_type="text/event-stream",
                                  headers={"x-codex-primary-used-percent": "12.5",
                                           "x-codex-primary-window-minutes": "300", **reply.headers})
+
+    async def responses_socket(self, websocket: WebSocket) -> None:
+        """The backend's WebSocket: a scripted refusal, or an upgrade answered frame by frame."""
+        token = websocket.headers.get("authorization", "")[7:]
+        refusals = self.socket_refusals.get(token)
+        if not websocket.headers.get("authorization", "").startswith("Bearer ") or refusals:
+            reply = refusals.popleft() if refusals else Reply(status=401, body={"detail": "Unauthorized"})
+            self.handshakes.append((token, reply.status))
+            await websocket.send_denial_response(self._answer(reply))
+            return
+        self.handshakes.append((token, 101))
+        await websocket.accept(headers=[(b"x-codex-turn-state", b"ts-from-backend"),
+                                        (b"x-codex-primary-used-percent", b"12.5")])
+        self.sockets_opened += 1
+        await _SocketPeer(self, websocket, self.sockets_opened).serve()
 
     async def _stream(self, reply: Reply) -> AsyncIterator[bytes]:
         """The scripted events; ``stream_ends`` learns whether the reader took them all."""
@@ -210,3 +251,59 @@ class FakeCodex:
         if self.catalogue is None:
             return JSONResponse({"detail": "Not Found"}, status_code=404)
         return JSONResponse(self.catalogue)
+
+
+class _SocketPeer:
+    """One accepted socket of the fake: its handshake, and the answer a follow-up may name."""
+
+    def __init__(self, fake: FakeCodex, websocket: WebSocket, number: int) -> None:
+        self.fake, self.websocket, self.number = fake, websocket, number
+        self.headers = {k.lower(): v for k, v in websocket.headers.items()}
+        self.token = self.headers.get("authorization", "")[7:]
+        self.last_response_id: str | None = None
+
+    async def serve(self) -> None:
+        while True:
+            try:
+                text = await self.websocket.receive_text()
+            except WebSocketDisconnect:
+                return
+            body = json.loads(text)
+            self.fake.requests.append(Recorded("WEBSOCKET", self.websocket.url.path, self.headers, body,
+                                               "websocket", connection=self.number, size=len(text.encode())))
+            if not await self.answer(body):
+                return
+
+    async def answer(self, body: dict[str, Any]) -> bool:
+        """False once the socket is closed (a scripted cut)."""
+        previous = body.get("previous_response_id")
+        if body.get("type") != "response.create":
+            return await self.error(400, {"message": "expected response.create", "type": "invalid_request_error"})
+        if previous is not None and previous != self.last_response_id:
+            return await self.error(400, {"message": f"Previous response with id '{previous}' not found.",
+                                          "type": "invalid_request_error", "code": "previous_response_not_found"})
+        reply = self.fake._next(self.token)
+        if reply.status != 200:
+            detail = reply.body if isinstance(reply.body, dict) else {}
+            return await self.error(reply.status, detail.get("error") or {"message": str(detail.get("detail"))})
+        return await self.events(reply)
+
+    async def events(self, reply: Reply) -> bool:
+        end = "abandoned"
+        try:
+            async for frame in FakeCodex._frames(reply):
+                event = json.loads(frame.split(b"data: ", 1)[1])
+                if event.get("type") in ("response.completed", "response.incomplete"):
+                    self.last_response_id = event["response"]["id"]
+                await self.websocket.send_text(json.dumps(event))
+            end = "completed"
+        except ConnectionResetError:
+            await self.websocket.close(1011)
+            return False
+        finally:
+            self.fake.stream_ends.append(end)
+        return True
+
+    async def error(self, status: int, error: dict[str, Any]) -> bool:
+        await self.websocket.send_text(json.dumps({"type": "error", "status": status, "error": error}))
+        return True

@@ -56,6 +56,7 @@ def credential_from_record(record: dict[str, Any], cred_id: str, base_url: str,
         excluded_models=_string_list(record.get("excluded_models", record.get("excluded-models"))),
         disabled=record.get("disabled") is True,
         disable_cooling=(record.get("disable_cooling") or record.get("disable-cooling")) is True,
+        websockets=record.get("websockets") is not False,  # Codex itself uses the socket with a ChatGPT login
         auth_error=auth_error_code(record),
         path=path,
         refresh_token=str(record.get("refresh_token") or ""),
@@ -94,6 +95,7 @@ def credential_from_api_key(entry: CodexApiKey, index: int) -> Credential:
         excluded_models=entry.excluded_models,
         models=tuple(OfferedModel(model.name, model.alias) for model in entry.models),
         disable_cooling=entry.disable_cooling,
+        websockets=entry.websockets,
     )
 
 

@@ -11,6 +11,7 @@ from cliproxy.config.schema import Config
 from cliproxy.credential import Credential
 from cliproxy.dialects.base import Dialect, TranslatedRequest
 from cliproxy.errors import ProxyError
+from cliproxy.upstream.codex import Upstream
 from cliproxy.upstream.payload import rules_of
 from cliproxy.upstream.request import UpstreamRequest, check_client_headers
 
@@ -37,6 +38,9 @@ class Call:
     # Called with the error the call ends with (e.g. to forget a Claude session's rejected reasoning).
     on_failed: Callable[[ProxyError], None] | None = None
     request_id: str = field(default_factory=lambda: secrets.token_hex(8))  # named in logs and in our 500s
+    # How the attempts reach the backend when not the runner's own way (a WebSocket turn: the
+    # client socket's upstream socket where it may serve, HTTP elsewhere).
+    upstream: Upstream | None = None
 
     def __post_init__(self) -> None:
         check_client_headers(self.client_headers, self.prompt_cache_key)

@@ -188,8 +188,9 @@ class Runner:
 
     async def _attempt(self, call: Call, credential: Credential, sink: Sink) -> ProxyError | None:
         request = call.upstream_request(credential, sink.by_name_only)
+        way = self._upstream if call.upstream is None else call.upstream
         try:
-            async with self._upstream.stream(credential, request) as upstream:
+            async with way.stream(credential, request) as upstream:
                 self._pool.observe_headers(credential, upstream.headers)
                 sink.result.upstream_headers = upstream.headers
                 sink.begin_attempt(credential)

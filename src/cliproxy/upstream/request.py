@@ -34,6 +34,7 @@ PASS_THROUGH_HEADERS = frozenset(
         "version",
         "originator",
         "x-openai-internal-codex-responses-lite",
+        "x-responsesapi-include-timing-metrics",
     }
 )
 PASS_THROUGH_PREFIXES = ("x-codex-",)

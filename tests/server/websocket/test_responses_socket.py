@@ -19,7 +19,7 @@ from websockets.typing import Origin
 
 from tests.fakes import codex_events as ev
 from tests.fakes.codex_backend import FakeCodex, Reply
-from tests.helpers import Proxy, run_proxy
+from tests.helpers import Proxy, run_proxy, write_account
 
 KEY = "sk-local-1"
 CODEX_HEADERS = {"authorization": f"Bearer {KEY}", "originator": "codex_exec", "session-id": "thread-1",
@@ -78,10 +78,11 @@ def test_codex_is_shown_the_pools_quota_in_rate_limits(fake: FakeCodex, accounts
     assert limits != ev.rate_limits()  # rewritten: the pool's view, not the serving account's own
 
 
-def test_tool_round_trip_with_previous_response_id_sends_the_whole_transcript_upstream(
-        fake: FakeCodex, accounts: Path) -> None:
+def test_an_account_without_websockets_gets_the_whole_transcript_over_http(fake: FakeCodex, tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    write_account(auth, "a", "tok-a", "acc-1", websockets=False)
     fake.default = Reply(events=ev.tool_stream())
-    with proxy_for(fake, accounts) as proxy, socket(proxy) as ws:
+    with proxy_for(fake, auth) as proxy, socket(proxy) as ws:
         first = turn(ws, create(input=[DEVELOPER, USER]))
         response_id = first[-1]["response"]["id"]
         fake.default = Reply()
@@ -91,6 +92,7 @@ def test_tool_round_trip_with_previous_response_id_sends_the_whole_transcript_up
     call = next(e["item"] for e in first if e["type"] == "response.output_item.done")
     assert follow_up["input"] == [DEVELOPER, USER, call, TOOL_OUTPUT]
     assert "previous_response_id" not in follow_up
+    assert fake.socket_frames() == [] and fake.handshakes == []
 
 
 def test_both_turns_of_a_session_stay_on_one_account(fake: FakeCodex, accounts: Path) -> None:

@@ -4,8 +4,10 @@ Every ``response.create`` (or ``response.append``) is one turn: the transcript m
 Responses request, the route's ``build_call`` resolves the model and the accounts, and
 ``Runner.stream`` sends it under the same streaming rule as ``POST /v1/responses`` (failover before
 content, the session's affinity, the pool's quota in ``codex.rate_limits``, one usage row per
-turn). Each event goes out as one text frame; an error is one error frame and the socket stays
-open for the next request.
+turn). The attempts go through the session's ``SocketLane``: over the backend's own WebSocket on
+an account that may use one (a follow-up as the client sent it), over HTTP elsewhere. Each event
+goes out as one text frame; an error is one error frame and the socket stays open for the next
+request.
 
 A reader task takes the client's messages while a turn streams, so a client that hangs up is seen
 at once and its turn cancelled (the runner closes the upstream request). It holds at most one
@@ -28,12 +30,14 @@ from cliproxy.dialects.openai_responses import is_codex_client
 from cliproxy.dialects.responses_socket import NATIVE_SOCKET_DIALECT, SOCKET_DIALECT, error_event, split_frames
 from cliproxy.errors import ProxyError, bad_request
 from cliproxy.pool.affinity import session_id
-from cliproxy.responses.transcript import APPEND, Transcript
+from cliproxy.responses.transcript import APPEND, Transcript, holds_model_output
 from cliproxy.runner import CallResult
 from cliproxy.server.key_admission import key_of, reserve
 from cliproxy.server.routes import build_call
 from cliproxy.server.services import Services
 from cliproxy.server.websocket import TOO_LARGE
+from cliproxy.upstream.socket_lane import Incremental, SocketLane
+from cliproxy.upstream.transport.websocket import SocketUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,18 @@ def parse_message(message: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
+def incremental_of(request: dict[str, Any], transcript: Transcript) -> Incremental | None:
+    """The follow-up as the client sent it (new items after ``previous_response_id``), for the upstream
+    socket; None for a request that carries its whole conversation."""
+    previous = request.get("previous_response_id")
+    if request.get("type") == APPEND and previous is None:
+        previous = transcript.response_id
+    items = request.get("input")
+    if not isinstance(previous, str) or not isinstance(items, list) or holds_model_output(items):
+        return None
+    return Incremental(items, previous)
+
+
 def prewarm_events(request: dict[str, Any]) -> list[dict[str, Any]]:
     """``generate: false`` answered here: an empty completed response, no account asked, no quota spent."""
     response: dict[str, Any] = {"id": f"resp_prewarm_{uuid.uuid4().hex}", "object": "response", "status": "in_progress",
@@ -82,6 +98,7 @@ class SocketSession:
         self.dialect = socket_dialect(websocket.url.path, websocket.headers)
         limits = services.holder.current.config.limits
         self.transcript = Transcript(limits.websocket_transcript_bytes)
+        self.lane = SocketLane(services.upstream, lambda: services.holder.current.config)
         self._inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=1)
         self._turn: asyncio.Task[None] | None = None
 
@@ -94,6 +111,7 @@ class SocketSession:
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
+            await self.lane.aclose()
 
     async def _read(self) -> None:
         """Client messages into the inbox; on a hang-up, the running turn is cancelled."""
@@ -119,19 +137,44 @@ class SocketSession:
             return
 
     async def _prewarm(self, request: dict[str, Any]) -> None:
-        """The pair of events Codex CLI waits for; a follow-up may name the prewarm's id."""
+        """Over the open upstream socket if there is one (the backend warms its cache), else the pair
+        of events Codex CLI waits for, made here; a follow-up may name the prewarm's id."""
         body = self.transcript.expand(request)
-        events = prewarm_events(body)
-        for event in events:
-            await self._send(orjson.dumps(event))
-        self.transcript.remember(body, events[-1]["response"])
+        events = await self._prewarm_upstream(request, body) if self.lane.account is not None else None
+        if events is None:
+            events = [(event, orjson.dumps(event)) for event in prewarm_events(body)]
+        for event, raw in events:
+            if not str(event.get("type", "")).startswith("codex."):  # no quota of one account shown
+                await self._send(raw)
+        self.transcript.remember(body, events[-1][0].get("response") or {})
+
+    async def _prewarm_upstream(self, request: dict[str, Any],
+                                body: dict[str, Any]) -> list[tuple[dict[str, Any], bytes]] | None:
+        """The backend's own answer to the prewarm on the session's socket; None if it failed there."""
+        credential = self.lane.account
+        assert credential is not None
+        translated = self.dialect.translate_request(body, self.websocket.headers)
+        call = build_call(self.websocket, self.dialect, translated, "")
+        try:
+            opened = await self.lane.send(credential, call.upstream_request(credential),
+                                          incremental_of(request, self.transcript))
+            events = [pair async for batch in opened.batches() for pair in batch]
+            finished = opened.finished
+        except (ProxyError, SocketUnavailable):
+            finished = False
+        if not finished:
+            await self.lane.discard()
+            return None
+        return events
 
     async def _turn_through_runner(self, request: dict[str, Any], message: dict[str, Any]) -> None:
+        incremental = incremental_of(request, self.transcript)
         body = self.transcript.expand(request)
         translated = self.dialect.translate_request(body, self.websocket.headers)
         session = session_id(self.websocket.headers, translated.body, translated.session_id) or ""
         completed: list[dict[str, Any]] = []
-        call = replace(build_call(self.websocket, self.dialect, translated, session), on_completed=completed.append)
+        call = replace(build_call(self.websocket, self.dialect, translated, session), on_completed=completed.append,
+                       upstream=self.lane.turn(incremental))
         result = CallResult()
         raw = message.get("text") or message.get("bytes") or b""
         counters = self.services.counters
@@ -166,4 +209,4 @@ class SocketSession:
         await self.websocket.send_text(frame.decode())
 
 
-__all__ = ["SocketSession", "parse_message", "prewarm_events", "socket_dialect"]
+__all__ = ["SocketSession", "incremental_of", "parse_message", "prewarm_events", "socket_dialect"]
