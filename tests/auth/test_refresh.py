@@ -385,6 +385,19 @@ async def test_the_background_loop_refreshes_and_stops(config: Config, issuer: F
     assert len(issuer.refresh_calls) == 1
 
 
+async def test_stop_ends_the_loop_even_when_a_wake_up_meets_the_cancellation(config: Config,
+                                                                          store: FileStore) -> None:
+    # Python 3.11's wait_for returns the result instead of raising when its cancellation arrives as
+    # the awaited wake-up completes: the cancellation is lost, and a loop that only awaits forever hangs
+    shared = refresher(config, store)
+    scheduler = RefreshScheduler(shared)
+    scheduler.start()
+    await asyncio.sleep(0.05)
+    scheduler.update([])  # wakes the loop ...
+    await asyncio.wait_for(scheduler.stop(), 5)  # ... in the same step as the cancellation
+    await shared.aclose()
+
+
 # ---- two processes ----------------------------------------------------------------------------
 
 RACER = textwrap.dedent("""

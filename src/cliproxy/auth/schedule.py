@@ -50,6 +50,7 @@ class RefreshScheduler:
         self._slots = asyncio.Semaphore(workers)
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def refresher(self) -> Refresher:
@@ -134,9 +135,13 @@ class RefreshScheduler:
 
     def start(self) -> None:
         if self._loop_task is None:
+            self._stopping = False
             self._loop_task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
+        """Python 3.11's ``wait_for`` can turn a cancellation that meets its timeout into a
+        ``TimeoutError``, which the loop takes for its ordinary wake-up: ``_stopping`` ends it anyway."""
+        self._stopping = True
         tasks = [t for t in (self._loop_task, *self._running.values()) if t is not None]
         self._loop_task = None
         for task in tasks:
@@ -144,7 +149,7 @@ class RefreshScheduler:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             for cid in self._pop_due(self._clock()):
                 self._start(cid)
             self._wake.clear()
