@@ -101,13 +101,7 @@ def serve(tmp_path: Path, upstream_url: str, config_text: str, **env: str) -> It
         wait_for(up, "the server to start", interval=0.05)
         yield server
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
 
 
 
@@ -127,3 +121,14 @@ def run_configured(tmp_path: Path, upstream_url: str, config_text: str = "", bin
     services = build_services(Snapshot.build(loaded), bind_host, config_path=config)
     with serve_services(services) as url:
         yield Proxy(url, services)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server started here, killing it if it has not ended in 20 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from tests.fakes.serving import free_port
-from tests.serve_process import wait_for
+from tests.serve_process import stop, wait_for
 
 PASSWORD = "management-secret-for-tests"
 
@@ -67,13 +67,7 @@ def _instance(root: Path, auth_dir: Path, config_text: str, env: dict[str, str])
     try:
         yield instance
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
 
 
 def _wait_up(instance: Instance) -> None:

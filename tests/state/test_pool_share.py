@@ -3,9 +3,7 @@ acts on, and an instance that starts late learns what is already known."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,16 +14,9 @@ from cliproxy.pool.shared import PoolShare
 from cliproxy.state.redis import RedisState
 from tests.fakes.redis_server import RedisServer
 from tests.pool.helpers import MODEL, cred, failure
+from tests.state.waiting import until
 
 ACCOUNTS = [cred("a"), cred("b")]
-
-
-async def until(check: Callable[[], Any], deadline: float = 10.0) -> Any:
-    end = time.monotonic() + deadline
-    while not (value := check()):
-        assert time.monotonic() < end, "timed out"
-        await asyncio.sleep(0.01)
-    return value
 
 
 async def instance(server: RedisServer) -> tuple[Pool, PoolShare]:

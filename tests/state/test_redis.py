@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from cliproxy.state.redis import RedisState
 from tests.fakes.redis_server import RedisServer
+from tests.state.waiting import until
 
 
 @pytest.fixture
@@ -24,14 +25,6 @@ async def pair(redis_server: RedisServer) -> AsyncIterator[tuple[RedisState, Red
     finally:
         await one.close()
         await two.close()
-
-
-async def until(check: Callable[[], Any], deadline: float = 10.0) -> Any:
-    end = time.monotonic() + deadline
-    while not (value := check()):
-        assert time.monotonic() < end, "timed out"
-        await asyncio.sleep(0.01)
-    return value
 
 
 async def _subscribed(one: RedisState, two: RedisState, heard: list[Any]) -> None:
