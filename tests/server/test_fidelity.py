@@ -120,7 +120,7 @@ def test_claude_message_start_reports_the_prompts_size(proxy: Proxy, fake: FakeC
     counted = sdk.messages.count_tokens(model="gpt-5.4", system="be brief", messages=messages).input_tokens
     with sdk.messages.stream(model="gpt-5.4", max_tokens=100, system="be brief", messages=messages) as stream:
         start = next(event for event in stream if event.type == "message_start")
-        assert start.message.usage.input_tokens == counted > 10
+        assert counted / 2 <= start.message.usage.input_tokens <= counted * 2  # an estimate, no tokenizer
         final = stream.get_final_message()
     assert final.usage.input_tokens == 6  # the backend's own figure (10 in, 4 cached) once it is known
 

@@ -19,7 +19,7 @@ from cliproxy.config.catalogue import ModelInfo
 from cliproxy.config.models import ResolvedModel, apply_reasoning
 from cliproxy.dialects import anthropic, completions, gemini, openai_chat, openai_responses
 from cliproxy.dialects.base import Dialect, TranslatedRequest
-from cliproxy.dialects.tokens import count_anthropic_tokens, count_codex_body_tokens
+from cliproxy.dialects.tokens import count_anthropic_tokens, count_codex_body_tokens, estimate_codex_body_tokens
 from cliproxy.errors import ProxyError, bad_request
 from cliproxy.pool.affinity import session_id
 from cliproxy.pool.shortage import all_disabled, no_accounts
@@ -221,8 +221,8 @@ async def messages(request: Request) -> Response:
             raise err.replace(status=400, message=f"{err.message} {CLAUDE_MODEL_HINT}") from None
         raise
     call = _replay_reasoning(request, call)
-    if translated.stream:  # message_start reports the prompt's size, as the Anthropic API does
-        translated.extra["input_tokens"] = await asyncio.to_thread(count_codex_body_tokens, translated.body)
+    if translated.stream:  # message_start reports the prompt's size (estimated), as the Anthropic API does
+        translated.extra["input_tokens"] = estimate_codex_body_tokens(translated.body)
     return await run(request, call)
 
 
