@@ -17,13 +17,11 @@ from starlette.requests import HTTPConnection
 
 from cliproxy.config.models import ResolvedModel
 from cliproxy.dialects.base import TranslatedRequest
-from cliproxy.dialects.tokens import codex_body_text, count_text
+from cliproxy.dialects.tokens import estimate_codex_body_tokens
 from cliproxy.keys.counters import KeyCounters, LimitReached, Reservation
 from cliproxy.keys.model import KeySpec
 from cliproxy.keys.policy import cap_effort, check_model, limit_error
 
-INLINE_COUNT_CHARS = 16_384
-_tokenizer_loaded = False
 _closing: set[asyncio.Task[None]] = set()  # settle/release tasks in flight, kept from the collector
 
 
@@ -47,25 +45,14 @@ async def reserve(counters: KeyCounters, key: KeySpec | None, body: dict[str, An
     """One request and its estimated input tokens counted against the key's limits, or a 429."""
     if key is None or not key.limits:
         return None
-    estimate = await _estimate(body) if key.counts_tokens else 0
+    # An estimate (four characters a token): settling replaces it with the real usage, and a
+    # tokenizer here would cost milliseconds per request and 70 MB of memory.
+    estimate = estimate_codex_body_tokens(body) if key.counts_tokens else 0
     now = time.time()
     try:
         return await counters.reserve(key, estimate, now)
     except LimitReached as refusal:
         raise limit_error(refusal, now) from None
-
-
-async def _estimate(body: dict[str, Any]) -> int:
-    """The request's input tokens: counted inline when the text is short (microseconds), in a worker
-    thread when it is long or when the tokenizer is not loaded yet (its first load takes a fraction
-    of a second), so neither holds the event loop."""
-    global _tokenizer_loaded
-    text = codex_body_text(body)
-    if len(text) <= INLINE_COUNT_CHARS and _tokenizer_loaded:
-        return count_text(text)
-    count = await asyncio.to_thread(count_text, text)
-    _tokenizer_loaded = _tokenizer_loaded or bool(text)
-    return count
 
 
 def close(counters: KeyCounters, reservation: Reservation, tokens: int, produced: bool) -> None:
