@@ -102,7 +102,7 @@ async def page(request: Request) -> Response:
     path = request.url.path
     if not any(path == page or path.startswith(page + "/") for page in KEYLESS_PAGES):
         config = services_of(request).holder.current.config
-        found = check_access(request.headers, dict(request.query_params), KeyRing(config))
+        found = check_access(request.headers, dict(request.query_params), KeyRing.of(config))
         if found is not None:
             state = request.scope.setdefault("state", {})
             state["client_key"], state["key_spec"] = found

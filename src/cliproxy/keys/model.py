@@ -104,13 +104,24 @@ class KeyRing:
             self.keys[digest(key)] = KeySpec(name=masked(key), named=False)
         for entry in config.client_keys:
             self.keys[entry.key_sha256 or digest(entry.key)] = spec_of(entry)
-        self.by_name = {spec.name: spec for spec in self.keys.values() if spec.named}
+
+    @classmethod
+    def of(cls, config: Config) -> KeyRing:
+        """The ring of ``config``, built once per snapshot (a reload brings a new one) and shared by
+        every place that checks a key: building one hashes every configured key."""
+        global _current
+        if _current is None or _current[0] is not config:
+            _current = (config, cls(config))
+        return _current[1]
 
     def __bool__(self) -> bool:
         return bool(self.keys)
 
     def find(self, presented: str) -> KeySpec | None:
         return self.keys.get(digest(presented))
+
+
+_current: tuple[Config, KeyRing] | None = None
 
 
 __all__ = ["KEY_PREFIX", "KeyRing", "KeySpec", "Limit", "digest", "masked", "new_key", "spec_of"]

@@ -49,7 +49,6 @@ class Gate:
     def __init__(self, app: ASGIApp, config: Callable[[], Config], bind_host: str) -> None:
         self.app, self.config, self.bind_loopback = app, config, is_loopback(bind_host)
         self.key_failures = KeyFailures()
-        self._ring: tuple[Config | None, KeyRing] = (None, KeyRing(Config()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -72,7 +71,7 @@ class Gate:
             if _needs_key(path) and not self._quota_read_by_codex(scope, headers, config):
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
                 address = (scope.get("client") or ("", 0))[0]
-                self._admit(scope, check_access(headers, query, self._ring_for(config), self.key_failures, address))
+                self._admit(scope, check_access(headers, query, KeyRing.of(config), self.key_failures, address))
         except ProxyError as err:
             if scope["type"] == "websocket":
                 await _refuse_websocket(err, scope, receive, send)
@@ -82,12 +81,6 @@ class Gate:
         if allowed_origin:
             send = _with_cors(send, allowed_origin)
         await self.app(scope, receive, send)
-
-    def _ring_for(self, config: Config) -> KeyRing:
-        """The keys of the current config, built once per snapshot (a reload brings a new one)."""
-        if self._ring[0] is not config:
-            self._ring = (config, KeyRing(config))
-        return self._ring[1]
 
     @staticmethod
     def _admit(scope: Scope, found: tuple[str, KeySpec] | None) -> None:
