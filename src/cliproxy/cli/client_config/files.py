@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cliproxy.observe.logs import mask
+
 
 @dataclass(frozen=True)
 class FileEdit:
@@ -38,11 +40,6 @@ class FileEdit:
         for value in (secret, *self.hidden):
             text = text.replace(value, mask(value)) if len(value) >= 12 else text  # short: a placeholder
         return text
-
-
-def mask(secret: str) -> str:
-    """``sk-l…long``: enough to recognise a key, not enough to use it."""
-    return f"{secret[:4]}…{secret[-4:]}" if len(secret) >= 12 else "…"
 
 
 def read_text(path: Path) -> str | None:
