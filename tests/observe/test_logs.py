@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cliproxy.config.schema import CodexApiKey, Config, RemoteManagement
+from cliproxy.config.schema import CodexApiKey, Config, RemoteManagement, State
 from cliproxy.credential import Credential
 from cliproxy.observe.logs import MASK, REDACTOR, RedactingFilter, known_secrets, mask, setup_logging
 from tests.helpers import access_token
@@ -54,7 +54,7 @@ def test_exception_text_is_masked_too(capture: tuple[logging.Logger, list[str], 
 
 
 SECRETS = {"client": "client-key-0123456789", "upstream": "ck-upstream-0123456789",
-           "management": "mgmt-secret-0123456789", "password": "env-password-0123"}
+           "management": "mgmt-secret-0123456789", "password": "env-password-0123", "redis": "redis-pw-0123456"}
 
 
 @pytest.fixture
@@ -70,7 +70,8 @@ def root_logging() -> Iterator[None]:
 def test_setup_logging_knows_the_config_secrets_before_the_first_line(
         root_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
     config = Config(api_keys=(SECRETS["client"],), remote_management=RemoteManagement(secret_key=SECRETS["management"]),
-                    codex_api_key=(CodexApiKey(api_key=SECRETS["upstream"], base_url="http://127.0.0.1:1"),))
+                    codex_api_key=(CodexApiKey(api_key=SECRETS["upstream"], base_url="http://127.0.0.1:1"),),
+                    state=State(url=f"redis://cache:{SECRETS['redis']}@10.0.0.5:6379/0"))
     setup_logging(False, known_secrets(config, environ={"MANAGEMENT_PASSWORD": SECRETS["password"]}))
     logging.getLogger("cliproxy.test").warning("first line: %s", " ".join(SECRETS.values()))
     first = capsys.readouterr().err

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from cliproxy.config.schema import Config
@@ -42,13 +43,14 @@ def mask(value: str, keep: int = 4) -> str:
 def known_secrets(config: Config, credentials: Iterable[Credential] = (),
                   environ: Mapping[str, str] = os.environ) -> list[str]:
     """Every secret the redactor must know: the config's keys and management secret, the management
-    password from the environment, and each account's tokens."""
+    password from the environment, the Redis password of the shared state, and each account's tokens."""
     secrets = [*config.api_keys, *(entry.api_key for entry in config.codex_api_key),
                config.remote_management.secret_key, environ.get(MANAGEMENT_PASSWORD_ENV, ""),
                *(entry.key for entry in config.client_keys)]
     amp = config.ampcode  # the Amp keys sent to ampcode.com, and Amp's own from the environment
     secrets += [amp.upstream_api_key, *(entry.upstream_api_key for entry in amp.upstream_api_keys),
                 environ.get("AMP_API_KEY", "")]
+    secrets.append(urlsplit(config.state.url).password or "")  # CLIPROXY_STATE_URL is already in it
     for credential in credentials:
         secrets += [credential.access_token, credential.refresh_token]
     return [secret for secret in secrets if secret]

@@ -108,3 +108,16 @@ def test_a_proxy_password_is_masked_in_every_listing_and_kept_when_sent_back(key
     assert keyed.config_file.read_text().count(PROXY_PASSWORD) == 2  # the top-level one and the entry's
     assert PROXY_PASSWORD in (keyed.tmp_path / "auth" / "codex-a.json").read_text()
     assert entry["api-key"] == mask(UPSTREAM_KEY)
+
+
+def test_the_redis_password_in_state_url_is_masked_and_kept_when_sent_back(managed: Managed) -> None:
+    api, password = managed.api, "redis-secret-7319"
+    managed.secrets.append(password)
+    yaml_text = api.get("/config.yaml").text
+    written = yaml_text + f"state:\n  url: redis://cache:{password}@10.0.0.5:6379/0\n"
+    assert api.put("/config.yaml", content=written.encode()).status_code == 200
+    assert api.get("/config").json()["state"]["url"] == "redis://cache:…@10.0.0.5:6379/0"
+    listed = api.get("/config.yaml").text
+    assert "redis://cache:…@10.0.0.5:6379/0" in listed
+    assert api.put("/config.yaml", content=listed.encode()).status_code == 200  # sent back as listed
+    assert password in managed.config_file.read_text()

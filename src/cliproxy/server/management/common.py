@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 SECRET_KEYS = frozenset({"api-keys", "api-key", "secret-key", "upstream-api-key", "password", "token", "key",
                          "access-token", "refresh-token"})
 SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "x-goog-api-key", "proxy-authorization"})
-# Keys holding a proxy URL, whose ``user:password@`` part is a secret (config kebab-case, account files snake_case).
-PROXY_KEYS = frozenset({"proxy-url", "proxy_url"})
+# Keys holding a URL whose ``user:password@`` part is a secret: a proxy (config kebab-case, account files
+# snake_case) and the shared state's Redis (``state.url``).
+PROXY_KEYS = frozenset({"proxy-url", "proxy_url", "url"})
 
 
 class BadBody(Exception):
