@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from typing import Any
 
 import orjson
+
+from cliproxy.dialects.cache_id import uuid5_text
 
 _MODEL_SUFFIX = re.compile(r"\([^()]*\)$")  # an effort suffix, "gpt-5.4(high)": the same conversation
 
@@ -38,7 +39,7 @@ def conversation_key(dialect: str, model: str, body: dict[str, Any]) -> str | No
     digest = hashlib.blake2b(orjson.dumps([body.get("instructions") or "", opening], option=orjson.OPT_SORT_KEYS),
                              digest_size=16).hexdigest()
     base = _MODEL_SUFFIX.sub("", model.strip())
-    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"cliproxy:prompt-cache:{dialect}:{base}:{digest}"))
+    return uuid5_text(f"cliproxy:prompt-cache:{dialect}:{base}:{digest}")
 
 
 __all__ = ["conversation_key"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ import orjson
 from cliproxy.dialects.anthropic.history import pair_tool_calls
 from cliproxy.dialects.anthropic.tools import Tools, translate_tool_choice, translate_tools
 from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.dialects.cache_id import uuid5_text
 from cliproxy.dialects.conversation import conversation_key
 from cliproxy.dialects.names import short_name, shorten_call_id
 from cliproxy.errors import bad_request
@@ -321,7 +321,7 @@ def prompt_cache_key(model: str, session: str) -> str:
     Claude Code conversation its prompt cache.
     """
     base = _MODEL_SUFFIX.sub("", model)
-    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"cli-proxy-api:codex:prompt-cache:claude:{base}:{session}"))
+    return uuid5_text(f"cli-proxy-api:codex:prompt-cache:claude:{base}:{session}")
 
 
 # --- the whole request -------------------------------------------------------------------------

@@ -6,12 +6,12 @@ Responses-shaped body is converted to Chat first so this stays the only way in.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from cliproxy.dialects import names
 from cliproxy.dialects.base import JSON, TranslatedRequest
+from cliproxy.dialects.cache_id import uuid5_text
 from cliproxy.dialects.openai_chat.fields import copy_present, json_text, need_dict, need_str, optional_list
 from cliproxy.dialects.openai_chat.from_responses import responses_body_to_chat
 from cliproxy.errors import bad_request
@@ -28,7 +28,7 @@ def chat_prompt_cache_key(api_key: str) -> str:
     Chat has no conversation id, so the client's API key is the only stable identity; hashing it
     (UUIDv5) keeps the key out of the upstream request while giving the same cache key every turn.
     """
-    return str(uuid.uuid5(uuid.NAMESPACE_OID, _PROMPT_CACHE_PREFIX + api_key))
+    return uuid5_text(_PROMPT_CACHE_PREFIX + api_key)
 
 
 def translate_request(body: JSON, headers: Mapping[str, str]) -> TranslatedRequest:
