@@ -63,7 +63,7 @@ def test_a_rolling_minute_frees_the_oldest_request_first() -> None:
 def test_a_token_limit_counts_the_settled_usage_not_the_estimate() -> None:
     counters, spec = MemoryCounters(), key({"tokens": 100, "per": "day", "window": "calendar"})
     first = reserve(counters, spec, NOW, estimate=10)
-    asyncio.run(counters.settle(first, 95))
+    counters.settle(first, 95)
     reserve(counters, spec, NOW, estimate=10)  # 95 < 100: admitted, now 105 counted
     assert refusal(counters, spec, NOW).limit.unit == "tokens"
 
@@ -93,7 +93,7 @@ def test_a_token_burst_overshoots_by_at_most_one_estimate() -> None:
             except LimitReached:
                 return 0
             await asyncio.sleep(0)
-            await counters.settle(reservation, 300)
+            counters.settle(reservation, 300)
             return 300
         return sum(await asyncio.gather(*(one() for _ in range(50))))
 
@@ -103,11 +103,11 @@ def test_a_token_burst_overshoots_by_at_most_one_estimate() -> None:
 def test_a_released_request_counts_for_nothing_and_settles_only_once() -> None:
     counters, spec = MemoryCounters(), key({"requests": 1, "per": "day"})
     failed = reserve(counters, spec, NOW, estimate=50)
-    asyncio.run(counters.release(failed))
-    asyncio.run(counters.settle(failed, 500))  # a second close of the same request changes nothing
+    counters.release(failed)
+    counters.settle(failed, 500)  # a second close of the same request changes nothing
     done = reserve(counters, spec, NOW)
     assert [u.used for u in asyncio.run(counters.usage(spec, NOW))] == [1]
-    asyncio.run(counters.settle(done, 0))
+    counters.settle(done, 0)
 
 
 def test_counts_survive_a_restart_through_their_plain_data() -> None:

@@ -3,13 +3,15 @@
 The request path talks to :class:`KeyCounters` only: ``reserve`` on admission (one request and an
 estimate of its tokens, refused with :class:`LimitReached` when a limit is already spent), then
 exactly one of ``settle`` (the real tokens, once the answer is done) or ``release`` (the request
-failed or was abandoned before it produced anything). Because the estimate is counted at once,
+failed or was abandoned before it produced anything). Those two never wait, like every write to
+shared state: a store on the network queues the correction and sends it on its own time, so the end
+of a request costs no task and no round trip. Because the estimate is counted at once,
 requests admitted together see each other's estimates: a burst can pass a token limit by at most
 one request's estimate, and a request limit not at all.
 
 :class:`MemoryCounters` keeps the counts in memory and hands them over as plain data
 (``export_state``/``restore``), saved by the pool's state-file keeper, so a restart keeps them.
-Its methods are ``async`` for a shared store (Redis) that must await the network; this one never
+Its reads are ``async`` for a shared store (Redis) that must await the network; this one never
 awaits, so a check and its count happen in one step of the event loop and cannot interleave.
 """
 
@@ -62,9 +64,13 @@ class KeyCounters(Protocol):
 
     async def reserve(self, key: KeySpec, estimate: int, now: float) -> Reservation: ...
 
-    async def settle(self, reservation: Reservation, tokens: int) -> None: ...
+    def settle(self, reservation: Reservation, tokens: int) -> None:
+        """The request is done: its tokens replace its estimate. Never waits."""
+        ...
 
-    async def release(self, reservation: Reservation) -> None: ...
+    def release(self, reservation: Reservation) -> None:
+        """The request failed or was abandoned: it counts for nothing. Never waits."""
+        ...
 
     async def usage(self, key: KeySpec, now: float) -> list[WindowUsage]: ...
 
@@ -103,13 +109,13 @@ class MemoryCounters:
             return None
         return LimitReached(name, limit, tally.below_at(now, limit.kind, limit.amount))
 
-    async def settle(self, reservation: Reservation, tokens: int) -> None:
+    def settle(self, reservation: Reservation, tokens: int) -> None:
         """The request is done: its tokens replace its estimate."""
         if reservation.open:
             reservation.open = False
             self._correct(reservation, 0, tokens - reservation.estimate)
 
-    async def release(self, reservation: Reservation) -> None:
+    def release(self, reservation: Reservation) -> None:
         """The request failed or was abandoned: it counts for nothing."""
         if reservation.open:
             reservation.open = False

@@ -22,27 +22,24 @@ REQUESTS, TOKENS = 0, 1
 
 @dataclass(frozen=True, slots=True)
 class WindowSpec:
-    """How one window is cut: its length and whether it rolls or follows the calendar."""
+    """How one window is cut: its length and whether it rolls or follows the calendar.
+
+    What follows from the two is worked out once here, not on each admission that reads it."""
 
     per: str  # minute, hour, 5h, day, week
     rolling: bool
+    slice_seconds: float = field(init=False, compare=False)
+    offset: float = field(init=False, compare=False)  # where the calendar's week starts
+    span: int = field(init=False, compare=False)  # slices that count at once: 60 rolling, 1 on the calendar
+    id: str = field(init=False, compare=False)
 
-    @property
-    def slice_seconds(self) -> float:
-        return SECONDS[self.per] / SLICES if self.rolling else SECONDS[self.per]
-
-    @property
-    def offset(self) -> float:
-        return MONDAY if self.per == "week" and not self.rolling else 0.0
-
-    @property
-    def span(self) -> int:
-        """Slices that count at once: 60 rolling, the current one on the calendar."""
-        return SLICES if self.rolling else 1
-
-    @property
-    def id(self) -> str:
-        return f"{self.per}/{'rolling' if self.rolling else 'calendar'}"
+    def __post_init__(self) -> None:
+        derived = {"slice_seconds": SECONDS[self.per] / SLICES if self.rolling else SECONDS[self.per],
+                   "offset": MONDAY if self.per == "week" and not self.rolling else 0.0,
+                   "span": SLICES if self.rolling else 1,
+                   "id": f"{self.per}/{'rolling' if self.rolling else 'calendar'}"}
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     def slice_at(self, now: float) -> int:
         return int((now - self.offset) // self.slice_seconds)
@@ -64,9 +61,11 @@ class Tally:
         return ((index, sums) for index, sums in sorted(self.slices.items()) if index >= first)
 
     def used(self, now: float) -> tuple[int, int]:
+        first = self.spec.slice_at(now) - self.spec.span + 1
         requests = tokens = 0
-        for _, sums in self._live(now):
-            requests, tokens = requests + sums[REQUESTS], tokens + sums[TOKENS]
+        for index, sums in self.slices.items():
+            if index >= first:
+                requests, tokens = requests + sums[REQUESTS], tokens + sums[TOKENS]
         return requests, tokens
 
     def add(self, now: float, requests: int, tokens: int) -> int:

@@ -9,7 +9,6 @@ is settled from the final usage or released (:func:`close`).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -21,8 +20,6 @@ from cliproxy.dialects.tokens import estimate_codex_body_tokens
 from cliproxy.keys.counters import KeyCounters, LimitReached, Reservation
 from cliproxy.keys.model import KeySpec
 from cliproxy.keys.policy import cap_effort, check_model, limit_error
-
-_closing: set[asyncio.Task[None]] = set()  # settle/release tasks in flight, kept from the collector
 
 
 def key_of(request: HTTPConnection) -> KeySpec | None:
@@ -41,13 +38,18 @@ def apply_rules(request: HTTPConnection, translated: TranslatedRequest, model: R
     cap_effort(key, translated.body)
 
 
-async def reserve(counters: KeyCounters, key: KeySpec | None, body: dict[str, Any]) -> Reservation | None:
-    """One request and its estimated input tokens counted against the key's limits, or a 429."""
+async def reserve(counters: KeyCounters, key: KeySpec | None, body: dict[str, Any],
+                  estimate: int | None = None) -> Reservation | None:
+    """One request and its estimated input tokens counted against the key's limits, or a 429.
+    ``estimate``: the route's own, when it made one already (a Claude stream's ``message_start``)."""
     if key is None or not key.limits:
         return None
     # An estimate (four characters a token): settling replaces it with the real usage, and a
     # tokenizer here would cost milliseconds per request and 70 MB of memory.
-    estimate = estimate_codex_body_tokens(body) if key.counts_tokens else 0
+    if not key.counts_tokens:
+        estimate = 0
+    elif estimate is None:
+        estimate = estimate_codex_body_tokens(body)
     now = time.time()
     try:
         return await counters.reserve(key, estimate, now)
@@ -60,14 +62,11 @@ def close(counters: KeyCounters, reservation: Reservation, tokens: int, produced
     usage report costs its estimate, so leaving early is no way around a limit; one that produced
     nothing is released."""
     if tokens > 0:
-        done = counters.settle(reservation, tokens)
+        counters.settle(reservation, tokens)
     elif produced:
-        done = counters.settle(reservation, reservation.estimate)
+        counters.settle(reservation, reservation.estimate)
     else:
-        done = counters.release(reservation)
-    task = asyncio.ensure_future(done)
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
+        counters.release(reservation)
 
 
 __all__ = ["apply_rules", "close", "key_of", "reserve"]

@@ -162,7 +162,7 @@ class Trace:
         key = key_of(self.request)
         return UsageRecord(
             ts=self.started, request_id=self.request_id, client_key=key.name if key else "",
-            account=self._account(), model=model, dialect=self.call.dialect.name, endpoint=self.request.url.path,
+            account=self._account(), model=model, dialect=self.call.dialect.name, endpoint=self.request.scope["path"],
             effort=self._effort(), input_tokens=tokens[0], cached_tokens=tokens[1], output_tokens=tokens[2],
             reasoning_tokens=tokens[3], total_tokens=tokens[4],
             ttft_ms=None if ttft is None else round(ttft * 1000, 1), duration_ms=round(duration * 1000, 1),
@@ -175,7 +175,7 @@ class Trace:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.request.headers.raw]
         return RequestLogEntry(
             request_id=self.request_id, started=self.started, method=self.request.scope.get("method", "GET"),
-            url=self.request.url.path, headers=headers, body=_parsed(self.body), status=status, error=error,
+            url=self.request.scope["path"], headers=headers, body=_parsed(self.body), status=status, error=error,
             account=self._account(), model=model,
             upstream_body=self.call.request.body, response=response,
             usage=usage, duration_ms=duration * 1000, ttft_ms=None if ttft is None else ttft * 1000)

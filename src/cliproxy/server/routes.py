@@ -152,7 +152,9 @@ async def run(request: Request, call: Call) -> Response:
     services = _services(request)
     dialect = call.dialect
     result = CallResult()
-    reservation = await reserve(services.counters, key_of(request), call.request.body)
+    estimate = call.request.extra.get("input_tokens")
+    reservation = await reserve(services.counters, key_of(request), call.request.body,
+                                estimate if isinstance(estimate, int) else None)
     trace = services.ops.observer.begin(request, call, result, await request.body())
     if reservation is not None:
         trace.hold(services.counters, reservation)
