@@ -15,7 +15,7 @@ import fnmatch
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from cliproxy.config.schema import ClientKey, Config, expiry_time
@@ -66,14 +66,13 @@ class KeySpec:
     limits: tuple[Limit, ...] = ()
     show_pool_quota: bool = True
     named: bool = True  # False for a plain ``api-keys`` entry (its name is its masked text)
+    # What the limits imply, worked out once here rather than on every admission.
+    windows: tuple[WindowSpec, ...] = field(init=False, compare=False)
+    counts_tokens: bool = field(init=False, compare=False)
 
-    @property
-    def windows(self) -> tuple[WindowSpec, ...]:
-        return tuple(dict.fromkeys(limit.window for limit in self.limits))
-
-    @property
-    def counts_tokens(self) -> bool:
-        return any(limit.kind == TOKENS for limit in self.limits)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "windows", tuple(dict.fromkeys(limit.window for limit in self.limits)))
+        object.__setattr__(self, "counts_tokens", any(limit.kind == TOKENS for limit in self.limits))
 
     def allows(self, names: tuple[str, ...]) -> bool:
         """Whether any of a model's names (as sent, its id, ``prefix/id``) matches an allowed pattern."""

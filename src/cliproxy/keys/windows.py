@@ -71,8 +71,10 @@ class Tally:
     def add(self, now: float, requests: int, tokens: int) -> int:
         """Count at ``now``; the slice it went to (a later correction goes to the same one)."""
         index = self.spec.slice_at(now)
-        self.prune(now)
-        sums = self.slices.setdefault(index, [0, 0])
+        sums = self.slices.get(index)
+        if sums is None:  # a new slice: the time to drop those that left the window
+            self.prune(now)
+            sums = self.slices[index] = [0, 0]
         sums[REQUESTS] += requests
         sums[TOKENS] += tokens
         return index

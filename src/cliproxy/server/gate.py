@@ -69,7 +69,8 @@ class Gate:
                 await (_refuse_preflight(send) if is_amp_control_path(path) else self._preflight(send, allowed_origin))
                 return
             if _needs_key(path) and not self._quota_read_by_codex(scope, headers, config):
-                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                raw_query: bytes = scope.get("query_string", b"")
+                query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
                 address = (scope.get("client") or ("", 0))[0]
                 self._admit(scope, check_access(headers, query, KeyRing.of(config), self.key_failures, address))
         except ProxyError as err:
