@@ -41,9 +41,13 @@ class Call:
     # How the attempts reach the backend when not the runner's own way (a WebSocket turn: the
     # client socket's upstream socket where it may serve, HTTP elsewhere).
     upstream: Upstream | None = None
+    # The client headers that pass through, checked once: a copy made by ``replace`` keeps them
+    # (one that changes ``client_headers`` passes ``forwarded=None`` to have them checked again).
+    forwarded: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
-        check_client_headers(self.client_headers, self.prompt_cache_key)
+        if self.forwarded is None:
+            object.__setattr__(self, "forwarded", check_client_headers(self.client_headers, self.prompt_cache_key))
 
     def upstream_request(self, credential: Credential, by_name_only: frozenset[bytes] = frozenset(),
                          ) -> UpstreamRequest:
@@ -53,7 +57,8 @@ class Call:
             client_headers=self.client_headers, prompt_cache_key=self.prompt_cache_key,
             by_name_only=by_name_only, user_agent=self.config.codex_header_defaults.user_agent,
             image_generation=not self.config.image_generation_disabled,
-            payload_rules=rules_of(self.config.payload), requested_model=self.request.model)
+            payload_rules=rules_of(self.config.payload), requested_model=self.request.model,
+            forwarded=self.forwarded)
 
 
 @dataclass(slots=True)

@@ -65,6 +65,7 @@ class UpstreamRequest:
     image_generation: bool = True  # False when the config turns the hosted image tool off
     payload_rules: tuple[Rule, ...] = ()  # the config's ``payload`` rules (upstream/payload.py)
     requested_model: str = ""  # the model as the client named it, which payload rules may match too
+    forwarded: Mapping[str, str] | None = None  # forwarded_headers(client_headers), when already worked out
 
 
 def forwarded_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
@@ -90,13 +91,15 @@ def _unsendable(value: str) -> str | None:
     return None
 
 
-def check_client_headers(client_headers: Mapping[str, str], prompt_cache_key: str | None) -> None:
-    """Every client-derived value that becomes an upstream header, checked once per client request.
+def check_client_headers(client_headers: Mapping[str, str], prompt_cache_key: str | None) -> dict[str, str]:
+    """Every client-derived value that becomes an upstream header, checked once per client request;
+    the headers that pass through, for every attempt to reuse (``UpstreamRequest.forwarded``).
 
     A value the wire cannot carry is the request's fault (a 400 naming the field), never an
     account's: left to the transport it would fail every attempt, and a CR/LF could split the request.
     """
-    values = dict(forwarded_headers(client_headers))
+    forwarded = forwarded_headers(client_headers)
+    values = dict(forwarded)
     values["user-agent"] = client_headers.get("user-agent", "")
     if prompt_cache_key is not None:
         values["prompt_cache_key"] = prompt_cache_key
@@ -105,12 +108,13 @@ def check_client_headers(client_headers: Mapping[str, str], prompt_cache_key: st
         if why is not None:
             raise bad_request(f"`{name}` contains {why}, which cannot be sent upstream as a header",
                               code="invalid_header_value")
+    return forwarded
 
 
 def build_headers(credential: Credential, request: UpstreamRequest, accept: str = "text/event-stream",
                   ) -> dict[str, str]:
     """The client's own values win over defaults; the credential's headers are applied last."""
-    headers = forwarded_headers(request.client_headers)
+    headers = forwarded_headers(request.client_headers) if request.forwarded is None else dict(request.forwarded)
     headers["content-type"] = "application/json"
     headers["accept"] = accept
     headers["accept-encoding"] = "identity"  # SSE: every event as it comes, no decompression pass
