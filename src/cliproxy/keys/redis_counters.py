@@ -4,7 +4,8 @@ Layout under the deployment's prefix: one hash per key, window and slice,
 ``kc:<opaque(key name)>:<per>/<rolling|calendar>:<slice>``, with fields ``r`` (requests) and ``t``
 (tokens). The slices are those of ``keys/windows.py`` (a calendar window is one slice, a rolling one
 60), and each slice key expires when its slice leaves the window, plus a minute for clocks that
-differ between hosts: nothing lingers, and only the slices in force are ever read.
+differ between hosts: nothing lingers, and only the slices in force are ever read. Beside them,
+``kc:once:<opaque(instance, reservation)>`` marks a reservation as corrected, until its slices expire.
 
 Admission is one Lua script, so the check and the count are one atomic step across every instance:
 for each of the key's windows it reads the slices in force and either counts one request and the

@@ -11,6 +11,7 @@ id appears in a key):
 | ``lease:<name>`` | the refresh lease: a random token | 30 s at most; released by compare-and-delete |
 | ``instance:<id>`` | a heartbeat | three beats |
 | ``usage`` | a stream of usage records | the last ``state.usage-stream-max`` |
+| ``kc:…`` | client-key counts, written by ``keys/redis_counters.py`` on this connection | their windows |
 | ``notices`` | pub/sub: every account or binding change, with its data | — |
 
 A change is announced with its data on ``notices``, so another instance applies it without a round
