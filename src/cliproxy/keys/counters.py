@@ -18,6 +18,7 @@ awaits, so a check and its count happen in one step of the event loop and cannot
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +45,7 @@ class Reservation:
     slices: list[tuple[str, int]] = field(default_factory=list)  # (window id, slice) counted in
     open: bool = True
     id: int = 0
+    shared: bool = False  # counted in a shared store (Redis) rather than this process's memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,28 @@ class KeyCounters(Protocol):
     async def reset(self, name: str) -> None: ...
 
 
+def refuse_if_spent(key: KeySpec, tally_of: Callable[[WindowSpec], Tally], now: float) -> None:
+    """Raise LimitReached for the spent limit that keeps the key waiting longest, with the moment it is
+    admitted again; nothing while every limit has room. Shared by every store, so they agree to the second."""
+    refusals = []
+    for limit in key.limits:
+        tally = tally_of(limit.window)
+        if tally.used(now)[limit.kind] >= limit.amount:
+            refusals.append(LimitReached(key.name, limit, tally.below_at(now, limit.kind, limit.amount)))
+    if refusals:
+        raise max(refusals, key=lambda refusal: refusal.reset_at)
+
+
+def window_usage(limit: Limit, tally: Tally, now: float) -> WindowUsage:
+    """One limit's use and reset: a calendar window's end; for a rolling one, when the key is admitted
+    again if it is at its limit, else when its oldest counted request leaves the window."""
+    used = tally.used(now)[limit.kind]
+    if not limit.window.rolling:
+        return WindowUsage(limit, used, limit.window.leaves_at(limit.window.slice_at(now)))
+    resets = tally.below_at(now, limit.kind, limit.amount) if used >= limit.amount else tally.next_change(now)
+    return WindowUsage(limit, used, resets)
+
+
 class MemoryCounters:
     """Counts in memory, per key name and window; ``dirty`` tells the state keeper to save."""
 
@@ -94,20 +118,12 @@ class MemoryCounters:
     async def reserve(self, key: KeySpec, estimate: int, now: float) -> Reservation:
         """Count one request and ``estimate`` tokens, or raise LimitReached naming the limit that
         keeps the key waiting longest."""
-        refusals = [refusal for limit in key.limits if (refusal := self._refusal(key.name, limit, now))]
-        if refusals:
-            raise max(refusals, key=lambda refusal: refusal.reset_at)
+        refuse_if_spent(key, lambda window: self._tally(key.name, window), now)
         reservation = Reservation(key.name, estimate, id=next(self._ids))
         for window in key.windows:
             reservation.slices.append((window.id, self._tally(key.name, window).add(now, 1, estimate)))
         self.dirty = self.dirty or bool(reservation.slices)
         return reservation
-
-    def _refusal(self, name: str, limit: Limit, now: float) -> LimitReached | None:
-        tally = self._tally(name, limit.window)
-        if tally.used(now)[limit.kind] < limit.amount:
-            return None
-        return LimitReached(name, limit, tally.below_at(now, limit.kind, limit.amount))
 
     def settle(self, reservation: Reservation, tokens: int) -> None:
         """The request is done: its tokens replace its estimate."""
@@ -129,17 +145,7 @@ class MemoryCounters:
         self.dirty = self.dirty or bool(reservation.slices)
 
     async def usage(self, key: KeySpec, now: float) -> list[WindowUsage]:
-        found = []
-        for limit in key.limits:
-            tally = self._tally(key.name, limit.window)
-            used = tally.used(now)[limit.kind]
-            if limit.window.rolling:
-                resets = tally.below_at(now, limit.kind, limit.amount) if used >= limit.amount \
-                    else tally.next_change(now)
-            else:
-                resets = limit.window.leaves_at(limit.window.slice_at(now))
-            found.append(WindowUsage(limit, used, resets))
-        return found
+        return [window_usage(limit, self._tally(key.name, limit.window), now) for limit in key.limits]
 
     async def reset(self, name: str) -> None:
         for tally_key in [tally_key for tally_key in self._tallies if tally_key[0] == name]:
@@ -169,4 +175,5 @@ class MemoryCounters:
                 continue
 
 
-__all__ = ["KeyCounters", "LimitReached", "MemoryCounters", "Reservation", "WindowUsage"]
+__all__ = ["KeyCounters", "LimitReached", "MemoryCounters", "Reservation", "WindowUsage", "refuse_if_spent",
+           "window_usage"]

@@ -36,7 +36,7 @@ from cliproxy.config.reload import Reloader
 from cliproxy.config.schema import Config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
 from cliproxy.credential import Credential
-from cliproxy.keys.counters import MemoryCounters
+from cliproxy.keys.counters import KeyCounters, MemoryCounters
 from cliproxy.observe.logs import REDACTOR
 from cliproxy.observe.usage_feed import UsageFeed
 from cliproxy.pool.core import Pool
@@ -59,6 +59,7 @@ from cliproxy.server.services import Services
 from cliproxy.server.status_route import STATUS_ROUTES, remove_server_file, write_server_file
 from cliproxy.server.usage_route import USAGE_ROUTES
 from cliproxy.server.websocket.route import WEBSOCKET_ROUTES
+from cliproxy.state.base import SharedState
 from cliproxy.state.build import build_state
 from cliproxy.upstream.codex import CodexUpstream
 
@@ -83,7 +84,7 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
     share = PoolShare(pool, state) if state.backend != "embedded" else None
     refresher = _refresher(config, pool, reloader, state.lease if share is not None else None)
     scheduler = RefreshScheduler(refresher)
-    counters, key_store = _client_key_counters(config)
+    counters, key_store = _client_key_counters(config, state)
     ops = Operations(holder, config_path, upstream=upstream, pool=pool, scheduler=scheduler, discovery=discovery,
                      reloader=reloader, management=management_api, counters=counters)
     return Services(holder=holder, upstream=upstream, runner=Runner(upstream, pool, refresher.on_unauthorized),
@@ -93,8 +94,13 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
                     feed=UsageFeed(ops.usage, state) if share is not None and ops.usage is not None else None)
 
 
-def _client_key_counters(config: Config) -> tuple[MemoryCounters, FilePoolStore]:
-    """The client keys' counts, as the last run left them in ``<auth-dir>/.state/keys.json``."""
+def _client_key_counters(config: Config, state: SharedState) -> tuple[KeyCounters, FilePoolStore | None]:
+    """The client keys' counts, as the last run left them in ``<auth-dir>/.state/keys.json``; on Redis
+    when the instances share a state, and then no file keeps them."""
+    if state.backend == "redis":
+        from cliproxy.keys.redis_counters import RedisCounters  # loads redis-py: only when Redis is chosen
+
+        return RedisCounters.sharing(state), None
     store = FilePoolStore(state_dir(config.auth_path) / KEYS_FILE)
     counters = MemoryCounters()
     counters.restore(store.load(), time.time())

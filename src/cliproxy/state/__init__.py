@@ -8,6 +8,6 @@ default, no server needed); ``redis.py`` shares them between processes and hosts
 
 The package knows nothing of the pool, the auth flows or the server: it stores and announces plain
 data under opaque names, and the pool's bridge (``pool/shared.py``) decides what the data means.
-Client-key counters (per-key limits) are meant to live here too, as one more implementation of the
-keys package's counters interface beside these.
+Client-key counters on Redis (``keys/redis_counters.py``) borrow ``RedisState``'s connection: they
+belong to the keys package, whose counters interface they implement.
 """

@@ -11,6 +11,7 @@ id appears in a key):
 | ``lease:<name>`` | the refresh lease: a random token | 30 s at most; released by compare-and-delete |
 | ``instance:<id>`` | a heartbeat | three beats |
 | ``usage`` | a stream of usage records | the last ``state.usage-stream-max`` |
+| ``kc:…`` | client-key counts, written by ``keys/redis_counters.py`` on this connection | their windows |
 | ``notices`` | pub/sub: every account or binding change, with its data | — |
 
 A change is announced with its data on ``notices``, so another instance applies it without a round
@@ -118,6 +119,29 @@ class RedisState:
 
     def _key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
+
+    # ---- the connection, shared with the deployment's other stores (client-key counters) --------------
+
+    @property
+    def client(self) -> Redis:
+        """The command connection: another store shares its sockets and its timeout (``state.timeout-seconds``)."""
+        return self._redis
+
+    @property
+    def connected(self) -> bool:
+        """False from a failed command until a ping answers again: the one view of whether Redis is there."""
+        return self._up
+
+    def key(self, *parts: str) -> str:
+        return self._key(*parts)
+
+    def lost(self, exc: BaseException) -> None:
+        """Another store found Redis gone: one warning, ``/healthz`` says so, and the pings begin."""
+        self._lost(exc)
+
+    def enqueue(self, op: Op) -> None:
+        """A write for the bounded queue, sent with the others (at once, or when Redis is back)."""
+        self._enqueue(op)
 
     # ---- lifetime and health --------------------------------------------------------------------------
 
@@ -414,4 +438,4 @@ def _call(listener: Callable[..., None], *args: Any) -> None:
         log.exception("state: a listener failed")
 
 
-__all__ = ["MAX_KEEP", "RedisState", "where"]
+__all__ = ["GONE", "MAX_KEEP", "Op", "RedisState", "where"]

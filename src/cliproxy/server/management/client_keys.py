@@ -8,6 +8,7 @@ never shows a key, hashed or not; it shows each key's limits and what it used of
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from cliproxy.keys.model import digest, new_key, spec_of
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.management.common import BadBody, ManagementContext, edit_config, endpoint, json_body
+from cliproxy.state.base import StateUnavailable
 
 SECTION = "client-keys"
 # What a client may set on a key; ``key`` and ``key-sha256`` are the server's to write.
@@ -108,18 +110,24 @@ def _known(ctx: ManagementContext, name: str) -> str:
 
 
 async def _delete(ctx: ManagementContext, name: str) -> Response:
-    """The key leaves the file, and its counts go with it."""
+    """The key leaves the file, and its counts go with it (on a Redis that is away, they are left to
+    expire with their windows)."""
     known = _known(ctx, name)
     answer = await edit_config(ctx, lambda doc: _entries(doc).pop(_position(_entries(doc), name)))
     if answer.status_code == 200 and ctx.counters is not None:
-        await ctx.counters.reset(known)
+        with contextlib.suppress(StateUnavailable):
+            await ctx.counters.reset(known)
     return answer
 
 
 async def _reset(ctx: ManagementContext, name: str) -> Response:
+    """503 when the counts are shared on a Redis that cannot be reached now: nothing was reset there."""
     known = _known(ctx, name)
     if ctx.counters is not None:
-        await ctx.counters.reset(known)
+        try:
+            await ctx.counters.reset(known)
+        except StateUnavailable as exc:
+            raise BadBody(str(exc), 503) from None
     return JSONResponse({"status": "ok"})
 
 
