@@ -5,7 +5,8 @@ twice. Three guards, innermost last:
 
 1. single-flight per account and refresh token: concurrent callers in one process share one call;
 2. the account's cross-process file lock is held across re-read → refresh call → write, inside the
-   shared lease of several instances when they share state (``state.lease``: one holder across hosts);
+   shared lease of several instances when they share state (``state.lease``: one holder across hosts;
+   with the accounts in Redis, the store's own lock is that lease);
 3. after taking the lock the file is re-read, and a refresh token that differs from ours (another
    process refreshed) is adopted without a network call — Codex's guarded reload.
 
