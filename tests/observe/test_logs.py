@@ -54,7 +54,8 @@ def test_exception_text_is_masked_too(capture: tuple[logging.Logger, list[str], 
 
 
 SECRETS = {"client": "client-key-0123456789", "upstream": "ck-upstream-0123456789",
-           "management": "mgmt-secret-0123456789", "password": "env-password-0123", "redis": "redis-pw-0123456"}
+           "management": "mgmt-secret-0123456789", "password": "env-password-0123", "redis": "redis-pw-0123456",
+           "accounts": "accounts-key-0123456789"}
 
 
 @pytest.fixture
@@ -71,7 +72,8 @@ def test_setup_logging_knows_the_config_secrets_before_the_first_line(
         root_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
     config = Config(api_keys=(SECRETS["client"],), remote_management=RemoteManagement(secret_key=SECRETS["management"]),
                     codex_api_key=(CodexApiKey(api_key=SECRETS["upstream"], base_url="http://127.0.0.1:1"),),
-                    state=State(url=f"redis://cache:{SECRETS['redis']}@10.0.0.5:6379/0"))
+                    state=State(url=f"redis://cache:{SECRETS['redis']}@10.0.0.5:6379/0",
+                                accounts_key=SECRETS["accounts"]))
     setup_logging(False, known_secrets(config, environ={"MANAGEMENT_PASSWORD": SECRETS["password"]}))
     logging.getLogger("cliproxy.test").warning("first line: %s", " ".join(SECRETS.values()))
     first = capsys.readouterr().err

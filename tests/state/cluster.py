@@ -83,9 +83,10 @@ def _wait_up(instance: Instance) -> None:
 
 
 @contextmanager
-def cluster(tmp_path: Path, upstream_url: str, config_text: str, count: int = 3,
+def cluster(tmp_path: Path, upstream_url: str, config_text: str, count: int = 3, own_auth_dirs: bool = False,
             **env: str) -> Iterator[list[Instance]]:
-    """``count`` instances started together, each up (its ``/healthz`` answers) when this yields."""
+    """``count`` instances started together, each up (its ``/healthz`` answers) when this yields.
+    ``own_auth_dirs``: each instance has its own (empty) auth dir, ``nodeN/auth``, as on its own host."""
     home, auth_dir = tmp_path / "home", tmp_path / "auth"
     home.mkdir(exist_ok=True)
     auth_dir.mkdir(exist_ok=True)
@@ -93,8 +94,16 @@ def cluster(tmp_path: Path, upstream_url: str, config_text: str, count: int = 3,
     environ.update(HOME=str(home), CLIPROXY_AUTH_DIR=str(auth_dir), CLIPROXY_CODEX_BASE_URL=upstream_url,
                    MANAGEMENT_PASSWORD=PASSWORD, **env)
     with ExitStack() as stack:
-        instances = [stack.enter_context(_instance(tmp_path / f"node{n}", auth_dir, config_text, environ))
+        instances = [stack.enter_context(_instance(tmp_path / f"node{n}", auth_dir, config_text,
+                                                   _own_auth_dir(environ, tmp_path / f"node{n}", own_auth_dirs)))
                      for n in range(count)]
         for instance in instances:
             _wait_up(instance)
         yield instances
+
+
+def _own_auth_dir(environ: dict[str, str], root: Path, own: bool) -> dict[str, str]:
+    if not own:
+        return environ
+    (root / "auth").mkdir(parents=True, exist_ok=True)
+    return {**environ, "CLIPROXY_AUTH_DIR": str(root / "auth")}

@@ -12,7 +12,8 @@ from typing import Any
 
 from cliproxy.auth.claims import read_claims
 from cliproxy.auth.record import auth_error_code, expiry_of, last_refresh_of, refresh_interval_of
-from cliproxy.auth.store import FileStore, read_record
+from cliproxy.auth.store import CredentialStore, FileStore, StoreUnavailable, read_record
+from cliproxy.auth.stores import credential_store
 from cliproxy.config.schema import CodexApiKey, Config
 from cliproxy.credential import Credential, OfferedModel
 
@@ -73,12 +74,22 @@ def read_account_file(path: Path) -> dict[str, Any] | None:
 
 def load_account_files(auth_dir: Path, base_url: str) -> list[Credential]:
     """Top-level ``*.json`` files of type ``codex``, sorted by id; other files are not accounts."""
-    store = FileStore(auth_dir)
+    return load_accounts(FileStore(auth_dir), base_url)
+
+
+def load_accounts(store: CredentialStore, base_url: str) -> list[Credential]:
+    """Every codex record of ``store``, sorted by id. A shared store that is away gives none for now
+    (logged): the server starts, and its reloader reads them when the store answers again."""
     credentials = []
-    for name in store.names():
-        record = store.read(name)
-        if record is not None:
-            credentials.append(credential_from_record(record, name, base_url, store.path(name)))
+    try:
+        for name in store.names():
+            record = store.read(name)
+            if record is not None:
+                path = store.path(name) if isinstance(store, FileStore) else None
+                credentials.append(credential_from_record(record, name, base_url, path))
+    except StoreUnavailable as exc:
+        log.warning("accounts: %s; starting without them, they are read when it answers", exc)
+        return []
     return credentials
 
 
@@ -101,7 +112,7 @@ def credential_from_api_key(entry: CodexApiKey, index: int) -> Credential:
 
 def load_credentials(config: Config) -> list[Credential]:
     """Every credential the config points at: account files first, then API-key entries."""
-    credentials = load_account_files(config.auth_path, config.codex_base_url)
+    credentials = load_accounts(credential_store(config), config.codex_base_url)
     credentials.extend(
         credential_from_api_key(entry, index) for index, entry in enumerate(config.usable_api_keys())
     )

@@ -43,7 +43,8 @@ from cliproxy.auth.record import (
     record_from_codex_auth,
     record_from_tokens,
 )
-from cliproxy.auth.store import CredentialStore, FileStore
+from cliproxy.auth.store import CredentialStore
+from cliproxy.auth.stores import credential_store
 from cliproxy.config.schema import Config
 from cliproxy.upstream.egress import chosen_proxy, new_client
 
@@ -100,7 +101,7 @@ class LoginContext:
 
     @classmethod
     def from_config(cls, config: Config, http: httpx.AsyncClient, **options: Any) -> LoginContext:
-        return cls(endpoints=Endpoints(config.oauth_issuer), store=FileStore(config.auth_path), http=http,
+        return cls(endpoints=Endpoints(config.oauth_issuer), store=credential_store(config), http=http,
                    **options)
 
 
@@ -148,9 +149,10 @@ async def save_tokens(ctx: LoginContext, bundle: TokenBundle) -> SavedAccount:
     record = record_from_tokens(bundle, ctx.clock())
     if ctx.exchange_api_key and (key := await exchange_api_key(ctx.http, ctx.endpoints, bundle.id_token)):
         record[API_KEY_FIELD] = key
-    name, plan = _target(ctx.store, record)
+    # in a thread: a shared store (Redis) answers over the network, and the server's loop must not wait
+    name, plan = await asyncio.to_thread(_target, ctx.store, record)
     async with ctx.store.alock(name):
-        return _persist(ctx.store, name, plan, record)
+        return await asyncio.to_thread(_persist, ctx.store, name, plan, record)
 
 
 # ---- browser flow -----------------------------------------------------------------------------

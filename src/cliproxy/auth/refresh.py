@@ -5,7 +5,8 @@ twice. Three guards, innermost last:
 
 1. single-flight per account and refresh token: concurrent callers in one process share one call;
 2. the account's cross-process file lock is held across re-read → refresh call → write, inside the
-   shared lease of several instances when they share state (``state.lease``: one holder across hosts);
+   shared lease of several instances when they share state (``state.lease``: one holder across hosts;
+   with the accounts in Redis, the store's own lock is that lease);
 3. after taking the lock the file is re-read, and a refresh token that differs from ours (another
    process refreshed) is adopted without a network call — Codex's guarded reload.
 
@@ -38,7 +39,8 @@ from cliproxy.auth.record import (
     mark_auth_error,
     refresh_interval_of,
 )
-from cliproxy.auth.store import CredentialStore, FileStore, StoreError
+from cliproxy.auth.store import CredentialStore, StoreError, StoreUnavailable
+from cliproxy.auth.stores import credential_store
 from cliproxy.config.schema import Config
 from cliproxy.credential import Credential
 from cliproxy.errors import Outcome, ProxyError
@@ -147,7 +149,7 @@ class Refresher:
         self._http = http  # one given client serves every account (tests); else one per way out
         self._clients: dict[tuple[str, str, bool], httpx.AsyncClient] = {}
         self._on_refreshed, self._on_failed = on_refreshed, on_failed
-        self.store: CredentialStore = store or FileStore(config.auth_path)
+        self.store: CredentialStore = store or credential_store(config)
         self._clock, self._sleep = clock, sleep
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
         self._retry_delays = tuple(retry_delays)
@@ -211,6 +213,10 @@ class Refresher:
             try:
                 async with self.store.alock(credential.id):
                     return await self._locked(credential, force)
+            except StoreUnavailable as exc:
+                self._notify_failed(credential, str(exc))
+                raise _transient(credential, RefreshError(f"the account store is unreachable: {exc}",
+                                                          permanent=False)) from None
             except StoreError as exc:
                 self._notify_failed(credential, str(exc))
                 raise RefreshFailed(500, "the proxy could not read or write an account file during a token "
@@ -222,7 +228,7 @@ class Refresher:
 
     async def _locked(self, credential: Credential, force: bool) -> Credential:
         """Under the account's file lock: re-read, then adopt, fail fast, skip or refresh."""
-        record = self.store.read(credential.id)
+        record = await self._read(credential.id)
         if record is None:
             error = _needs_login(credential, "its account file is gone or unreadable")
             self._notify_failed(credential, error.message)
@@ -243,6 +249,14 @@ class Refresher:
             return current
         return await self._refresh_record(record, current)
 
+    async def _read(self, name: str) -> dict[str, Any] | None:
+        """The store is read and written in a thread: a shared store answers over the network, and
+        the loop serving every stream must not wait for it."""
+        return await asyncio.to_thread(self.store.read, name)
+
+    async def _write(self, name: str, record: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.store.write, name, record)
+
     def _adopt(self, credential: Credential) -> Credential:
         self._notify_refreshed(credential)
         return credential
@@ -251,9 +265,9 @@ class Refresher:
         try:
             bundle = await self._call(credential.refresh_token, credential.proxy_url)
         except RefreshError as exc:
-            return self._failed(record, credential, exc)
+            return await self._failed(record, credential, exc)
         updated = apply_refresh(record, bundle, self._clock())
-        self.store.write(credential.id, updated)
+        await self._write(credential.id, updated)
         fresh = self._credential(updated, credential)
         log.info("account %s: token refreshed", credential.name)
         self._notify_refreshed(fresh)
@@ -281,18 +295,18 @@ class Refresher:
         raise RefreshError(f"token refresh failed after {1 + len(self._retry_delays)} attempts: {last}",
                            permanent=False, status=last.status, code=last.code)
 
-    def _failed(self, record: dict[str, Any], credential: Credential, error: RefreshError) -> Credential:
+    async def _failed(self, record: dict[str, Any], credential: Credential, error: RefreshError) -> Credential:
         if not error.permanent:
             log.warning("account %s: token refresh failed, will retry: %s", credential.name, error)
             self._notify_failed(credential, str(error))
             raise _transient(credential, error)
         if error.reason == "reused":
             # Someone outside our lock (Codex CLI, an older proxy) may have spent the token first.
-            latest = self.store.read(credential.id)
+            latest = await self._read(credential.id)
             if latest is not None and str(latest.get("refresh_token") or "") != credential.refresh_token:
                 return self._adopt(self._credential(latest, credential))
         marked = mark_auth_error(record, error, self._clock())
-        self.store.write(credential.id, marked)
+        await self._write(credential.id, marked)
         failed = self._credential(marked, credential)
         log.warning("account %s: needs a new login (%s, %s)", credential.name, error.reason, error.code
                     or f"status {error.status}")

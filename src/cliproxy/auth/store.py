@@ -30,6 +30,18 @@ class StoreError(Exception):
     """A store operation failed; the message names the account, never a token."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now (a shared store that is away); trying again later may work."""
+
+
+def check_name(name: str) -> str:
+    """An account's name is a file name in the auth dir (``*.json``, no path, not hidden), in every
+    store, so records move between the auth dir and a shared store under the same name."""
+    if not name.endswith(".json") or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise StoreError(f"{name!r} is not an account file name")
+    return name
+
+
 class CredentialStore(Protocol):
     """Account records keyed by name (a file name for the file store)."""
 
@@ -136,9 +148,7 @@ class FileStore:
         self._on_write = on_write
 
     def path(self, name: str) -> Path:
-        if not name.endswith(".json") or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
-            raise StoreError(f"{name!r} is not an account file name")
-        return self.auth_dir / name
+        return self.auth_dir / check_name(name)
 
     def location(self, name: str) -> str:
         return str(self.path(name))

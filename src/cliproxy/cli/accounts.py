@@ -20,7 +20,8 @@ from cliproxy.auth.credentials import credential_from_record
 from cliproxy.auth.login import issuer_client
 from cliproxy.auth.oauth import Endpoints, revoke
 from cliproxy.auth.refresh import Refresher, RefreshFailed, display
-from cliproxy.auth.store import FileStore
+from cliproxy.auth.store import CredentialStore, FileStore, StoreError
+from cliproxy.auth.stores import credential_store, in_redis
 from cliproxy.cli.options import Group, command_config, config_option, exit_with, run_async
 from cliproxy.cli.terminal import out
 from cliproxy.config.schema import Config
@@ -54,12 +55,15 @@ def _table(accounts: list[AccountSummary], now: float) -> Table:
 def _list(explicit_config: str | None, as_json: bool) -> None:
     loaded = command_config(explicit_config)
     now = time.time()
-    accounts = list_accounts(FileStore(loaded.auth_path), now)
+    try:
+        accounts = list_accounts(credential_store(loaded), now)
+    except StoreError as exc:
+        raise exit_with(str(exc)) from None
     if as_json:
         click.echo(orjson.dumps([a.as_json() for a in accounts], option=orjson.OPT_INDENT_2).decode())
         return
     if not accounts:
-        out().print(f"No accounts in {loaded.auth_path}. Run `cliproxy login` (or `cliproxy login --device`) "
+        out().print(f"No accounts in {_where(loaded)}. Run `cliproxy login` (or `cliproxy login --device`) "
                     "to add one.", markup=False)
         return
     out().print(_table(accounts, now))
@@ -67,7 +71,8 @@ def _list(explicit_config: str | None, as_json: bool) -> None:
         if account.status == "needs login":  # the last error, in full, where it matters
             out().print(f"{account.email} needs a new login ({short_error(account)}): {account.last_error}. "
                         "Run `cliproxy login` to sign in again.", markup=False)
-    out().print(f"Account files: {loaded.auth_path}", markup=False)
+    out().print(f"Account files: {loaded.auth_path}" if not in_redis(loaded) else
+                f"Accounts: {_where(loaded)} (encrypted)", markup=False)
 
 
 @click.group("accounts", cls=Group, invoke_without_command=True,
@@ -89,22 +94,34 @@ def list_command(as_json: bool, config: str | None) -> None:
     _list(config, as_json)
 
 
-def _locate(loaded: Config, name: str) -> tuple[FileStore, str]:
-    store = FileStore(loaded.auth_path)
+def _where(loaded: Config) -> str:
+    """Where the accounts are, for messages: the auth dir, or the Redis (never its password)."""
+    if not in_redis(loaded):
+        return str(loaded.auth_path)
+    from cliproxy.state.redis import where
+
+    return f"Redis at {where(loaded.state.url)} (prefix {loaded.state.prefix!r})"
+
+
+def _locate(loaded: Config, name: str) -> tuple[CredentialStore, str]:
+    store = credential_store(loaded)
     try:
         return store, resolve(store, name)
-    except AccountNotFound as exc:
+    except (AccountNotFound, StoreError) as exc:
         raise exit_with(str(exc)) from None
 
 
 def _edit(loaded: Config, name: str, change: Callable[[dict[str, Any]], None]) -> tuple[str, dict[str, Any]]:
     store, found = _locate(loaded, name)
-    with store.lock(found):
-        record = store.read(found)
-        if record is None:
-            raise exit_with(f"account file {found} is gone")
-        change(record)
-        store.write(found, record)
+    try:
+        with store.lock(found):
+            record = store.read(found)
+            if record is None:
+                raise exit_with(f"account file {found} is gone")
+            change(record)
+            store.write(found, record)
+    except StoreError as exc:
+        raise exit_with(str(exc)) from None
     return found, record
 
 
@@ -176,7 +193,8 @@ def refresh(name: str, config: str | None) -> None:
     record = store.read(found)
     if record is None:
         raise exit_with(f"account file {found} is gone")
-    credential = credential_from_record(record, found, loaded.codex_base_url, store.path(found))
+    path = store.path(found) if isinstance(store, FileStore) else None
+    credential = credential_from_record(record, found, loaded.codex_base_url, path)
 
     async def run() -> Any:
         refresher = Refresher(loaded, None, store=store)
@@ -215,7 +233,9 @@ def reset(name: str | None, config: str | None) -> None:
 
 
 def register(app: click.Group) -> None:
-    """Add ``accounts`` to the main CLI group."""
+    """Add ``accounts`` to the main CLI group, with its commands that move records to and from Redis."""
+    from cliproxy.cli import accounts_move  # noqa: F401  (it adds push, pull and key to the group)
+
     app.add_command(accounts)
 
 

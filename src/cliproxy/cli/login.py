@@ -32,7 +32,8 @@ from cliproxy.auth.login import (
 )
 from cliproxy.auth.oauth import DEFAULT_CALLBACK_PORT
 from cliproxy.auth.record import ImportRefused
-from cliproxy.auth.store import FileStore, StoreError
+from cliproxy.auth.store import StoreError
+from cliproxy.auth.stores import credential_store
 from cliproxy.cli.options import Command, command_config, config_option, exit_with, run_async
 from cliproxy.cli.terminal import err, out
 
@@ -214,7 +215,7 @@ def import_codex(path: Path | None, config: str | None) -> None:
     loaded = command_config(config)
     source = path or default_codex_auth_path()
     try:
-        saved = import_codex_auth(FileStore(loaded.auth_path), source.expanduser())
+        saved = import_codex_auth(credential_store(loaded), source.expanduser())
     except ImportRefused as exc:
         raise exit_with(f"Import failed: {exc}") from None
     except (AuthError, StoreError) as exc:

@@ -60,7 +60,8 @@ def _banner(config: Config, path: Path, host: str, port: int, accounts: int) -> 
     lines = [
         f"cliproxy {__version__} listening on {url}",
         f"  config:   {_home(path)}" + ("" if path.exists() else " (not found: built-in defaults)"),
-        f"  accounts: {_home(config.auth_path)} ({accounts} found)",
+        f"  accounts: {_home(config.auth_path) if config.state.accounts != 'redis' else 'in Redis, encrypted'}"
+        f" ({accounts} found)",
         f"  clients:  OpenAI base URL {url}/v1 · Anthropic base URL {url}",
     ]
     if accounts == 0:
@@ -79,6 +80,7 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
     """Run the API server."""
     import uvicorn
 
+    from cliproxy.auth.store import StoreError
     from cliproxy.config.exposure import open_to_the_network, refusal
     from cliproxy.config.snapshot import Snapshot
     from cliproxy.server.app import build_app, build_services
@@ -91,7 +93,10 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
     if open_to_the_network(loaded, bind_host):
         raise fail(refusal(bind_host))
     setup_logging(loaded.debug, known_secrets(loaded))
-    snapshot = Snapshot.build(loaded)
+    try:
+        snapshot = Snapshot.build(loaded)
+    except StoreError as exc:  # account records in Redis this key cannot decrypt
+        raise fail(str(exc)) from None
     REDACTOR.register(known_secrets(loaded, snapshot.credentials))
     services = build_services(snapshot, bind_host, config_path=path)
     click.echo(_banner(loaded, path, bind_host, bind_port, len(snapshot.credentials)))

@@ -7,6 +7,8 @@ bad key is reported at once with its path, not just the first one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -211,6 +213,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return parse_yaml(text, str(path))
 
 
+ACCOUNTS_KEY_ENV = "CLIPROXY_ACCOUNTS_KEY"
+
+
 def apply_env(config: Config, environ: Mapping[str, str]) -> Config:
     """Environment overrides used by tests, relays and outside checks."""
     updates: dict[str, Any] = {}
@@ -222,7 +227,28 @@ def apply_env(config: Config, environ: Mapping[str, str]) -> Config:
         updates["auth_dir"] = auth_dir
     if state_url := environ.get("CLIPROXY_STATE_URL"):  # keeps a Redis password out of the file
         updates["state"] = updated(config.state, url=state_url)
+    if accounts_key := environ.get(ACCOUNTS_KEY_ENV):  # keeps the accounts' encryption key out of the file
+        updates["state"] = updated(updates.get("state", config.state), accounts_key=accounts_key)
     return updated(config, **updates) if updates else config
+
+
+def require_accounts_key(config: Config) -> Config:
+    """Account records in Redis are encrypted: without a usable key nothing could read or write them,
+    so the config is refused here, before any command or server starts, with how to make a key."""
+    state = config.state
+    if state.accounts != "redis":
+        return config
+    how = "`cliproxy accounts key` prints a new one"
+    if not state.accounts_key:
+        raise ConfigError(f"state.accounts: redis needs an encryption key: set state.accounts-key or "
+                          f"{ACCOUNTS_KEY_ENV} ({how}; every instance needs the same key)")
+    try:
+        usable = len(base64.urlsafe_b64decode(state.accounts_key.encode("ascii"))) == 32
+    except (ValueError, binascii.Error):
+        usable = False
+    if not usable:
+        raise ConfigError(f"state.accounts-key: not a Fernet key (32 bytes, URL-safe base64); {how}")
+    return config
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
@@ -239,10 +265,11 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> tuple[C
     env = os.environ if environ is None else environ
     raw, warnings = checked_mapping(read_yaml(path) if path.exists() else {})
     config = parse_config(raw, str(path))
-    return apply_env(config, env), warnings
+    return require_accounts_key(apply_env(config, env)), warnings
 
 
 __all__ = [
+    "ACCOUNTS_KEY_ENV",
     "DEFAULT_CONFIG_PATH",
     "FOREIGN_KEYS",
     "apply_env",
@@ -253,5 +280,6 @@ __all__ = [
     "parse_config",
     "parse_yaml",
     "read_yaml",
+    "require_accounts_key",
     "unknown_keys",
 ]

@@ -29,9 +29,10 @@ from cliproxy.auth.store import parse_record
 from cliproxy.config import edit as config_edit
 from cliproxy.config.catalogue import ModelInfo
 from cliproxy.config.exposure import check_exposure, open_to_the_network, refusal
-from cliproxy.config.load import apply_env, checked_mapping, parse_config, parse_yaml
+from cliproxy.config.load import apply_env, checked_mapping, parse_config, parse_yaml, require_accounts_key
 from cliproxy.config.schema import Config, ConfigError, updated
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.config.stored_accounts import StoredAccounts
 from cliproxy.credential import Credential
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def digest(data: bytes) -> str:
 def parse_config_text(text: str, source: str, environ: Mapping[str, str]) -> tuple[Config, list[str]]:
     """What ``load_config`` does, from text already read (so the digest and the parse agree)."""
     raw, warnings = checked_mapping(parse_yaml(text, source))
-    return apply_env(parse_config(raw, source), environ), warnings
+    return require_accounts_key(apply_env(parse_config(raw, source), environ)), warnings
 
 
 class AccountFiles:
@@ -124,6 +125,14 @@ def wanted_account_name(name: str) -> bool:
     return name.endswith(".json") and not name.startswith(".")
 
 
+def _make_auth_dir(auth_dir: Path) -> None:
+    try:
+        auth_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("cannot create the auth dir %s (%s); account files will not be watched", auth_dir,
+                    exc.strerror)
+
+
 def _restart_only(old: Config, new: Config) -> Config:
     """Keep the running values of what needs a restart, and say so."""
     kept: dict[str, Any] = {}
@@ -144,11 +153,12 @@ class Reloader:
 
     def __init__(self, holder: SnapshotHolder, config_path: Path | None, *, live: LiveModels = dict,
                  environ: Mapping[str, str] | None = None, debounce_ms: int = DEBOUNCE_MS,
-                 bind_host: str = "127.0.0.1") -> None:
+                 bind_host: str = "127.0.0.1", accounts: StoredAccounts | None = None) -> None:
         self.holder = holder
         self.bind_host = bind_host
         self.config_path = config_path
-        self.accounts = AccountFiles(holder.current.config.auth_path)
+        # the auth dir's files, watched; or a shared store's records, re-read on its notices
+        self.accounts: AccountFiles | StoredAccounts = accounts or AccountFiles(holder.current.config.auth_path)
         self.on_swap: list[OnSwap] = []
         self._live = live
         self._environ = os.environ if environ is None else environ
@@ -163,11 +173,8 @@ class Reloader:
 
     async def start(self) -> None:
         """Prime the digests from disk, apply anything that differs, then watch."""
-        try:
-            self.accounts.auth_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            log.warning("cannot create the auth dir %s (%s); account files will not be watched",
-                        self.accounts.auth_dir, exc.strerror)
+        if isinstance(self.accounts, AccountFiles):
+            _make_auth_dir(self.accounts.auth_dir)
         await self.reload(config=True, accounts=None, force=True, reason="start-up")
         self._spawn(self._watch())
         for _ in range(3):  # let the watch task set up its watches (synchronous, before its first await)
@@ -193,6 +200,11 @@ class Reloader:
         log.info("SIGHUP: reloading the config file and every account file")
         self._spawn(self.reload(config=True, accounts=None, force=True, reason="SIGHUP"))
 
+    def reload_later(self, accounts: Iterable[str] | None, reason: str) -> None:
+        """Re-read these accounts (None: all) in the background: for a listener that cannot wait,
+        such as a shared store's change notice."""
+        self._spawn(self.reload(config=False, accounts=accounts, reason=reason))
+
     def note_own_write(self, path: Path, content: str) -> None:
         """``FileStore(on_write=...)`` hook for the proxy's own account-file writes."""
         self.accounts.note_own_write(path, content)
@@ -217,12 +229,16 @@ class Reloader:
             loaded = await self._read_config(force)
             if loaded is not None:
                 new_config = _restart_only(current.config, loaded)
-        names = set(self.accounts.names_on_disk()) | set(self.accounts.known()) if accounts is None \
-            else set(accounts)
-        accounts_changed = self.accounts.refresh(sorted(names))
+        # in a thread: a shared account store answers over the network, and the loop serves streams
+        accounts_changed = await asyncio.to_thread(self._refresh_accounts, accounts)
         if new_config is current.config and not accounts_changed:
             return False
         return self._swap(new_config, reason)
+
+    def _refresh_accounts(self, accounts: Iterable[str] | None) -> bool:
+        names = set(self.accounts.names_on_disk()) | set(self.accounts.known()) if accounts is None \
+            else set(accounts)
+        return self.accounts.refresh(sorted(names))
 
     def _swap(self, config: Config, reason: str) -> bool:
         old = self.holder.current
@@ -339,9 +355,10 @@ class Reloader:
     # ---- watching ---------------------------------------------------------------------------------
 
     def _targets(self) -> tuple[list[str], str | None, str]:
-        """Directories to watch, the config file's path, and the auth dir, all resolved."""
-        auth = str(self.accounts.auth_dir.resolve())
-        dirs = {auth} if os.path.isdir(auth) else set()
+        """Directories to watch, the config file's path, and the auth dir, all resolved (no auth dir
+        when the accounts live in a shared store)."""
+        auth = str(self.accounts.auth_dir.resolve()) if isinstance(self.accounts, AccountFiles) else ""
+        dirs = {auth} if auth and os.path.isdir(auth) else set()
         config_file = None
         if self.config_path is not None:
             resolved = self.config_path.resolve()

@@ -250,12 +250,19 @@ class State(_Section, frozen=True):
     queue_max: Annotated[int, Meta(ge=1)] = 10_000
     # Usage records kept in the shared stream that every instance drains into its own history.
     usage_stream_max: Annotated[int, Meta(ge=1)] = 100_000
+    # Where the account records live: the auth dir's files, or Redis (encrypted with accounts-key), for
+    # instances that do not share an auth dir.
+    accounts: Literal["files", "redis"] = "files"
+    # The Fernet key that encrypts account records in Redis (or CLIPROXY_ACCOUNTS_KEY); a secret.
+    accounts_key: str = ""
 
     def __post_init__(self) -> None:
         """A URL Redis cannot use fails the load, naming the key but never the URL (it may hold a
         password)."""
         if self.backend == "redis" and self.url.partition("://")[0].lower() not in STATE_SCHEMES:
             raise ValueError("state.url: expected redis://, rediss:// or unix://")
+        if self.accounts == "redis" and self.backend != "redis":
+            raise ValueError("state.accounts: redis needs state.backend: redis (the accounts live on that Redis)")
 
 
 class Config(_Section, frozen=True):

@@ -32,9 +32,11 @@ from cliproxy.amp.routes import AMP_ROUTES
 from cliproxy.auth.refresh import Lease, Refresher
 from cliproxy.auth.schedule import RefreshScheduler
 from cliproxy.auth.store import FileStore
+from cliproxy.auth.stores import credential_store, in_redis
 from cliproxy.config.reload import Reloader
 from cliproxy.config.schema import Config
 from cliproxy.config.snapshot import Snapshot, SnapshotHolder
+from cliproxy.config.stored_accounts import StoredAccounts
 from cliproxy.credential import Credential
 from cliproxy.keys.counters import KeyCounters, MemoryCounters
 from cliproxy.observe.logs import REDACTOR
@@ -78,11 +80,14 @@ def build_services(snapshot: Snapshot, bind_host: str, config_path: Path | None 
     pool = Pool.from_config(snapshot.credentials, config)
     pool.attach(FilePoolStore.for_auth_dir(config.auth_path))
     discovery = ModelDiscovery(holder, upstream)
-    reloader = None if config_path is None else Reloader(holder, config_path, live=lambda: discovery.live,
-                                                         bind_host=bind_host)
     state = build_state(config.state, state_dir(config.auth_path))
+    records = _shared_accounts(config, state)
+    reloader = None if config_path is None else Reloader(holder, config_path, live=lambda: discovery.live,
+                                                         bind_host=bind_host, accounts=records)
+    if records is not None and reloader is not None:
+        _follow_records(state, reloader, records)
     share = PoolShare(pool, state) if state.backend != "embedded" else None
-    refresher = _refresher(config, pool, reloader, state.lease if share is not None else None)
+    refresher = _refresher(config, pool, reloader, state.lease if share is not None else None, records)
     scheduler = RefreshScheduler(refresher)
     counters, key_store = _client_key_counters(config, state)
     ops = Operations(holder, config_path, upstream=upstream, pool=pool, scheduler=scheduler, discovery=discovery,
@@ -114,9 +119,26 @@ def _sweep_temp_files(auth_dir: Path) -> None:
         log.info("removed %d temp file(s) that an interrupted token write left in the auth dir", swept)
 
 
-def _refresher(config: Config, pool: Pool, reloader: Reloader | None, lease: Lease | None = None) -> Refresher:
+def _shared_accounts(config: Config, state: SharedState) -> StoredAccounts | None:
+    """With ``state.accounts: redis``, the accounts in Redis; this instance's own writes carry its
+    name in their change notices, so it does not read them back."""
+    if not in_redis(config):
+        return None
+    return StoredAccounts(credential_store(config, origin=state.instance))
+
+
+def _follow_records(state: SharedState, reloader: Reloader, records: StoredAccounts) -> None:
+    """A token another instance refreshed, a login or a removal elsewhere is read again here at its
+    notice; every record once Redis is back from an outage (notices sent meanwhile were missed)."""
+    state.on_record(lambda name: reloader.reload_later(records.names_for(name), "an account changed elsewhere"))
+    state.on_reconnect(lambda: reloader.reload_later(None, "Redis is back"))
+
+
+def _refresher(config: Config, pool: Pool, reloader: Reloader | None, lease: Lease | None = None,
+               records: StoredAccounts | None = None) -> Refresher:
     """A refreshed or failed token reaches the pool at once; the refresher's own writes to account
-    files are announced to the reloader, which then does not read them back as a user's change."""
+    files are announced to the reloader, which then does not read them back as a user's change.
+    With the accounts in Redis, the store's own lock is the lease every instance takes."""
 
     def refreshed(credential: Credential) -> None:
         REDACTOR.add([credential.access_token, credential.refresh_token])
@@ -127,6 +149,8 @@ def _refresher(config: Config, pool: Pool, reloader: Reloader | None, lease: Lea
         if credential.auth_error:
             pool.replace(credential)
 
+    if records is not None:
+        return Refresher(config, None, refreshed, failed, store=records.store)
     store = FileStore(config.auth_path, on_write=None if reloader is None else reloader.note_own_write)
     return Refresher(config, None, refreshed, failed, store=store, lease=lease)
 

@@ -20,6 +20,8 @@ AccountListener = Callable[[str, dict[str, Any]], None]
 BindingListener = Callable[[str, str, str], None]
 # Called when a lost store is back, so the caller can read again what it missed.
 ReconnectListener = Callable[[], None]
+# An account record changed in a shared account store (``state.accounts: redis``): its opaque name.
+RecordListener = Callable[[str], None]
 
 LEASE_SECONDS = 30.0  # a refresh lease outlives any one refresh call (the issuer's timeout is 30 s)
 HEARTBEAT_SECONDS = 2.0
@@ -33,6 +35,7 @@ __all__ = [
     "BindingListener",
     "Health",
     "ReconnectListener",
+    "RecordListener",
     "SharedState",
     "StateUnavailable",
     "UsageEntry",
@@ -105,6 +108,11 @@ class SharedState(Protocol):
     def on_account(self, listener: AccountListener) -> None: ...
 
     def on_reconnect(self, listener: ReconnectListener) -> None: ...
+
+    def on_record(self, listener: RecordListener) -> None:
+        """Told when another instance (or a command) wrote or removed an account record in the shared
+        account store; only a backend that can hold account records ever calls it."""
+        ...
 
     # ---- session affinity and the round-robin turn ----------------------------------------------------
 

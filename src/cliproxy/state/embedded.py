@@ -25,6 +25,7 @@ from cliproxy.state.base import (
     BindingListener,
     Health,
     ReconnectListener,
+    RecordListener,
     UsageEntry,
     opaque,
 )
@@ -85,6 +86,10 @@ class EmbeddedState:
     async def binding(self, session: str, model: str) -> str | None:
         entry = self._bindings.get(opaque(session, model))
         return entry[0] if entry is not None and entry[1] > self._clock() else None
+
+    def on_record(self, listener: RecordListener) -> None:
+        """Account records are files here; the reloader watches them."""
+        return None
 
     def on_binding(self, listener: BindingListener) -> None:
         return None

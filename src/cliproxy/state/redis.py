@@ -54,6 +54,7 @@ from cliproxy.state.base import (
     BindingListener,
     Health,
     ReconnectListener,
+    RecordListener,
     StateUnavailable,
     UsageEntry,
     opaque,
@@ -111,6 +112,7 @@ class RedisState:
         self._account_listeners: list[AccountListener] = []
         self._binding_listeners: list[BindingListener] = []
         self._reconnect_listeners: list[ReconnectListener] = []
+        self._record_listeners: list[RecordListener] = []
         self._up, self._since, self._started = True, clock(), clock()
         self._wake, self._back = asyncio.Event(), asyncio.Event()
         self._turns: dict[str, int] = {}
@@ -284,6 +286,9 @@ class RedisState:
     def on_reconnect(self, listener: ReconnectListener) -> None:
         self._reconnect_listeners.append(listener)
 
+    def on_record(self, listener: RecordListener) -> None:
+        self._record_listeners.append(listener)
+
     async def _listen_loop(self) -> None:
         while not self._closing:
             await self._back.wait()
@@ -318,6 +323,9 @@ class RedisState:
         elif notice.get("kind") == "binding":
             for bound in self._binding_listeners:
                 _call(bound, str(notice.get("session")), str(notice.get("model")), str(notice.get("name")))
+        elif notice.get("kind") == "record":  # written by auth/redis_store.py
+            for changed in self._record_listeners:
+                _call(changed, str(notice.get("name")))
 
     # ---- reads ----------------------------------------------------------------------------------------
 

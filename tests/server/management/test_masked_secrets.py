@@ -121,3 +121,15 @@ def test_the_redis_password_in_state_url_is_masked_and_kept_when_sent_back(manag
     assert "redis://cache:…@10.0.0.5:6379/0" in listed
     assert api.put("/config.yaml", content=listed.encode()).status_code == 200  # sent back as listed
     assert password in managed.config_file.read_text()
+
+
+def test_the_accounts_key_is_masked_and_kept_when_sent_back(managed: Managed) -> None:
+    api, key = managed.api, "k" * 43 + "="
+    managed.secrets.append(key)
+    written = api.get("/config.yaml").text + f"state:\n  accounts-key: {key}\n"
+    assert api.put("/config.yaml", content=written.encode()).status_code == 200
+    assert api.get("/config").json()["state"]["accounts-key"] == mask(key)
+    listed = api.get("/config.yaml").text
+    assert key not in listed and mask(key) in listed
+    assert api.put("/config.yaml", content=listed.encode()).status_code == 200  # sent back as listed
+    assert key in managed.config_file.read_text()

@@ -35,7 +35,8 @@ from cliproxy.upstream.codex import CodexUpstream
 log = logging.getLogger(__name__)
 # Config keys whose values are secrets (strings, or lists of strings), at any depth.
 SECRET_KEYS = frozenset({"api-keys", "api-key", "secret-key", "upstream-api-key", "password", "token", "key",
-                         "access-token", "refresh-token"})
+                         "access-token", "refresh-token",
+                         "accounts-key"})  # state.accounts-key: the key that encrypts account records in Redis
 SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "x-goog-api-key", "proxy-authorization"})
 # Keys holding a URL whose ``user:password@`` part is a secret: a proxy (config kebab-case, account files
 # snake_case) and the shared state's Redis (``state.url``).

@@ -8,6 +8,7 @@ reloader to re-read that one file, the same path a user's edit takes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -20,7 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cliproxy.auth.accounts import summarise
-from cliproxy.auth.store import FileStore, StoreError
+from cliproxy.auth.store import CredentialStore, FileStore, StoreError, check_name
+from cliproxy.auth.stores import credential_store
 from cliproxy.errors import ProxyError
 from cliproxy.observe.logs import mask
 from cliproxy.pool.core import Pool
@@ -51,20 +53,35 @@ def _masked_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return masked
 
 
+def _file_facts(store: CredentialStore, name: str) -> dict[str, Any]:
+    """Size and modification time of an account file; a record in Redis has neither."""
+    if not isinstance(store, FileStore):
+        return {}
+    stat = store.path(name).stat()
+    return {"size": stat.st_size, "modtime": _iso(stat.st_mtime)}
+
+
 class _Files:
     def __init__(self, ctx: ManagementContext) -> None:
         self.ctx = ctx
+        self._store: tuple[object, CredentialStore] | None = None
 
     @property
-    def store(self) -> FileStore:
-        return FileStore(self.ctx.config.auth_path)
+    def store(self) -> CredentialStore:
+        """The config's account store, kept while the config names the same one (a Redis store holds
+        a connection pool)."""
+        config = self.ctx.config
+        wanted = (config.auth_path, config.state)
+        if self._store is None or self._store[0] != wanted:
+            self._store = (wanted, credential_store(config))
+        return self._store[1]
 
     def _name(self, request: Request, body: Any = None) -> str:
         name = request.query_params.get("name") or (body.get("name") if isinstance(body, dict) else None)
         if not isinstance(name, str) or not name:
             raise BadBody("missing name")
         try:
-            self.store.path(name)
+            check_name(name)
         except StoreError as exc:
             raise BadBody(str(exc)) from None
         return name
@@ -78,15 +95,10 @@ class _Files:
         now = time.time()
         accounts = pool_accounts(self.ctx.pool)
         files = []
-        for name in self.store.names():
-            record = self.store.read(name)
-            if record is None:
-                continue
-            path = self.store.path(name)
+        for name, record, facts in await asyncio.to_thread(self._records):
             item = {"name": name, "id": name, "auth_index": name, "type": "codex", "provider": "codex",
-                    **summarise(name, record, str(path), now).as_json(),
-                    "disabled": record.get("disabled") is True, "size": path.stat().st_size,
-                    "modtime": _iso(path.stat().st_mtime)}
+                    **summarise(name, record, self.store.location(name), now).as_json(),
+                    "disabled": record.get("disabled") is True, **facts}
             item.pop("location", None)
             if (view := accounts.get(name)) is not None:
                 item.update(pool_state=view.get("state"), next_retry_after=_iso(view.get("until")),
@@ -98,6 +110,14 @@ class _Files:
                             last_status=view.get("last_status"))
             files.append(item)
         return JSONResponse({"files": files})
+
+    def _records(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """Every record with its file facts; run in a thread (a shared store answers over the network)."""
+        store, found = self.store, []
+        for name in store.names():
+            if (record := store.read(name)) is not None:
+                found.append((name, record, _file_facts(store, name)))
+        return found
 
     async def models(self, request: Request) -> Response:
         name = self._name(request)
@@ -143,7 +163,7 @@ class _Files:
             if isinstance(value, UploadFile):
                 name = value.filename or ""
                 try:
-                    self.store.path(name)
+                    check_name(name)
                 except StoreError as exc:
                     raise BadBody(str(exc)) from None
                 uploads.append((name, await value.read(MAX_UPLOAD + 1)))

@@ -27,7 +27,7 @@ from cliproxy.auth.callback import parse_callback_input
 from cliproxy.auth.errors import AuthenticationError, AuthError, OAuthError
 from cliproxy.auth.login import BrowserLogin, LoginContext, SavedAccount, issuer_client
 from cliproxy.auth.oauth import DEFAULT_CALLBACK_PORT, Endpoints, redirect_uri_for
-from cliproxy.auth.store import FileStore
+from cliproxy.auth.stores import credential_store
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.management.common import BadBody, ManagementContext, endpoint, json_body, ok
 from cliproxy.server.management.device import DeviceLogins
@@ -107,7 +107,7 @@ class Logins:
             if self._http is not None:
                 self._retired.append(self._http)
             self._http, self._http_for = issuer_client(config), way_out
-        return LoginContext(endpoints=Endpoints(config.oauth_issuer), store=FileStore(config.auth_path),
+        return LoginContext(endpoints=Endpoints(config.oauth_issuer), store=credential_store(config),
                             http=self._http)
 
     def _purge(self) -> None:
