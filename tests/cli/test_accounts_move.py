@@ -113,3 +113,15 @@ def test_accounts_in_redis_without_a_key_refuse_to_start_and_say_how_to_make_one
     made = cliproxy("accounts", "key", key=None)
     assert made.returncode == 0 and len(made.stdout.strip()) == 44
     assert "Traceback" not in said(done) + said(made)
+
+
+def test_with_redis_away_account_commands_say_so_without_a_traceback(tmp_path: Path,
+                                                                      redis_server: RedisServer) -> None:
+    pushed(tmp_path, redis_server)
+    in_redis = config(tmp_path, "redis", redis_server, tmp_path / "unused", accounts="redis")
+    redis_server.stop()
+    for args in (("accounts",), ("accounts", "remove", "codex-a.json", "--no-revoke")):
+        done = cliproxy(*args, "--config", in_redis)
+        assert done.returncode == 1, said(done)
+        assert "Traceback" not in said(done) and "unreachable" in said(done)
+        assert not any(secret in said(done) for secret in SECRETS)

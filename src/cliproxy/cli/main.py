@@ -123,5 +123,11 @@ _register_commands()
 
 
 def main() -> None:
+    from cliproxy.auth.store import StoreError
+
     # Named, so shell completion answers to _CLIPROXY_COMPLETE however it is started (python -m too).
-    app(prog_name="cliproxy", complete_var="_CLIPROXY_COMPLETE")
+    try:
+        app(prog_name="cliproxy", complete_var="_CLIPROXY_COMPLETE")
+    except StoreError as exc:  # the account store failed under a command (Redis away, a wrong key): say so
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)

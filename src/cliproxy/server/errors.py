@@ -19,6 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cliproxy.auth.store import StoreUnavailable
 from cliproxy.errors import ProxyError, anthropic_error_body, google_error_body, openai_error_body
 from cliproxy.runner.budget import internal_error
 from cliproxy.server.json import JSONResponse
@@ -79,6 +80,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return route_not_found(request.method, request.url.path)
 
 
+async def store_away(request: Request, exc: Exception) -> Response:
+    """The account store is away (Redis, with ``state.accounts: redis``): a management call that
+    reads or writes account records answers 503, to be tried again, not a 500."""
+    log.warning("%s %s: the account store cannot be reached now (%s)", request.method, request.url.path, exc)
+    err = ProxyError(503, "The account store cannot be reached now; try again once it is back.",
+                     code="account_store_unavailable", type="api_error")
+    return error_response_for_path(err, request.url.path)
+
+
 ExceptionHandler = Callable[[Request, Exception], Any]
 EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {ProxyError: render_proxy_error, 404: not_found, 405: not_found,
-                                                   Exception: render_our_failure}
+                                                   StoreUnavailable: store_away, Exception: render_our_failure}
