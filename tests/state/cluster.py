@@ -82,19 +82,32 @@ def _wait_up(instance: Instance) -> None:
     wait_for(up, "an instance to start", interval=0.05)
 
 
-@contextmanager
-def cluster(tmp_path: Path, upstream_url: str, config_text: str, count: int = 3,
-            **env: str) -> Iterator[list[Instance]]:
-    """``count`` instances started together, each up (its ``/healthz`` answers) when this yields."""
+def _environ(tmp_path: Path, upstream_url: str, **env: str) -> dict[str, str]:
     home, auth_dir = tmp_path / "home", tmp_path / "auth"
     home.mkdir(exist_ok=True)
     auth_dir.mkdir(exist_ok=True)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CLIPROXY_") and k != "MANAGEMENT_PASSWORD"}
     environ.update(HOME=str(home), CLIPROXY_AUTH_DIR=str(auth_dir), CLIPROXY_CODEX_BASE_URL=upstream_url,
                    MANAGEMENT_PASSWORD=PASSWORD, **env)
+    return environ
+
+
+@contextmanager
+def cluster(tmp_path: Path, upstream_url: str, config_text: str, count: int = 3,
+            **env: str) -> Iterator[list[Instance]]:
+    """``count`` instances started together, each up (its ``/healthz`` answers) when this yields."""
+    environ = _environ(tmp_path, upstream_url, **env)
     with ExitStack() as stack:
-        instances = [stack.enter_context(_instance(tmp_path / f"node{n}", auth_dir, config_text, environ))
+        instances = [stack.enter_context(_instance(tmp_path / f"node{n}", tmp_path / "auth", config_text, environ))
                      for n in range(count)]
         for instance in instances:
             _wait_up(instance)
         yield instances
+
+
+@contextmanager
+def join(tmp_path: Path, upstream_url: str, config_text: str, name: str, **env: str) -> Iterator[Instance]:
+    """One more instance of the same deployment, started now (after the others), up when this yields."""
+    with _instance(tmp_path / name, tmp_path / "auth", config_text, _environ(tmp_path, upstream_url, **env)) as late:
+        _wait_up(late)
+        yield late

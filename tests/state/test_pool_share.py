@@ -89,3 +89,21 @@ async def test_an_instance_that_starts_later_learns_the_rests_already_known(redi
             await second.state.close()
     finally:
         await first.state.close()
+
+
+async def test_an_instance_that_starts_later_sends_a_bound_session_to_its_account(redis_server: RedisServer) -> None:
+    one, first = await instance(redis_server)
+    try:
+        one.record(ACCOUNTS[0], MODEL, failure(Outcome.FORBIDDEN, 403))
+        assert one.pick(ACCOUNTS, model=MODEL, session="s1").id == "codex-b.json"
+        assert one.reset("codex-a.json")  # a is back: a new session would go there (fill-first)
+        await first.state.flush()
+        late, second = await instance(redis_server)
+        try:
+            await until(lambda: late.snapshot()["sessions"] == 1)
+            assert late.pick(ACCOUNTS, model=MODEL, session="s1").id == "codex-b.json"
+            assert late.pick(ACCOUNTS, model=MODEL, session="s2").id == "codex-a.json"
+        finally:
+            await second.state.close()
+    finally:
+        await first.state.close()

@@ -99,6 +99,10 @@ class Pool(Recovery):
     def affinity_ttl(self) -> float:
         return self._affinity.ttl
 
+    @property
+    def affinity_limit(self) -> int:
+        return self._affinity.limit
+
     def configure(self, config: Config) -> None:
         """Routing settings of a (re)loaded config; accounts' state is kept."""
         strategy = normalise_strategy(config.routing.strategy)
@@ -241,6 +245,13 @@ class Pool(Recovery):
         """Another instance bound ``session`` to ``cid``: the next turn here goes there too."""
         if cid in self._latest:
             self._affinity.bind(session, model, cid, self._clock())
+
+    def adopt_bindings(self, known: Iterable[tuple[str, str, float]]) -> int:
+        """Bindings read from the shared store, as (opaque(session, model), credential id, seconds
+        left): a session's next turn here goes where another instance bound it. Returns how many."""
+        now = self._clock()
+        return self._affinity.preload([(key, cid, now + left) for key, cid, left in known if cid in self._latest],
+                                      now)
 
     def session_account(self, session: str, model: str) -> str | None:
         return self._affinity.get(session, model, self._clock())

@@ -7,8 +7,9 @@ reaches the store; each instance maps names back through its own accounts, which
 shared auth dir.
 
 What is shared: rests, per-model blocks, quota windows (each kept until it is over), and session
-bindings. What stays per instance: request and error counters, the count of the upstream's
-transient failures in a row, egress rests (they belong to one host's way out).
+bindings (announced as they are made, and read back by an instance that starts or reconnects
+later). What stays per instance: request and error counters, the count of the upstream's transient
+failures in a row, egress rests (they belong to one host's way out).
 """
 
 from __future__ import annotations
@@ -102,9 +103,29 @@ class PoolShare:
             self.pool.adopt_binding(session, model, cid)
 
     def _reconnected(self) -> None:
-        task = asyncio.ensure_future(self.reconcile())
+        """Listening again, or for the first time: what was missed is in the store's keys. Read in
+        the background; a request meanwhile is served from what this instance already knows."""
+        task = asyncio.ensure_future(self._catch_up())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _catch_up(self) -> None:
+        await self.reconcile()
+        await self.load_bindings()
+
+    async def load_bindings(self) -> None:
+        """The sessions other instances bound while this one was not listening (it started later, or
+        its store was away), so their next turn here goes to the account that holds their cache.
+        At most as many as the affinity table holds; bindings to accounts unknown here are left."""
+        try:
+            found = await self.state.bindings(self.pool.affinity_limit)
+        except StateUnavailable as exc:
+            log.info("state: cannot read the shared session bindings now (%s)", exc)
+            return
+        names = {opaque(c.id): c.id for c in self.pool.credentials()}
+        taken = self.pool.adopt_bindings((stored.key, names[stored.account], stored.ttl) for stored in found
+                                         if stored.account in names)
+        log.info("state: %d shared session binding(s) read", taken)
 
     async def reconcile(self) -> None:
         """Write what waited, then take every state the store keeps (another instance may have

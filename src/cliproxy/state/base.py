@@ -35,6 +35,7 @@ __all__ = [
     "ReconnectListener",
     "SharedState",
     "StateUnavailable",
+    "StoredBinding",
     "UsageEntry",
     "opaque",
 ]
@@ -67,6 +68,17 @@ class UsageEntry:
     position: str
     instance: str
     record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBinding:
+    """A session binding as the store keeps it: the store knows a session only by ``opaque(session,
+    model)``, so that hash is all a reader gets back, with the account's opaque name and the seconds
+    the binding has left."""
+
+    key: str
+    account: str
+    ttl: float
 
 
 def opaque(*parts: str) -> str:
@@ -113,6 +125,11 @@ class SharedState(Protocol):
     async def binding(self, session: str, model: str) -> str | None: ...
 
     def on_binding(self, listener: BindingListener) -> None: ...
+
+    async def bindings(self, limit: int) -> list[StoredBinding]:
+        """At most ``limit`` live bindings, for an instance that starts or comes back after they were
+        made; StateUnavailable when the store is away."""
+        ...
 
     async def turn(self, scope: str) -> int:
         """The next number of a counter shared by every instance (a round-robin position)."""

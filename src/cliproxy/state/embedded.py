@@ -25,6 +25,7 @@ from cliproxy.state.base import (
     BindingListener,
     Health,
     ReconnectListener,
+    StoredBinding,
     UsageEntry,
     opaque,
 )
@@ -88,6 +89,12 @@ class EmbeddedState:
 
     def on_binding(self, listener: BindingListener) -> None:
         return None
+
+    async def bindings(self, limit: int) -> list[StoredBinding]:
+        now = self._clock()
+        live = [StoredBinding(key, account, until - now) for key, (account, until) in self._bindings.items()
+                if until > now]
+        return live[-limit:] if limit > 0 else []
 
     async def turn(self, scope: str) -> int:
         self._turns[scope] = self._turns.get(scope, 0) + 1

@@ -54,9 +54,11 @@ from cliproxy.state.base import (
     Health,
     ReconnectListener,
     StateUnavailable,
+    StoredBinding,
     UsageEntry,
     opaque,
 )
+from cliproxy.state.redis_bindings import read_bindings
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +331,15 @@ class RedisState:
             self._lost(exc)
             return None
         return value.decode() if isinstance(value, bytes) else None
+
+    async def bindings(self, limit: int) -> list[StoredBinding]:
+        if not self._up:
+            raise StateUnavailable(f"Redis at {self.where} is unreachable")
+        try:
+            return await read_bindings(self._redis, self._key("aff", "*"), limit)
+        except GONE as exc:
+            self._lost(exc)
+            raise StateUnavailable(f"Redis at {self.where} is unreachable") from None
 
     async def turn(self, scope: str) -> int:
         """Redis's counter; this instance's own while Redis is away."""
