@@ -107,3 +107,28 @@ async def test_an_instance_that_starts_later_sends_a_bound_session_to_its_accoun
             await second.state.close()
     finally:
         await first.state.close()
+
+
+def _account_notices(pubsub: Any) -> int:
+    """The account notices heard so far (the subscriber's buffer holds them; 0.5 s of quiet ends it)."""
+    count = 0
+    while (message := pubsub.get_message(timeout=0.5)) is not None:
+        count += b'"kind":"account"' in message["data"]
+    return count
+
+
+async def test_successes_that_change_nothing_shared_are_not_written(redis_server: RedisServer) -> None:
+    pubsub = redis_server.client().pubsub()
+    pubsub.subscribe("t:notices")
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # listening before anything is written
+    one, first = await instance(redis_server)
+    try:
+        for _ in range(20):
+            one.record(ACCOUNTS[0], MODEL, None)
+            await first.state.flush()
+        one.record(ACCOUNTS[0], MODEL, usage_limit())
+        await first.state.flush()
+    finally:
+        await first.state.close()
+    # the first success (news to the store), perhaps once more after the first subscription, the rest
+    assert _account_notices(pubsub) <= 3

@@ -27,6 +27,21 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PoolShare", "expires_at"]
 
+# An exported account's fields that only this instance counts: a change in them alone (every success
+# moves them, and the time of the latest quota reading) is not written, so a healthy pool whose quota
+# readings say the same costs Redis nothing per request.
+PER_INSTANCE = frozenset({"requests", "errors", "last_used_at", "last_status"})
+QUOTA_READ_AT = "observed_at"
+
+
+def _shared_part(exported: dict[str, Any]) -> dict[str, Any]:
+    """What the other instances act on in an exported account state (to tell news from repetition)."""
+    shared = {key: value for key, value in exported.items() if key not in PER_INSTANCE}
+    quota = shared.get("quota")
+    if isinstance(quota, dict):
+        shared["quota"] = {key: value for key, value in quota.items() if key != QUOTA_READ_AT}
+    return shared
+
 
 def expires_at(data: dict[str, Any], now: float) -> float:
     """When nothing in an exported account state matters any more: its rest, model blocks, quota
@@ -55,6 +70,7 @@ class PoolShare:
         self.pool, self.state = pool, state
         self._names: dict[str, str] = {}
         self._seen: dict[str, float] = {}  # the change time of each account's newest known state
+        self._written: dict[str, dict[str, Any]] = {}  # the shared part of each account's last write
         self._tasks: set[asyncio.Task[None]] = set()
         pool.on_change = self._changed
         pool.on_bind = self._bound
@@ -80,8 +96,12 @@ class PoolShare:
         """Announced with the wall-clock time of the change: of two states of one account, the later
         wins everywhere, whatever order they arrive in (an instance back from an outage writes what it
         queued before a newer rest elsewhere)."""
-        data = {**self.pool.export_account(cid), "changed_at": time.time()}
-        name = self._name(cid)
+        exported, name = self.pool.export_account(cid), self._name(cid)
+        shared = _shared_part(exported)
+        if self._written.get(name) == shared:
+            return  # a success that changed nothing the others act on: no write, no notice
+        self._written[name] = shared
+        data = {**exported, "changed_at": time.time()}
         self._seen[name] = data["changed_at"]
         self.state.put_account(name, data, expires_at(data, self.pool.now()))
 
@@ -95,6 +115,7 @@ class PoolShare:
         cid = self._cid(name)
         if cid is not None:
             self._seen[name] = changed
+            self._written.pop(name, None)  # the store holds another's word now: the next change is news
             self.pool.adopt(cid, data)
 
     def _bound_elsewhere(self, session: str, model: str, name: str) -> None:
@@ -110,6 +131,7 @@ class PoolShare:
         task.add_done_callback(self._tasks.discard)
 
     async def _catch_up(self) -> None:
+        self._written.clear()  # a store that restarted empty gets every account's next state again
         await self.reconcile()
         await self.load_bindings()
 

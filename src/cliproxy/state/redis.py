@@ -66,6 +66,7 @@ MAX_KEEP = 30 * 86400.0  # a rest only the user ends is kept this long in Redis 
 RETRY_EVERY = 0.25  # seconds between pings while Redis is away
 CLOSE_WAIT = 2.0  # seconds close() gives the loops to end
 LEASE_POLL = 0.05
+GATHER = 0.02  # seconds a binding or usage record waits for others to share its write
 GONE = (RedisError, OSError)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 # An account state is written (or deleted, when ARGV[1] is empty) and announced only if it is not older
@@ -187,8 +188,13 @@ class RedisState:
             await self._write()
 
     async def _write_loop(self) -> None:
+        """Account states are written at once (a rest must reach the others fast); bindings and usage
+        records wait ``GATHER`` seconds for more, so a busy instance writes them in batches: one
+        write each costs about 140 µs of CPU in redis-py, ten in one pipeline about 40 µs each."""
         while not self._closing:
             await self._wake.wait()
+            if not self._pending:
+                await asyncio.sleep(GATHER)
             self._wake.clear()
             if self._up:
                 await self._write()
