@@ -268,6 +268,15 @@ def test_affinity_expires_and_is_bounded() -> None:
     assert len(small._affinity) == 100
 
 
+def test_round_robin_continues_from_a_shared_position() -> None:
+    pool = pool_of(A, B, C)
+    assert pool.pick((A, B, C), model=MODEL).id == A.id
+    pool.follow_turn(MODEL, 5)  # five picks counted across the instances: the sixth is the third account's
+    assert [pool.pick((A, B, C), model=MODEL).id for _ in range(3)] == [C.id, A.id, B.id]
+    pool.follow_turn("another-model", 1)  # another model's position moves nothing here
+    assert pool.pick((A, B, C), model=MODEL).id == C.id
+
+
 def test_bindings_read_by_hash_send_their_session_home_until_they_expire() -> None:
     clock = Clock()
     pool = pool_of(A, B, clock=clock)

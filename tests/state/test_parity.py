@@ -71,6 +71,7 @@ async def test_the_live_bindings_are_listed_by_hash_and_bounded(state: SharedSta
 
 async def test_the_turn_counts_up_per_scope(state: SharedState) -> None:
     assert [await state.turn("m"), await state.turn("m"), await state.turn("other")] == [1, 2, 1]
+    assert await state.turn("m", 5) == 7  # an instance's picks since it last counted, at once
 
 
 async def test_the_lease_has_one_holder_and_the_next_waits_for_it(state: SharedState) -> None:

@@ -74,6 +74,9 @@ class PoolShare:
         self._tasks: set[asyncio.Task[None]] = set()
         pool.on_change = self._changed
         pool.on_bind = self._bound
+        self._picks: dict[str, int] = {}  # round-robin picks per model not yet counted in the store
+        self._picked = asyncio.Event()
+        pool.on_turn = self._turned
         state.on_account(self._arrived)
         state.on_binding(self._bound_elsewhere)
         state.on_reconnect(self._reconnected)
@@ -81,6 +84,25 @@ class PoolShare:
     async def start(self) -> None:
         """Learn what the other instances know before serving."""
         await self.reconcile()
+
+    def _turned(self, model: str) -> None:
+        """A round-robin pick, on the request path: counted here, shared by ``share_turns``."""
+        self._picks[model] = self._picks.get(model, 0) + 1
+        self._picked.set()
+
+    async def share_turns(self) -> None:
+        """The round-robin position, shared without a round trip before any pick: each instance picks
+        from its own position, then adds its picks to the store's counter (one INCRBY per model for
+        all the picks since the last) and continues from the total. Three instances behind a balancer
+        then interleave like one position instead of walking the accounts in step: three requests
+        at once, one per instance, go to three accounts, not all to the same one. Runs until
+        cancelled; while the store is away each instance counts alone."""
+        while True:
+            await self._picked.wait()
+            self._picked.clear()
+            picks, self._picks = self._picks, {}
+            for model, count in picks.items():
+                self.pool.follow_turn(model, await self.state.turn(opaque("round-robin", model), count))
 
     def _name(self, cid: str) -> str:
         return opaque(cid)

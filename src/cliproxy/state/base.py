@@ -131,8 +131,8 @@ class SharedState(Protocol):
         made; StateUnavailable when the store is away."""
         ...
 
-    async def turn(self, scope: str) -> int:
-        """The next number of a counter shared by every instance (a round-robin position)."""
+    async def turn(self, scope: str, count: int = 1) -> int:
+        """A counter shared by every instance (a round-robin position), moved on by ``count``."""
         ...
 
     # ---- the refresh lease and heartbeats -----------------------------------------------------------

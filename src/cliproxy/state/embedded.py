@@ -96,8 +96,8 @@ class EmbeddedState:
                 if until > now]
         return live[-limit:] if limit > 0 else []
 
-    async def turn(self, scope: str) -> int:
-        self._turns[scope] = self._turns.get(scope, 0) + 1
+    async def turn(self, scope: str, count: int = 1) -> int:
+        self._turns[scope] = self._turns.get(scope, 0) + count
         return self._turns[scope]
 
     @contextlib.asynccontextmanager

@@ -347,14 +347,14 @@ class RedisState:
             self._lost(exc)
             raise StateUnavailable(f"Redis at {self.where} is unreachable") from None
 
-    async def turn(self, scope: str) -> int:
+    async def turn(self, scope: str, count: int = 1) -> int:
         """Redis's counter; this instance's own while Redis is away."""
         if self._up:
             try:
-                return int(await self._redis.incr(self._key("turn", scope)))
+                return int(await self._redis.incrby(self._key("turn", scope), count))
             except GONE as exc:
                 self._lost(exc)
-        self._turns[scope] = self._turns.get(scope, 0) + 1
+        self._turns[scope] = self._turns.get(scope, 0) + count
         return self._turns[scope]
 
     async def usage_after(self, position: str, count: int) -> list[UsageEntry]:
