@@ -15,7 +15,7 @@ id appears in a key):
 
 A change is announced with its data on ``notices``, so another instance applies it without a round
 trip: on loopback that takes about a millisecond. The key is the truth a new or returning instance
-reads (``accounts``).
+reads (``accounts``, and ``bindings`` in batches: ``redis_bindings.py``).
 
 Redis going away never fails a request: writes wait in a bounded queue (account states one per
 account, newest wins), reads raise ``StateUnavailable`` or fall back to this instance's own view,
