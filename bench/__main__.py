@@ -23,6 +23,7 @@ from .targets import REPO
 from .wire import DIALECTS
 
 TARGETS = ("direct", "nginx", "cliproxy")
+STATES = ("embedded", "redis")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=50, help="with --profile-server: streams at once")
     p.add_argument("--client-keys", type=int, default=int(os.environ.get("BENCH_CLIENT_KEYS") or 0),
                    help="configure this many client keys with limits (default: $BENCH_CLIENT_KEYS or none)")
+    p.add_argument("--state", choices=STATES, default=os.environ.get("BENCH_STATE") or "embedded",
+                   help="cliproxy's state backend: embedded, or redis on a redis-server this run starts "
+                        "(default: $BENCH_STATE or embedded)")
     p.add_argument("--first-delay-ms", type=float, default=0.0, help="fake's delay before the first event")
     p.add_argument("--socket-session", action="store_true",
                    help="instead of the table: a tool session over WebSocket and over HTTP (bytes upstream and "
@@ -64,6 +68,8 @@ def _csv(value: str | None, allowed: tuple[str, ...], default: tuple[str, ...]) 
 
 
 def build_plan(args: argparse.Namespace) -> Plan:
+    if args.state not in STATES:  # $BENCH_STATE is not checked by argparse
+        raise SystemExit(f"unknown state backend {args.state!r}; choose from {STATES}")
     plan = SMOKE if args.smoke else FULL
     profiles = _csv(args.profiles, tuple(p.name for p in plan.profiles), tuple(p.name for p in plan.profiles))
     plan = replace(
@@ -78,6 +84,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
         install=plan.install and not args.no_install,
         product_install=plan.product_install and not args.dev_venv,
         client_keys=max(0, args.client_keys),
+        state=args.state,
     )
     return scaled(plan, args.scale) if args.scale != 1.0 else plan
 

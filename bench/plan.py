@@ -51,6 +51,9 @@ class Plan:
     # Client keys in cliproxy's config (``--client-keys``): the benchmark's own key is one of them,
     # with a request and a token limit it never reaches, so every request is matched, reserved and settled.
     client_keys: int = 0
+    # Where cliproxy keeps the pool's shared facts (``--state``): ``embedded`` (its memory, the default)
+    # or ``redis`` (a redis-server the run starts on loopback, as several instances would share).
+    state: str = "embedded"
 
     def runs(self) -> list[Run]:
         runs: list[Run] = []

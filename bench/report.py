@@ -186,11 +186,21 @@ def markdown(outcome: Outcome, plan: Plan, command: str) -> str:
         f"Versions: {', '.join(f'{k} {v}' for k, v in outcome.versions.items()) or '—'}"
         + ("; cliproxy from a user-like install (bench/.product-venv)." if plan.product_install
            else "; cliproxy from the development venv.")
-        + (f" {plan.client_keys} client keys with limits configured." if plan.client_keys else ""),
+        + (f" {plan.client_keys} client keys with limits configured." if plan.client_keys else "")
+        + " " + _state(plan, outcome),
         f"Command: `{command}`",
     ]
     parts += [f"- {note}" for note in outcome.notes]
     return "\n".join(parts) + "\n"
+
+
+def _state(plan: Plan, outcome: Outcome) -> str:
+    """Which state backend cliproxy ran on: the figures of one do not stand for the other."""
+    if plan.state != "redis":
+        return "State: embedded (one process, its own memory)."
+    version = outcome.versions.get("redis")
+    return (f"State: redis (redis-server {version} on loopback, started by this run, nothing saved to disk; "
+            "on the load generator's core)." if version else "State: redis (redis-server did not start).")
 
 
 def to_json(outcome: Outcome, plan: Plan, command: str) -> dict[str, Any]:
@@ -198,7 +208,7 @@ def to_json(outcome: Outcome, plan: Plan, command: str) -> dict[str, Any]:
         "command": command,
         "machine": machine(),
         "plan": {"reps": plan.reps, "delta_count": plan.delta_count, "pinned": outcome.pinned,
-                 "client_keys": plan.client_keys,
+                 "client_keys": plan.client_keys, "state": plan.state,
                  "profiles": [{"name": p.name, "inter_delay": p.inter_delay, "levels": p.levels}
                               for p in plan.profiles]},
         "versions": outcome.versions,

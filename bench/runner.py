@@ -30,6 +30,8 @@ from .targets import (
     start_cliproxy,
     start_fake,
     start_nginx,
+    start_redis,
+    state_config,
 )
 from .wire import WIRES
 
@@ -112,8 +114,15 @@ class Runner:
                 self.outcome.notes.append(note)
             return await start_nginx(binary, self.fake.port, self.workdir, self.plan.pin)
         if target == "cliproxy":
-            return await start_cliproxy(self.fake.port, self.workdir, self.plan.pin, self.plan.product_install,
-                                        config_extra=client_keys_config(self.plan.client_keys))
+            extra = client_keys_config(self.plan.client_keys)
+            if self.plan.state == "redis":
+                self.servers["redis"] = redis = await start_redis(self.workdir, self.plan.pin)
+                extra += state_config(redis.extra["url"])
+            server = await start_cliproxy(self.fake.port, self.workdir, self.plan.pin, self.plan.product_install,
+                                          config_extra=extra)
+            if self.plan.state == "redis":
+                await _check_shared(server)
+            return server
         raise TargetError(f"unknown target {target}")
 
     async def _probe_and_warm(self) -> None:
@@ -192,6 +201,16 @@ class Runner:
             server.stop()
         if self.fake is not None:
             self.fake.stop()
+
+
+async def _check_shared(server: Server) -> None:
+    """cliproxy says on ``/healthz`` that it runs on Redis and reaches it; else the column would
+    measure the embedded state under the redis label."""
+    _, body = await post_json(HOST, server.port, "/healthz", b"")
+    state = orjson.loads(body).get("state") or {}
+    if state.get("backend") != "redis" or not state.get("connected"):
+        server.stop()
+        raise TargetError(f"cliproxy is not on the run's Redis (its /healthz says {state or 'embedded'})")
 
 
 async def _sample_rss(server: Server) -> int:

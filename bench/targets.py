@@ -63,6 +63,11 @@ def client_keys_config(count: int, key: str = "sk-bench") -> str:
     return "\n".join(lines) + "\n"
 
 
+def state_config(url: str) -> str:
+    """cliproxy's ``state:`` section for a Redis at ``url`` (``--state redis``)."""
+    return f"state:\n  backend: redis\n  url: {url}\n  prefix: bench\n"
+
+
 class TargetError(RuntimeError):
     """A target could not be started; the message says why (the runner skips it with a note)."""
 
@@ -226,6 +231,50 @@ async def start_nginx(binary: str, fake_port: int, workdir: Path, pin: bool) -> 
     version = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False)
     server.version = version.stderr.strip().removeprefix("nginx version: ")
     return server
+
+
+# --- redis: the shared state of several instances ------------------------------------------------
+
+
+async def start_redis(workdir: Path, pin: bool) -> Server:
+    """A ``redis-server`` on a free loopback port in a directory of its own, saving nothing to disk,
+    on the load generator's core (the server core is cliproxy's alone)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise TargetError("redis-server is not installed (apt-get install redis-server)")
+    data = workdir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cmd = [*pinned(LOAD_CORE, pin), binary, "--port", str(port), "--bind", HOST, "--save", "",
+           "--appendonly", "no", "--dir", str(data)]
+    server = launch("redis", cmd, workdir)
+    server.port = port
+    deadline = time.monotonic() + 15
+    while not await _redis_answers(port):
+        if (server.proc is not None and server.proc.poll() is not None) or time.monotonic() > deadline:
+            server.stop()
+            raise TargetError(f"redis-server did not start:\n{_tail(data.parent / 'redis.log')}")
+        await asyncio.sleep(0.05)
+    done = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    server.version = next((w.removeprefix("v=") for w in done.stdout.split() if w.startswith("v=")), "")
+    server.extra["url"] = f"redis://{HOST}:{port}/0"
+    return server
+
+
+async def _redis_answers(port: int) -> bool:
+    """A PING in Redis's inline protocol answered ``+PONG``."""
+    try:
+        reader, writer = await asyncio.open_connection(HOST, port)
+    except OSError:
+        return False
+    try:
+        writer.write(b"PING\r\n")
+        await writer.drain()
+        return (await asyncio.wait_for(reader.readline(), 2)).startswith(b"+PONG")
+    except OSError:  # TimeoutError included
+        return False
+    finally:
+        writer.close()
 
 
 # --- cliproxy: the server under test -----------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from cliproxy.errors import Outcome, openai_error_body
 from cliproxy.pool.core import Pool
 from cliproxy.pool.shortage import Exhausted
+from cliproxy.state.base import opaque
 from cliproxy.upstream.classify import classify_http_error
 from tests.pool.helpers import MODEL, Clock, cred, failure
 
@@ -265,6 +266,29 @@ def test_affinity_expires_and_is_bounded() -> None:
     for n in range(500):
         small.pick((A, B), model=MODEL, session=f"s{n}")
     assert len(small._affinity) == 100
+
+
+def test_round_robin_continues_from_a_shared_position() -> None:
+    pool = pool_of(A, B, C)
+    assert pool.pick((A, B, C), model=MODEL).id == A.id
+    pool.follow_turn(MODEL, 5)  # five picks counted across the instances: the sixth is the third account's
+    assert [pool.pick((A, B, C), model=MODEL).id for _ in range(3)] == [C.id, A.id, B.id]
+    pool.follow_turn("another-model", 1)  # another model's position moves nothing here
+    assert pool.pick((A, B, C), model=MODEL).id == C.id
+
+
+def test_bindings_read_by_hash_send_their_session_home_until_they_expire() -> None:
+    clock = Clock()
+    pool = pool_of(A, B, clock=clock)
+    taken = pool.adopt_bindings([(opaque("s1", MODEL), B.id, 60.0), (opaque("s2", MODEL), B.id, 5.0),
+                                 (opaque("s3", MODEL), "codex-gone.json", 60.0)])
+    assert taken == 2  # an account this pool does not have is left
+    assert pool.pick((A, B), model=MODEL, session="s1").id == B.id  # round robin alone would start at a
+    assert pool.pick((A, B), model=MODEL, session="s1").id == B.id
+    assert pool.session_account("s1", "another-model") is None  # a binding is per model
+    clock.advance(6)
+    assert pool.pick((A, B), model=MODEL, session="s2").id == A.id  # s2's binding had expired
+    assert pool.snapshot()["sessions"] == 2
 
 
 def test_all_cooling_is_one_aggregated_429_shaped_per_dialect() -> None:

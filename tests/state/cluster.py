@@ -82,19 +82,24 @@ def _wait_up(instance: Instance) -> None:
     wait_for(up, "an instance to start", interval=0.05)
 
 
-@contextmanager
-def cluster(tmp_path: Path, upstream_url: str, config_text: str, count: int = 3, own_auth_dirs: bool = False,
-            **env: str) -> Iterator[list[Instance]]:
-    """``count`` instances started together, each up (its ``/healthz`` answers) when this yields.
-    ``own_auth_dirs``: each instance has its own (empty) auth dir, ``nodeN/auth``, as on its own host."""
+def _environ(tmp_path: Path, upstream_url: str, **env: str) -> dict[str, str]:
     home, auth_dir = tmp_path / "home", tmp_path / "auth"
     home.mkdir(exist_ok=True)
     auth_dir.mkdir(exist_ok=True)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CLIPROXY_") and k != "MANAGEMENT_PASSWORD"}
     environ.update(HOME=str(home), CLIPROXY_AUTH_DIR=str(auth_dir), CLIPROXY_CODEX_BASE_URL=upstream_url,
                    MANAGEMENT_PASSWORD=PASSWORD, **env)
+    return environ
+
+
+@contextmanager
+def cluster(tmp_path: Path, upstream_url: str, config_text: str, count: int = 3, own_auth_dirs: bool = False,
+            **env: str) -> Iterator[list[Instance]]:
+    """``count`` instances started together, each up (its ``/healthz`` answers) when this yields.
+    ``own_auth_dirs``: each instance has its own (empty) auth dir, ``nodeN/auth``, as on its own host."""
+    environ = _environ(tmp_path, upstream_url, **env)
     with ExitStack() as stack:
-        instances = [stack.enter_context(_instance(tmp_path / f"node{n}", auth_dir, config_text,
+        instances = [stack.enter_context(_instance(tmp_path / f"node{n}", tmp_path / "auth", config_text,
                                                    _own_auth_dir(environ, tmp_path / f"node{n}", own_auth_dirs)))
                      for n in range(count)]
         for instance in instances:
@@ -107,3 +112,11 @@ def _own_auth_dir(environ: dict[str, str], root: Path, own: bool) -> dict[str, s
         return environ
     (root / "auth").mkdir(parents=True, exist_ok=True)
     return {**environ, "CLIPROXY_AUTH_DIR": str(root / "auth")}
+
+
+@contextmanager
+def join(tmp_path: Path, upstream_url: str, config_text: str, name: str, **env: str) -> Iterator[Instance]:
+    """One more instance of the same deployment, started now (after the others), up when this yields."""
+    with _instance(tmp_path / name, tmp_path / "auth", config_text, _environ(tmp_path, upstream_url, **env)) as late:
+        _wait_up(late)
+        yield late

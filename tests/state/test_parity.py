@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cliproxy.state.base import SharedState
+from cliproxy.state.base import SharedState, opaque
 from cliproxy.state.embedded import EmbeddedState
 from cliproxy.state.redis import RedisState
 from tests.fakes.redis_server import running_redis
@@ -55,8 +55,23 @@ async def test_a_session_binding_is_read_back(state: SharedState) -> None:
     assert await state.binding("session-2", "gpt-5.4") is None
 
 
+async def test_the_live_bindings_are_listed_by_hash_and_bounded(state: SharedState) -> None:
+    state.put_binding("session-1", "gpt-5.4", "a", ttl=60)
+    state.put_binding("session-2", "gpt-5.4", "b", ttl=0.001)
+    await state.flush()
+    await asyncio.sleep(0.05)  # let the short one expire (its expiry is the store's own)
+    [found] = await state.bindings(limit=10)
+    assert (found.key, found.account) == (opaque("session-1", "gpt-5.4"), "a")
+    assert 0 < found.ttl <= 60
+    assert "session-1" not in found.key
+    state.put_binding("session-3", "gpt-5.4", "c", ttl=60)
+    await state.flush()
+    assert len(await state.bindings(limit=1)) == 1
+
+
 async def test_the_turn_counts_up_per_scope(state: SharedState) -> None:
     assert [await state.turn("m"), await state.turn("m"), await state.turn("other")] == [1, 2, 1]
+    assert await state.turn("m", 5) == 7  # an instance's picks since it last counted, at once
 
 
 async def test_the_lease_has_one_holder_and_the_next_waits_for_it(state: SharedState) -> None:

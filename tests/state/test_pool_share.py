@@ -89,3 +89,46 @@ async def test_an_instance_that_starts_later_learns_the_rests_already_known(redi
             await second.state.close()
     finally:
         await first.state.close()
+
+
+async def test_an_instance_that_starts_later_sends_a_bound_session_to_its_account(redis_server: RedisServer) -> None:
+    one, first = await instance(redis_server)
+    try:
+        one.record(ACCOUNTS[0], MODEL, failure(Outcome.FORBIDDEN, 403))
+        assert one.pick(ACCOUNTS, model=MODEL, session="s1").id == "codex-b.json"
+        assert one.reset("codex-a.json")  # a is back: a new session would go there (fill-first)
+        await first.state.flush()
+        late, second = await instance(redis_server)
+        try:
+            await until(lambda: late.snapshot()["sessions"] == 1)
+            assert late.pick(ACCOUNTS, model=MODEL, session="s1").id == "codex-b.json"
+            assert late.pick(ACCOUNTS, model=MODEL, session="s2").id == "codex-a.json"
+        finally:
+            await second.state.close()
+    finally:
+        await first.state.close()
+
+
+def _account_notices(pubsub: Any) -> int:
+    """The account notices heard so far (the subscriber's buffer holds them; 0.5 s of quiet ends it)."""
+    count = 0
+    while (message := pubsub.get_message(timeout=0.5)) is not None:
+        count += b'"kind":"account"' in message["data"]
+    return count
+
+
+async def test_successes_that_change_nothing_shared_are_not_written(redis_server: RedisServer) -> None:
+    pubsub = redis_server.client().pubsub()
+    pubsub.subscribe("t:notices")
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # listening before anything is written
+    one, first = await instance(redis_server)
+    try:
+        for _ in range(20):
+            one.record(ACCOUNTS[0], MODEL, None)
+            await first.state.flush()
+        one.record(ACCOUNTS[0], MODEL, usage_limit())
+        await first.state.flush()
+    finally:
+        await first.state.close()
+    # the first success (news to the store), perhaps once more after the first subscription, the rest
+    assert _account_notices(pubsub) <= 3

@@ -5,6 +5,12 @@ for the whole prompt again and answers slower. So a session id is bound to the
 account that served it, for ``routing.session-affinity-ttl`` after its last use, in a bounded
 LRU table. The pool decides when a binding moves (the account cools down) and when it is kept
 (a transient error: the turn goes elsewhere, the next one comes back).
+
+With several instances, one that starts (or whose shared store comes back) after bindings were made
+reads them from the store, where a session is known only by ``opaque(session, model)``. Those
+bindings wait in a second table keyed by that hash; a lookup that misses the first table hashes
+its (session, model) and, on a match, moves the binding into the first. The hash is paid only while
+that second table holds anything, so an instance on its own never pays it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+
+from cliproxy.state.base import opaque
 
 DEFAULT_TTL = 3600.0
 MAX_ENTRIES = 50_000
@@ -65,18 +73,44 @@ class Affinity:
     def __init__(self, ttl: float = DEFAULT_TTL, limit: int = MAX_ENTRIES) -> None:
         self.ttl, self.limit = ttl, limit
         self._table: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        # Bindings read from the shared store: opaque(session, model) → (credential id, expiry).
+        self._hashed: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self._table) + len(self._hashed)
 
     def get(self, session: str, model: str, now: float) -> str | None:
         entry = self._table.get((session, model))
         if entry is None:
-            return None
+            return self._claim(session, model, now) if self._hashed else None
         if entry[1] <= now:
             del self._table[(session, model)]
             return None
         return entry[0]
+
+    def _claim(self, session: str, model: str, now: float) -> str | None:
+        """A binding read from the store, matched by its hash: it moves to the first table, keeping
+        the time it has left."""
+        entry = self._hashed.pop(opaque(session, model), None)
+        if entry is None or entry[1] <= now:
+            return None
+        self._table[(session, model)] = entry
+        return entry[0]
+
+    def preload(self, known: list[tuple[str, str, float]], now: float) -> int:
+        """Bindings another instance made, as the shared store keeps them: (hash, credential id,
+        expiry); the store's newest word replaces an older one read before. The soonest to expire go
+        in first, so expiry and the size limit drop from the front. A binding this instance made or
+        used itself still wins: it is looked up first. Returns how many were taken."""
+        taken = 0
+        for key, cid, expires in sorted(known, key=lambda entry: entry[2]):
+            if expires > now:
+                self._hashed.pop(key, None)
+                self._hashed[key] = (cid, expires)
+                taken += 1
+        while len(self._hashed) > self.limit:
+            self._hashed.popitem(last=False)
+        return taken
 
     def latest(self, session: str, now: float) -> str | None:
         """The account ``session`` was last bound to, for any model. Walks the table from the most
@@ -96,22 +130,24 @@ class Affinity:
         self._expire(now)
 
     def _expire(self, now: float) -> None:
-        """Entries are in last-use order, so expired ones sit at the front."""
-        table = self._table
-        while table:
-            first = next(iter(table.values()))
-            if first[1] > now:
-                return
-            table.popitem(last=False)
+        """Entries are in last-use order (read ones in expiry order), so expired ones sit at the front."""
+        for table in (self._table, self._hashed):
+            while table:
+                first = next(iter(table.values()))
+                if first[1] > now:
+                    break
+                table.popitem(last=False)
 
     def forget(self, credential_ids: set[str]) -> None:
         """Accounts that left the pool take their bindings with them."""
         for key in [k for k, (cid, _) in self._table.items() if cid in credential_ids]:
             del self._table[key]
+        for hashed in [k for k, (cid, _) in self._hashed.items() if cid in credential_ids]:
+            del self._hashed[hashed]
 
     def counts(self) -> dict[str, int]:
         """Sessions bound per account (for status listings)."""
         out: dict[str, int] = {}
-        for cid, _ in self._table.values():
+        for cid, _ in (*self._table.values(), *self._hashed.values()):
             out[cid] = out.get(cid, 0) + 1
         return out

@@ -74,6 +74,8 @@ class Pool(Recovery):
         # other instances can learn them (pool/shared.py); None with one instance.
         self.on_change = None
         self.on_bind: Callable[[str, str, str], None] | None = None
+        # Told of every round-robin pick by model, so the position can be shared (pool/shared.py).
+        self.on_turn: Callable[[str], None] | None = None
         self.update(credentials)
 
     @classmethod
@@ -98,6 +100,10 @@ class Pool(Recovery):
     @property
     def affinity_ttl(self) -> float:
         return self._affinity.ttl
+
+    @property
+    def affinity_limit(self) -> int:
+        return self._affinity.limit
 
     def configure(self, config: Config) -> None:
         """Routing settings of a (re)loaded config; accounts' state is kept."""
@@ -221,6 +227,8 @@ class Pool(Recovery):
         if chosen is None:
             raise Exhausted(views.shortage(self._rows(candidates, model, now), model, exclude, now,
                                           self.quota_view(now).plan, self.public_name))
+        if self.on_turn is not None and self._strategy == "round-robin":
+            self.on_turn(model)
         if session and self._affinity_on and (bound is None or self._binding_moves(bound, selector, model, now)):
             self._affinity.bind(session, model, chosen, now)
             if self.on_bind is not None and chosen != bound:
@@ -241,6 +249,19 @@ class Pool(Recovery):
         """Another instance bound ``session`` to ``cid``: the next turn here goes there too."""
         if cid in self._latest:
             self._affinity.bind(session, model, cid, self._clock())
+
+    def adopt_bindings(self, known: Iterable[tuple[str, str, float]]) -> int:
+        """Bindings read from the shared store, as (opaque(session, model), credential id, seconds
+        left): a session's next turn here goes where another instance bound it. Returns how many."""
+        now = self._clock()
+        return self._affinity.preload([(key, cid, now + left) for key, cid, left in known if cid in self._latest],
+                                      now)
+
+    def follow_turn(self, model: str, position: int) -> None:
+        """The shared round-robin position for ``model``: every selector of it continues from there."""
+        for key, selector in self._selectors.items():
+            if isinstance(key, tuple) and key and key[0] == model:
+                selector.follow(position)
 
     def session_account(self, session: str, model: str) -> str | None:
         return self._affinity.get(session, model, self._clock())

@@ -160,6 +160,15 @@ class Selector:
                     return chosen
         return None
 
+    def follow(self, position: int) -> None:
+        """Round robin: place the first ready level's cursor at ``position`` (a count of picks shared
+        with other instances), so the next pick is the one after it."""
+        for where in self._order:
+            level = self._levels[where]
+            if level.ready:
+                level.cursor = level.ready[(position - 1) % len(level.ready)]
+                return
+
     def _choose(self, level: _Level, exclude: Container[str]) -> str | None:
         ready = level.ready
         if self.strategy != "round-robin":

@@ -7,8 +7,9 @@ reaches the store; each instance maps names back through its own accounts, which
 shared auth dir.
 
 What is shared: rests, per-model blocks, quota windows (each kept until it is over), and session
-bindings. What stays per instance: request and error counters, the count of the upstream's
-transient failures in a row, egress rests (they belong to one host's way out).
+bindings (announced as they are made, and read back by an instance that starts or reconnects
+later). What stays per instance: request and error counters, the count of the upstream's transient
+failures in a row, egress rests (they belong to one host's way out).
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ from cliproxy.state.base import SharedState, StateUnavailable, opaque
 log = logging.getLogger(__name__)
 
 __all__ = ["PoolShare", "expires_at"]
+
+# An exported account's fields that only this instance counts: a change in them alone (every success
+# moves them, and the time of the latest quota reading) is not written, so a healthy pool whose quota
+# readings say the same costs Redis nothing per request.
+PER_INSTANCE = frozenset({"requests", "errors", "last_used_at", "last_status"})
+QUOTA_READ_AT = "observed_at"
+
+
+def _shared_part(exported: dict[str, Any]) -> dict[str, Any]:
+    """What the other instances act on in an exported account state (to tell news from repetition)."""
+    shared = {key: value for key, value in exported.items() if key not in PER_INSTANCE}
+    quota = shared.get("quota")
+    if isinstance(quota, dict):
+        shared["quota"] = {key: value for key, value in quota.items() if key != QUOTA_READ_AT}
+    return shared
 
 
 def expires_at(data: dict[str, Any], now: float) -> float:
@@ -54,9 +70,13 @@ class PoolShare:
         self.pool, self.state = pool, state
         self._names: dict[str, str] = {}
         self._seen: dict[str, float] = {}  # the change time of each account's newest known state
+        self._written: dict[str, dict[str, Any]] = {}  # the shared part of each account's last write
         self._tasks: set[asyncio.Task[None]] = set()
         pool.on_change = self._changed
         pool.on_bind = self._bound
+        self._picks: dict[str, int] = {}  # round-robin picks per model not yet counted in the store
+        self._picked = asyncio.Event()
+        pool.on_turn = self._turned
         state.on_account(self._arrived)
         state.on_binding(self._bound_elsewhere)
         state.on_reconnect(self._reconnected)
@@ -64,6 +84,25 @@ class PoolShare:
     async def start(self) -> None:
         """Learn what the other instances know before serving."""
         await self.reconcile()
+
+    def _turned(self, model: str) -> None:
+        """A round-robin pick, on the request path: counted here, shared by ``share_turns``."""
+        self._picks[model] = self._picks.get(model, 0) + 1
+        self._picked.set()
+
+    async def share_turns(self) -> None:
+        """The round-robin position, shared without a round trip before any pick: each instance picks
+        from its own position, then adds its picks to the store's counter (one INCRBY per model for
+        all the picks since the last) and continues from the total. Three instances behind a balancer
+        then interleave like one position instead of walking the accounts in step: three requests
+        at once, one per instance, go to three accounts, not all to the same one. Runs until
+        cancelled; while the store is away each instance counts alone."""
+        while True:
+            await self._picked.wait()
+            self._picked.clear()
+            picks, self._picks = self._picks, {}
+            for model, count in picks.items():
+                self.pool.follow_turn(model, await self.state.turn(opaque("round-robin", model), count))
 
     def _name(self, cid: str) -> str:
         return opaque(cid)
@@ -79,8 +118,12 @@ class PoolShare:
         """Announced with the wall-clock time of the change: of two states of one account, the later
         wins everywhere, whatever order they arrive in (an instance back from an outage writes what it
         queued before a newer rest elsewhere)."""
-        data = {**self.pool.export_account(cid), "changed_at": time.time()}
-        name = self._name(cid)
+        exported, name = self.pool.export_account(cid), self._name(cid)
+        shared = _shared_part(exported)
+        if self._written.get(name) == shared:
+            return  # a success that changed nothing the others act on: no write, no notice
+        self._written[name] = shared
+        data = {**exported, "changed_at": time.time()}
         self._seen[name] = data["changed_at"]
         self.state.put_account(name, data, expires_at(data, self.pool.now()))
 
@@ -94,6 +137,7 @@ class PoolShare:
         cid = self._cid(name)
         if cid is not None:
             self._seen[name] = changed
+            self._written.pop(name, None)  # the store holds another's word now: the next change is news
             self.pool.adopt(cid, data)
 
     def _bound_elsewhere(self, session: str, model: str, name: str) -> None:
@@ -102,9 +146,30 @@ class PoolShare:
             self.pool.adopt_binding(session, model, cid)
 
     def _reconnected(self) -> None:
-        task = asyncio.ensure_future(self.reconcile())
+        """Listening again, or for the first time: what was missed is in the store's keys. Read in
+        the background; a request meanwhile is served from what this instance already knows."""
+        task = asyncio.ensure_future(self._catch_up())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _catch_up(self) -> None:
+        self._written.clear()  # a store that restarted empty gets every account's next state again
+        await self.reconcile()
+        await self.load_bindings()
+
+    async def load_bindings(self) -> None:
+        """The sessions other instances bound while this one was not listening (it started later, or
+        its store was away), so their next turn here goes to the account that holds their cache.
+        At most as many as the affinity table holds; bindings to accounts unknown here are left."""
+        try:
+            found = await self.state.bindings(self.pool.affinity_limit)
+        except StateUnavailable as exc:
+            log.info("state: cannot read the shared session bindings now (%s)", exc)
+            return
+        names = {opaque(c.id): c.id for c in self.pool.credentials()}
+        taken = self.pool.adopt_bindings((stored.key, names[stored.account], stored.ttl) for stored in found
+                                         if stored.account in names)
+        log.info("state: %d shared session binding(s) read", taken)
 
     async def reconcile(self) -> None:
         """Write what waited, then take every state the store keeps (another instance may have

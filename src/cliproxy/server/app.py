@@ -193,6 +193,8 @@ async def _start(services: Services) -> list[asyncio.Task[None]]:
     tasks = [asyncio.create_task(services.discovery.run())]
     if services.feed is not None:
         tasks.append(asyncio.create_task(services.feed.run()))
+    if services.share is not None:
+        tasks.append(asyncio.create_task(services.share.share_turns()))
     services.scheduler.update(services.holder.current.credentials)
     services.scheduler.start()
     await services.ops.start()

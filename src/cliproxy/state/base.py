@@ -38,6 +38,7 @@ __all__ = [
     "RecordListener",
     "SharedState",
     "StateUnavailable",
+    "StoredBinding",
     "UsageEntry",
     "opaque",
 ]
@@ -70,6 +71,17 @@ class UsageEntry:
     position: str
     instance: str
     record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBinding:
+    """A session binding as the store keeps it: the store knows a session only by ``opaque(session,
+    model)``, so that hash is all a reader gets back, with the account's opaque name and the seconds
+    the binding has left."""
+
+    key: str
+    account: str
+    ttl: float
 
 
 def opaque(*parts: str) -> str:
@@ -122,8 +134,13 @@ class SharedState(Protocol):
 
     def on_binding(self, listener: BindingListener) -> None: ...
 
-    async def turn(self, scope: str) -> int:
-        """The next number of a counter shared by every instance (a round-robin position)."""
+    async def bindings(self, limit: int) -> list[StoredBinding]:
+        """At most ``limit`` live bindings, for an instance that starts or comes back after they were
+        made; StateUnavailable when the store is away."""
+        ...
+
+    async def turn(self, scope: str, count: int = 1) -> int:
+        """A counter shared by every instance (a round-robin position), moved on by ``count``."""
         ...
 
     # ---- the refresh lease and heartbeats -----------------------------------------------------------

@@ -26,6 +26,7 @@ from cliproxy.state.base import (
     Health,
     ReconnectListener,
     RecordListener,
+    StoredBinding,
     UsageEntry,
     opaque,
 )
@@ -94,8 +95,14 @@ class EmbeddedState:
     def on_binding(self, listener: BindingListener) -> None:
         return None
 
-    async def turn(self, scope: str) -> int:
-        self._turns[scope] = self._turns.get(scope, 0) + 1
+    async def bindings(self, limit: int) -> list[StoredBinding]:
+        now = self._clock()
+        live = [StoredBinding(key, account, until - now) for key, (account, until) in self._bindings.items()
+                if until > now]
+        return live[-limit:] if limit > 0 else []
+
+    async def turn(self, scope: str, count: int = 1) -> int:
+        self._turns[scope] = self._turns.get(scope, 0) + count
         return self._turns[scope]
 
     @contextlib.asynccontextmanager

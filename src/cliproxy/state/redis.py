@@ -16,7 +16,7 @@ id appears in a key):
 
 A change is announced with its data on ``notices``, so another instance applies it without a round
 trip: on loopback that takes about a millisecond. The key is the truth a new or returning instance
-reads (``accounts``).
+reads (``accounts``, and ``bindings`` in batches: ``redis_bindings.py``).
 
 Redis going away never fails a request: writes wait in a bounded queue (account states one per
 account, newest wins), reads raise ``StateUnavailable`` or fall back to this instance's own view,
@@ -56,9 +56,11 @@ from cliproxy.state.base import (
     ReconnectListener,
     RecordListener,
     StateUnavailable,
+    StoredBinding,
     UsageEntry,
     opaque,
 )
+from cliproxy.state.redis_bindings import read_bindings
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ MAX_KEEP = 30 * 86400.0  # a rest only the user ends is kept this long in Redis 
 RETRY_EVERY = 0.25  # seconds between pings while Redis is away
 CLOSE_WAIT = 2.0  # seconds close() gives the loops to end
 LEASE_POLL = 0.05
+GATHER = 0.02  # seconds a binding or usage record waits for others to share its write
 GONE = (RedisError, OSError)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 # An account state is written (or deleted, when ARGV[1] is empty) and announced only if it is not older
@@ -211,8 +214,13 @@ class RedisState:
             await self._write()
 
     async def _write_loop(self) -> None:
+        """Account states are written at once (a rest must reach the others fast); bindings and usage
+        records wait ``GATHER`` seconds for more, so a busy instance writes them in batches: one
+        write each costs about 140 µs of CPU in redis-py, ten in one pipeline about 40 µs each."""
         while not self._closing:
             await self._wake.wait()
+            if not self._pending:
+                await asyncio.sleep(GATHER)
             self._wake.clear()
             if self._up:
                 await self._write()
@@ -362,14 +370,23 @@ class RedisState:
             return None
         return value.decode() if isinstance(value, bytes) else None
 
-    async def turn(self, scope: str) -> int:
+    async def bindings(self, limit: int) -> list[StoredBinding]:
+        if not self._up:
+            raise StateUnavailable(f"Redis at {self.where} is unreachable")
+        try:
+            return await read_bindings(self._redis, self._key("aff", "*"), limit)
+        except GONE as exc:
+            self._lost(exc)
+            raise StateUnavailable(f"Redis at {self.where} is unreachable") from None
+
+    async def turn(self, scope: str, count: int = 1) -> int:
         """Redis's counter; this instance's own while Redis is away."""
         if self._up:
             try:
-                return int(await self._redis.incr(self._key("turn", scope)))
+                return int(await self._redis.incrby(self._key("turn", scope), count))
             except GONE as exc:
                 self._lost(exc)
-        self._turns[scope] = self._turns.get(scope, 0) + 1
+        self._turns[scope] = self._turns.get(scope, 0) + count
         return self._turns[scope]
 
     async def usage_after(self, position: str, count: int) -> list[UsageEntry]:
