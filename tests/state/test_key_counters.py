@@ -205,7 +205,8 @@ async def test_a_silent_redis_costs_one_timeout_and_a_timed_out_correction_count
         counted = await counters.reserve(spec, 100, NOW)
         os.kill(pid, signal.SIGSTOP)  # connected, but silent
         try:
-            counters.settle(counted, 400)  # queued; the writer's send goes unanswered, so it stays queued
+            counters.settle(counted, 400)  # queued with the state's other writes
+            await state.flush()  # sent to the silent Redis, unanswered: Redis counts as gone, the write stays queued
             served = await asyncio.wait_for(counters.reserve(spec, 100, NOW + 1), 10)  # a guard, not a timing
             assert not served.shared and not state.health().connected  # counted here, Redis not asked
         finally:
