@@ -291,6 +291,14 @@ def test_bindings_read_by_hash_send_their_session_home_until_they_expire() -> No
     assert pool.snapshot()["sessions"] == 2
 
 
+def test_a_session_another_instance_moved_follows_it_here_too() -> None:
+    pool = pool_of(A, B)
+    assert pool.pick((A, B), model=MODEL, session="s1").id == A.id  # bound here to a
+    pool.adopt_bindings([(opaque("s1", MODEL), B.id, 60.0)])  # another instance moved it to b since
+    assert pool.pick((A, B), model=MODEL, session="s1").id == B.id
+    assert pool.pick((A, B), model=MODEL, session="s1").id == B.id
+
+
 def test_all_cooling_is_one_aggregated_429_shaped_per_dialect() -> None:
     clock = Clock()
     pool = pool_of(A, B, clock=clock)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cliproxy.state.base import opaque
 from cliproxy.state.redis import RedisState
 from tests.fakes.redis_server import RedisServer
 from tests.state.waiting import until
@@ -54,12 +55,12 @@ async def test_another_instance_hears_of_an_account_change_and_the_writer_does_n
 async def test_another_instance_hears_of_a_session_binding(pair: tuple[RedisState, RedisState]) -> None:
     one, two = pair
     accounts: list[Any] = []
-    bindings: list[tuple[str, str, str]] = []
+    bindings: list[tuple[str, str, float]] = []
     two.on_account(lambda name, data: accounts.append(name))
-    two.on_binding(lambda session, model, name: bindings.append((session, model, name)))
+    two.on_binding(lambda key, name, ttl: bindings.append((key, name, ttl)))
     await _subscribed(one, two, accounts)
     one.put_binding("s1", "gpt-5.4", "a", ttl=60)
-    assert await until(lambda: bindings) == [("s1", "gpt-5.4", "a")]
+    assert await until(lambda: bindings) == [(opaque("s1", "gpt-5.4"), "a", 60)]
 
 
 async def test_a_redis_that_blinks_keeps_the_writes_and_says_so(redis_server: RedisServer) -> None:

@@ -80,17 +80,22 @@ class Affinity:
         return len(self._table) + len(self._hashed)
 
     def get(self, session: str, model: str, now: float) -> str | None:
+        """Where ``session`` goes now. What another instance said since (a binding heard of by its
+        hash) is newer than this instance's own word, so it is looked up first; a lone instance,
+        which hears nothing, never pays for the hash."""
+        if self._hashed and (claimed := self._claim(session, model, now)) is not None:
+            return claimed
         entry = self._table.get((session, model))
         if entry is None:
-            return self._claim(session, model, now) if self._hashed else None
+            return None
         if entry[1] <= now:
             del self._table[(session, model)]
             return None
         return entry[0]
 
     def _claim(self, session: str, model: str, now: float) -> str | None:
-        """A binding read from the store, matched by its hash: it moves to the first table, keeping
-        the time it has left."""
+        """A binding heard of or read from the store, matched by its hash: it moves to the first
+        table (replacing this instance's own), keeping the time it has left."""
         entry = self._hashed.pop(opaque(session, model), None)
         if entry is None or entry[1] <= now:
             return None
@@ -100,8 +105,7 @@ class Affinity:
     def preload(self, known: list[tuple[str, str, float]], now: float) -> int:
         """Bindings another instance made, as the shared store keeps them: (hash, credential id,
         expiry); the store's newest word replaces an older one read before. The soonest to expire go
-        in first, so expiry and the size limit drop from the front. A binding this instance made or
-        used itself still wins: it is looked up first. Returns how many were taken."""
+        in first, so expiry and the size limit drop from the front. Returns how many were taken."""
         taken = 0
         for key, cid, expires in sorted(known, key=lambda entry: entry[2]):
             if expires > now:

@@ -245,11 +245,6 @@ class Pool(Recovery):
             return False
         return self.state(bound).outcome not in TRANSIENT
 
-    def adopt_binding(self, session: str, model: str, cid: str) -> None:
-        """Another instance bound ``session`` to ``cid``: the next turn here goes there too."""
-        if cid in self._latest:
-            self._affinity.bind(session, model, cid, self._clock())
-
     def adopt_bindings(self, known: Iterable[tuple[str, str, float]]) -> int:
         """Bindings read from the shared store, as (opaque(session, model), credential id, seconds
         left): a session's next turn here goes where another instance bound it. Returns how many."""

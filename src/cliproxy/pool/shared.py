@@ -140,10 +140,11 @@ class PoolShare:
             self._written.pop(name, None)  # the store holds another's word now: the next change is news
             self.pool.adopt(cid, data)
 
-    def _bound_elsewhere(self, session: str, model: str, name: str) -> None:
+    def _bound_elsewhere(self, key: str, name: str, ttl: float) -> None:
+        """Another instance bound a session (named by its hash): its next turn here goes there too."""
         cid = self._cid(name)
         if cid is not None:
-            self.pool.adopt_binding(session, model, cid)
+            self.pool.adopt_bindings([(key, cid, ttl)])
 
     def _reconnected(self) -> None:
         """Listening again, or for the first time: what was missed is in the store's keys. Read in

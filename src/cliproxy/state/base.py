@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 # Listeners for what other instances changed: (account name, its state as plain data).
 AccountListener = Callable[[str, dict[str, Any]], None]
-# (session, model, account name)
-BindingListener = Callable[[str, str, str], None]
+# (opaque(session, model), account name, seconds left): a session id may be a client's secret, so
+# it never travels through the shared store in clear, in a key or in a notice.
+BindingListener = Callable[[str, str, float], None]
 # Called when a lost store is back, so the caller can read again what it missed.
 ReconnectListener = Callable[[], None]
 # An account record changed in a shared account store (``state.accounts: redis``): its opaque name.

@@ -269,8 +269,9 @@ class RedisState:
         self._wake.set()
 
     def put_binding(self, session: str, model: str, account: str, ttl: float) -> None:
-        key, notice = self._key("aff", opaque(session, model)), orjson.dumps(
-            {"from": self.instance, "kind": "binding", "session": session, "model": model, "name": account})
+        hashed = opaque(session, model)
+        key, notice = self._key("aff", hashed), orjson.dumps(
+            {"from": self.instance, "kind": "binding", "key": hashed, "name": account, "ttl": ttl})
 
         def op(pipe: Pipeline) -> None:
             pipe.set(key, account, px=max(1, int(ttl * 1000)))
@@ -330,7 +331,7 @@ class RedisState:
                 _call(listener, str(notice.get("name")), notice["data"])
         elif notice.get("kind") == "binding":
             for bound in self._binding_listeners:
-                _call(bound, str(notice.get("session")), str(notice.get("model")), str(notice.get("name")))
+                _call(bound, str(notice.get("key")), str(notice.get("name")), float(notice.get("ttl") or 0))
         elif notice.get("kind") == "record":  # written by auth/redis_store.py
             for changed in self._record_listeners:
                 _call(changed, str(notice.get("name")))
