@@ -63,6 +63,28 @@ async def test_another_instance_hears_of_a_session_binding(pair: tuple[RedisStat
     assert await until(lambda: bindings) == [(opaque("s1", "gpt-5.4"), "a", 60)]
 
 
+async def test_a_busy_instances_bindings_go_out_in_one_notice_that_names_no_session(
+        pair: tuple[RedisState, RedisState], redis_server: RedisServer) -> None:
+    one, two = pair
+    accounts: list[Any] = []
+    bindings: list[tuple[str, str, float]] = []
+    two.on_account(lambda name, data: accounts.append(name))
+    two.on_binding(lambda key, name, ttl: bindings.append((key, name, ttl)))
+    await _subscribed(one, two, accounts)
+    raw = redis_server.client().pubsub()
+    raw.subscribe("t:notices")
+    assert raw.get_message(timeout=5) is not None  # the subscription's own confirmation
+    for n in range(10):
+        one.put_binding(f"secret-session-{n}", "gpt-5.4", "a", ttl=60)
+    await one.flush()
+    await until(lambda: len(bindings) == 10)
+    assert sorted(bindings) == sorted((opaque(f"secret-session-{n}", "gpt-5.4"), "a", 60) for n in range(10))
+    messages = [m["data"] for m in iter(lambda: raw.get_message(timeout=0.5), None) if m["type"] == "message"]
+    assert not any(b"secret-session" in data for data in messages)
+    assert sum(b'"kind":"bindings"' in data for data in messages) == 1
+    raw.close()
+
+
 async def test_a_redis_that_blinks_keeps_the_writes_and_says_so(redis_server: RedisServer) -> None:
     shared = RedisState(redis_server.url, prefix="t")
     back: list[bool] = []

@@ -15,6 +15,7 @@ failures in a row, egress rests (they belong to one host's way out).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -42,6 +43,18 @@ def _shared_part(exported: dict[str, Any]) -> dict[str, Any]:
         shared["quota"] = {key: value for key, value in quota.items() if key != QUOTA_READ_AT}
     return shared
 
+
+
+@functools.lru_cache(maxsize=4096)
+def _opaque_name(cid: str) -> str:
+    """An account's name in the store (a hash of its id), worked out once per account, not per change."""
+    return opaque(cid)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope(model: str) -> str:
+    """The shared round-robin counter of one model."""
+    return opaque("round-robin", model)
 
 def expires_at(data: dict[str, Any], now: float) -> float:
     """When nothing in an exported account state matters any more: its rest, model blocks, quota
@@ -102,10 +115,10 @@ class PoolShare:
             self._picked.clear()
             picks, self._picks = self._picks, {}
             for model, count in picks.items():
-                self.pool.follow_turn(model, await self.state.turn(opaque("round-robin", model), count))
+                self.pool.follow_turn(model, await self.state.turn(_scope(model), count))
 
     def _name(self, cid: str) -> str:
-        return opaque(cid)
+        return _opaque_name(cid)
 
     def _cid(self, name: str) -> str | None:
         cid = self._names.get(name)

@@ -12,7 +12,7 @@ id appears in a key):
 | ``instance:<id>`` | a heartbeat | three beats |
 | ``usage`` | a stream of usage records | the last ``state.usage-stream-max`` |
 | ``kc:…`` | client-key counts, written by ``keys/redis_counters.py`` on this connection | their windows |
-| ``notices`` | pub/sub: every account or binding change, with its data | — |
+| ``notices`` | pub/sub: every account change, and each write's bindings, with their data (``redis_notices.py``) | — |
 
 A change is announced with its data on ``notices``, so another instance applies it without a round
 trip: on loopback that takes about a millisecond. The key is the truth a new or returning instance
@@ -61,6 +61,7 @@ from cliproxy.state.base import (
     opaque,
 )
 from cliproxy.state.redis_bindings import read_bindings
+from cliproxy.state.redis_notices import Notices, bindings_notice
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +112,10 @@ class RedisState:
         self._put_account = self._redis.register_script(_PUT_ACCOUNT)
         self._pending: dict[str, tuple[dict[str, Any], float]] = {}
         self._queue: deque[Op] = deque(maxlen=queue_max)
+        # Bindings waiting to be written, by hashed key (the newest word wins); one notice per write.
+        self._bindings: dict[str, tuple[str, float]] = {}
         self._usage_max, self._dropped = usage_max, 0
-        self._account_listeners: list[AccountListener] = []
-        self._binding_listeners: list[BindingListener] = []
-        self._reconnect_listeners: list[ReconnectListener] = []
-        self._record_listeners: list[RecordListener] = []
+        self._notices = Notices(self.instance)
         self._up, self._since, self._started = True, clock(), clock()
         self._wake, self._back = asyncio.Event(), asyncio.Event()
         self._turns: dict[str, int] = {}
@@ -179,7 +179,7 @@ class RedisState:
         await self._listener.aclose()
 
     def health(self) -> Health:
-        queued = len(self._pending) + len(self._queue)
+        queued = len(self._pending) + len(self._queue) + len(self._bindings)
         detail = "" if self._up else (f"Redis at {self.where} is unreachable; serving from this instance's "
                                       "last view, writes queued")
         return Health(self.backend, self._up, self._since, queued, self._dropped, detail)
@@ -227,13 +227,15 @@ class RedisState:
 
     async def _write(self) -> None:
         accounts, self._pending = self._pending, {}
+        bindings, self._bindings = self._bindings, {}
         ops = list(self._queue)
         self._queue.clear()
-        if not accounts and not ops:
+        if not accounts and not ops and not bindings:
             return
         pipe = self._redis.pipeline(transaction=False)
         for name, (data, until) in accounts.items():
             await self._account_op(pipe, name, data, until)
+        self._bindings_op(pipe, bindings)
         for op in ops:
             op(pipe)
         try:
@@ -242,7 +244,17 @@ class RedisState:
             self._lost(exc)
             for name, entry in accounts.items():
                 self._pending.setdefault(name, entry)  # a newer state queued meanwhile wins
+            self._bindings = {**bindings, **self._bindings}
             self._requeue(ops)
+
+    def _bindings_op(self, pipe: Pipeline, bindings: dict[str, tuple[str, float]]) -> None:
+        """Each binding's key, and one notice for them all: a busy instance's bindings cost the others
+        one message per write, not one per conversation."""
+        if not bindings:
+            return
+        for hashed, (account, ttl) in bindings.items():
+            pipe.set(self._key("aff", hashed), account, px=max(1, int(ttl * 1000)))
+        pipe.publish(self._key("notices"), bindings_notice(self.instance, bindings))
 
     def _requeue(self, ops: list[Op]) -> None:
         maxlen = self._queue.maxlen or len(ops)
@@ -270,14 +282,12 @@ class RedisState:
 
     def put_binding(self, session: str, model: str, account: str, ttl: float) -> None:
         hashed = opaque(session, model)
-        key, notice = self._key("aff", hashed), orjson.dumps(
-            {"from": self.instance, "kind": "binding", "key": hashed, "name": account, "ttl": ttl})
-
-        def op(pipe: Pipeline) -> None:
-            pipe.set(key, account, px=max(1, int(ttl * 1000)))
-            pipe.publish(self._key("notices"), notice)
-
-        self._enqueue(op)
+        self._bindings.pop(hashed, None)
+        self._bindings[hashed] = (account, ttl)
+        if len(self._bindings) > (self._queue.maxlen or 1):
+            del self._bindings[next(iter(self._bindings))]
+            self._dropped += 1
+        self._wake.set()
 
     def put_usage(self, record: Mapping[str, Any]) -> None:
         fields = {"from": self.instance, "record": orjson.dumps(dict(record))}
@@ -287,16 +297,16 @@ class RedisState:
     # ---- notices from the other instances ------------------------------------------------------------
 
     def on_account(self, listener: AccountListener) -> None:
-        self._account_listeners.append(listener)
+        self._notices.accounts.append(listener)
 
     def on_binding(self, listener: BindingListener) -> None:
-        self._binding_listeners.append(listener)
+        self._notices.bindings.append(listener)
 
     def on_reconnect(self, listener: ReconnectListener) -> None:
-        self._reconnect_listeners.append(listener)
+        self._notices.reconnects.append(listener)
 
     def on_record(self, listener: RecordListener) -> None:
-        self._record_listeners.append(listener)
+        self._notices.records.append(listener)
 
     async def _listen_loop(self) -> None:
         while not self._closing:
@@ -308,7 +318,7 @@ class RedisState:
                     while True:
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                         if message is not None:
-                            self._dispatch(message.get("data"))
+                            self._notices.dispatch(message.get("data"))
             except GONE as exc:
                 if not self._closing:
                     self._lost(exc)
@@ -316,25 +326,7 @@ class RedisState:
     def _subscribed(self) -> None:
         """Listening again: what changed before now is in the keys, so the listeners read them now
         (a change announced while this instance was not listening is not lost)."""
-        for listener in self._reconnect_listeners:
-            _call(listener)
-
-    def _dispatch(self, raw: Any) -> None:
-        try:
-            notice = orjson.loads(raw)
-        except (orjson.JSONDecodeError, TypeError):
-            return
-        if not isinstance(notice, dict) or notice.get("from") == self.instance:
-            return
-        if notice.get("kind") == "account" and isinstance(notice.get("data"), dict):
-            for listener in self._account_listeners:
-                _call(listener, str(notice.get("name")), notice["data"])
-        elif notice.get("kind") == "binding":
-            for bound in self._binding_listeners:
-                _call(bound, str(notice.get("key")), str(notice.get("name")), float(notice.get("ttl") or 0))
-        elif notice.get("kind") == "record":  # written by auth/redis_store.py
-            for changed in self._record_listeners:
-                _call(changed, str(notice.get("name")))
+        self._notices.reconnected()
 
     # ---- reads ----------------------------------------------------------------------------------------
 
@@ -455,13 +447,6 @@ def _json(raw: Any) -> Any:
     except (orjson.JSONDecodeError, TypeError):
         return None
 
-
-def _call(listener: Callable[..., None], *args: Any) -> None:
-    """A listener's bug is logged, never allowed to stop the loop that feeds every listener."""
-    try:
-        listener(*args)
-    except Exception:
-        log.exception("state: a listener failed")
 
 
 __all__ = ["GONE", "MAX_KEEP", "Op", "RedisState", "where"]
