@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.fakes.codex_backend import FakeCodex
+from tests.fakes.redis_server import RedisServer, running_redis
 from tests.fakes.serving import running_fake
 from tests.helpers import Proxy, run_proxy, write_account
 
@@ -43,3 +44,13 @@ def accounts(tmp_path: Path) -> Path:
     write_account(auth, "a", "tok-a", "acc-1", plan="plus")
     write_account(auth, "b", "tok-b", "acc-2", plan="pro")
     return auth
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a loopback port for one test (skipped with a clear message where none
+    is installed)."""
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    with running_redis(workdir) as server:
+        yield server

@@ -7,25 +7,14 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from cliproxy.auth.redis_store import new_key
-from tests.fakes.redis_server import RedisServer, running_redis
+from tests.fakes.redis_server import RedisServer
 from tests.helpers import write_account
 
 KEY = new_key()
 SECRETS = ("tok-a", "tok-b", "rt-a", "rt-b")
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    workdir = tmp_path / "redis"
-    workdir.mkdir()
-    with running_redis(workdir) as server:
-        yield server
 
 
 def config(tmp_path: Path, name: str, server: RedisServer, auth_dir: Path, accounts: str = "files") -> Path:

@@ -52,31 +52,32 @@ async def test_another_instance_hears_of_an_account_change_and_the_writer_does_n
     assert [name for name, _ in heard_by_one] == []
 
 
-async def test_another_instance_hears_of_a_session_binding(pair: tuple[RedisState, RedisState]) -> None:
+async def _bindings_heard(pair: tuple[RedisState, RedisState]) -> list[tuple[str, str, float]]:
+    """What the second instance hears of the first one's bindings, from once both listen."""
     one, two = pair
     accounts: list[Any] = []
     bindings: list[tuple[str, str, float]] = []
     two.on_account(lambda name, data: accounts.append(name))
     two.on_binding(lambda key, name, ttl: bindings.append((key, name, ttl)))
     await _subscribed(one, two, accounts)
-    one.put_binding("s1", "gpt-5.4", "a", ttl=60)
+    return bindings
+
+
+async def test_another_instance_hears_of_a_session_binding(pair: tuple[RedisState, RedisState]) -> None:
+    bindings = await _bindings_heard(pair)
+    pair[0].put_binding("s1", "gpt-5.4", "a", ttl=60)
     assert await until(lambda: bindings) == [(opaque("s1", "gpt-5.4"), "a", 60)]
 
 
 async def test_a_busy_instances_bindings_go_out_in_one_notice_that_names_no_session(
         pair: tuple[RedisState, RedisState], redis_server: RedisServer) -> None:
-    one, two = pair
-    accounts: list[Any] = []
-    bindings: list[tuple[str, str, float]] = []
-    two.on_account(lambda name, data: accounts.append(name))
-    two.on_binding(lambda key, name, ttl: bindings.append((key, name, ttl)))
-    await _subscribed(one, two, accounts)
+    bindings = await _bindings_heard(pair)
     raw = redis_server.client().pubsub()
     raw.subscribe("t:notices")
     assert raw.get_message(timeout=5) is not None  # the subscription's own confirmation
     for n in range(10):
-        one.put_binding(f"secret-session-{n}", "gpt-5.4", "a", ttl=60)
-    await one.flush()
+        pair[0].put_binding(f"secret-session-{n}", "gpt-5.4", "a", ttl=60)
+    await pair[0].flush()
     await until(lambda: len(bindings) == 10)
     assert sorted(bindings) == sorted((opaque(f"secret-session-{n}", "gpt-5.4"), "a", 60) for n in range(10))
     messages = [m["data"] for m in iter(lambda: raw.get_message(timeout=0.5), None) if m["type"] == "message"]
