@@ -50,6 +50,17 @@ def test_a_record_comes_back_whole_and_is_listed_by_its_name(redis_server: Redis
     assert not store.remove(NAME)
 
 
+def test_keys_change_by_listing_the_new_one_first(redis_server: RedisServer) -> None:
+    old, new = new_key(), new_key()
+    RedisAccountStore(redis_server.url, old, prefix="t").write(NAME, record())
+    both = RedisAccountStore(redis_server.url, f"{new}, {old}", prefix="t")
+    assert both.read(NAME) == record()  # written under the old key, read with the list
+    both.write(NAME, record(access="at-secret-access-0002"))  # written again: under the new key
+    assert RedisAccountStore(redis_server.url, new, prefix="t").read(NAME) == record(access="at-secret-access-0002")
+    with pytest.raises(StoreError, match="cannot be decrypted"):
+        RedisAccountStore(redis_server.url, old, prefix="t").read(NAME)
+
+
 def test_redis_holds_no_token_email_or_account_name_in_clear(redis_server: RedisServer) -> None:
     client = redis_server.client()
     notices = client.pubsub()

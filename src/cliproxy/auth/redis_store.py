@@ -29,10 +29,11 @@ from typing import Any, TypeVar
 
 import orjson
 import redis
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from redis.exceptions import RedisError
 
 from cliproxy.auth.store import LOCK_TIMEOUT, StoreError, StoreUnavailable, check_name, parse_record
+from cliproxy.config.load import accounts_keys
 from cliproxy.state.base import opaque
 from cliproxy.state.redis import where
 
@@ -56,8 +57,8 @@ class RedisAccountStore:
 
     def __init__(self, url: str, key: str, *, prefix: str = "cliproxy", timeout: float = 0.5,
                  origin: str = "") -> None:
-        try:
-            self._fernet = Fernet(key.encode())
+        try:  # several keys, to change keys: the first encrypts, any decrypts
+            self._fernet = MultiFernet([Fernet(each.encode()) for each in accounts_keys(key)])
         except ValueError:
             raise StoreError("state.accounts-key is not a Fernet key; `cliproxy accounts key` prints a new one") \
                 from None

@@ -242,13 +242,23 @@ def require_accounts_key(config: Config) -> Config:
     if not state.accounts_key:
         raise ConfigError(f"state.accounts: redis needs an encryption key: set state.accounts-key or "
                           f"{ACCOUNTS_KEY_ENV} ({how}; every instance needs the same key)")
-    try:
-        usable = len(base64.urlsafe_b64decode(state.accounts_key.encode("ascii"))) == 32
-    except (ValueError, binascii.Error):
-        usable = False
-    if not usable:
-        raise ConfigError(f"state.accounts-key: not a Fernet key (32 bytes, URL-safe base64); {how}")
+    if not all(_fernet_key(key) for key in accounts_keys(state.accounts_key)):
+        raise ConfigError(f"state.accounts-key: not a Fernet key, or a comma-separated list of them (32 bytes, "
+                          f"URL-safe base64); {how}")
     return config
+
+
+def accounts_keys(value: str) -> list[str]:
+    """``state.accounts-key``: one key, or several separated by commas to change keys (the first
+    encrypts, any of them decrypts)."""
+    return [key.strip() for key in value.split(",") if key.strip()]
+
+
+def _fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (ValueError, binascii.Error):
+        return False
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
@@ -272,6 +282,7 @@ __all__ = [
     "ACCOUNTS_KEY_ENV",
     "DEFAULT_CONFIG_PATH",
     "FOREIGN_KEYS",
+    "accounts_keys",
     "apply_env",
     "check_aliases",
     "checked_mapping",

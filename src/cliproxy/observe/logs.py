@@ -51,7 +51,7 @@ def known_secrets(config: Config, credentials: Iterable[Credential] = (),
     secrets += [amp.upstream_api_key, *(entry.upstream_api_key for entry in amp.upstream_api_keys),
                 environ.get("AMP_API_KEY", "")]
     secrets.append(urlsplit(config.state.url).password or "")  # CLIPROXY_STATE_URL is already in it
-    secrets.append(config.state.accounts_key)  # CLIPROXY_ACCOUNTS_KEY is already in it
+    secrets += [key.strip() for key in config.state.accounts_key.split(",")]  # CLIPROXY_ACCOUNTS_KEY is in it too
     for credential in credentials:
         secrets += [credential.access_token, credential.refresh_token]
     return [secret for secret in secrets if secret]

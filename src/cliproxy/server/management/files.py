@@ -132,7 +132,7 @@ class _Files:
 
     async def download(self, request: Request) -> Response:
         name = self._name(request)
-        record = self.store.read(name)
+        record = await asyncio.to_thread(self.store.read, name)
         if record is None:
             raise BadBody("account not found", 404)
         return Response(orjson.dumps(_masked_record(record), option=orjson.OPT_INDENT_2),
@@ -151,7 +151,7 @@ class _Files:
         for name, data in uploads:
             record = _account_record(data)
             async with self.store.alock(name):
-                self.store.write(name, record)
+                await asyncio.to_thread(self.store.write, name, record)
             saved.append(name)
         await self._reload(saved)
         return ok(files=saved)
@@ -173,20 +173,20 @@ class _Files:
 
     async def delete(self, request: Request) -> Response:
         if request.query_params.get("all", "").lower() in ("true", "1"):
-            names = self.store.names()
+            names = await asyncio.to_thread(self.store.names)
             for name in names:
-                self.store.remove(name)
+                await asyncio.to_thread(self.store.remove, name)
             await self._reload(None)
             return ok(deleted=len(names))
         name = self._name(request)
-        if not self.store.remove(name):
+        if not await asyncio.to_thread(self.store.remove, name):
             raise BadBody("account not found", 404)
         await self._reload([name])
         return ok(deleted=1)
 
     async def _update(self, name: str, fields: Mapping[str, Any]) -> Response:
         async with self.store.alock(name):
-            record = self.store.read(name)
+            record = await asyncio.to_thread(self.store.read, name)
             if record is None:
                 raise BadBody("account not found", 404)
             for key, value in fields.items():
@@ -197,7 +197,7 @@ class _Files:
                     record.pop(key, None)
                 else:
                     record[key] = value
-            self.store.write(name, record)
+            await asyncio.to_thread(self.store.write, name, record)
         await self._reload([name])
         return ok()
 
