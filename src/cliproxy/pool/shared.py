@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PoolShare", "expires_at"]
 
+# Seconds round-robin picks wait to be counted together: the shared counter's round trip then runs
+# after the request that made a pick has gone upstream, not while it is on its way there.
+TURN_GATHER = 0.02
+
 # An exported account's fields that only this instance counts: a change in them alone (every success
 # moves them, and the time of the latest quota reading) is not written, so a healthy pool whose quota
 # readings say the same costs Redis nothing per request.
@@ -112,6 +116,7 @@ class PoolShare:
         cancelled; while the store is away each instance counts alone."""
         while True:
             await self._picked.wait()
+            await asyncio.sleep(TURN_GATHER)
             self._picked.clear()
             picks, self._picks = self._picks, {}
             for model, count in picks.items():
