@@ -35,14 +35,13 @@ from redis.exceptions import RedisError
 from cliproxy.auth.store import LOCK_TIMEOUT, StoreError, StoreUnavailable, check_name, parse_record
 from cliproxy.config.load import accounts_keys
 from cliproxy.state.base import opaque
-from cliproxy.state.redis import where
+from cliproxy.state.redis import RELEASE_SCRIPT, where
 
 T = TypeVar("T")
 LOCK_POLL = 0.05
 # The lock outlives one refresh with its retries, as the file store's wait does; a holder that died
 # keeps it that long at most.
 LOCK_TTL_MS = int(LOCK_TIMEOUT * 1000)
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 KEY_HELP = ("every instance needs the same state.accounts-key (or CLIPROXY_ACCOUNTS_KEY) as the one that "
             "wrote them")
 
@@ -64,7 +63,7 @@ class RedisAccountStore:
                 from None
         self.where, self._prefix, self._origin = where(url), prefix, origin
         self._redis = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        self._release = self._redis.register_script(_RELEASE)
+        self._release = self._redis.register_script(RELEASE_SCRIPT)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))

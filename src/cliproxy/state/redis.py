@@ -71,7 +71,8 @@ CLOSE_WAIT = 2.0  # seconds close() gives the loops to end
 LEASE_POLL = 0.05
 GATHER = 0.02  # seconds a binding or usage record waits for others to share its write
 GONE = (RedisError, OSError)
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+# A lease or lock is released only by its holder: compare its token, then delete.
+RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 # An account state is written (or deleted, when ARGV[1] is empty) and announced only if it is not older
 # than the one stored: an instance coming back from an outage must not replace a newer rest with the
 # ``available`` it queued before it.
@@ -108,7 +109,7 @@ class RedisState:
         self._redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=no_retry)
         # pub/sub waits for messages indefinitely, so it has no read timeout; a dead server is an EOF
         self._listener = Redis.from_url(url, socket_connect_timeout=timeout, retry=no_retry)
-        self._release = self._redis.register_script(_RELEASE)
+        self._release = self._redis.register_script(RELEASE_SCRIPT)
         self._put_account = self._redis.register_script(_PUT_ACCOUNT)
         self._pending: dict[str, tuple[dict[str, Any], float]] = {}
         self._queue: deque[Op] = deque(maxlen=queue_max)
@@ -449,4 +450,4 @@ def _json(raw: Any) -> Any:
 
 
 
-__all__ = ["GONE", "MAX_KEEP", "Op", "RedisState", "where"]
+__all__ = ["GONE", "MAX_KEEP", "RELEASE_SCRIPT", "Op", "RedisState", "where"]
