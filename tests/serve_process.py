@@ -65,6 +65,19 @@ def wait_for(check: Callable[[], T | None], what: str, deadline: float = DEADLIN
         time.sleep(interval)
 
 
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Callable[[], str]) -> None:
+    """Until ``/healthz`` at ``url`` answers 200; a server that exited first fails with its log."""
+    def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}:\n{log()}")
+        try:
+            return httpx.get(url + "/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, "the server to start", interval=0.05)
+
+
 def write_atomically(path: Path, text: str) -> None:
     """What most editors and config tools do: write a temp file, rename it over the target."""
     temp = path.with_name(f".{path.name}.tmp")
@@ -90,15 +103,7 @@ def serve(tmp_path: Path, upstream_url: str, config_text: str, **env: str) -> It
                                     "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT, env=environ)
     server = Server(f"http://127.0.0.1:{port}", process, config, auth_dir, log_file)
     try:
-        def up() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited with {process.returncode}:\n{server.log()}")
-            try:
-                return httpx.get(server.url + "/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(up, "the server to start", interval=0.05)
+        wait_healthy(server.url, process, server.log)
         yield server
     finally:
         stop(process)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from tests.fakes.serving import free_port
-from tests.serve_process import stop, wait_for
+from tests.serve_process import stop, wait_healthy
 
 PASSWORD = "management-secret-for-tests"
 
@@ -71,15 +71,7 @@ def _instance(root: Path, auth_dir: Path, config_text: str, env: dict[str, str])
 
 
 def _wait_up(instance: Instance) -> None:
-    def up() -> bool:
-        if instance.process.poll() is not None:
-            raise AssertionError(f"server exited with {instance.process.returncode}:\n{instance.log()}")
-        try:
-            return httpx.get(instance.url + "/healthz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(up, "an instance to start", interval=0.05)
+    wait_healthy(instance.url, instance.process, instance.log)
 
 
 def _environ(tmp_path: Path, upstream_url: str, **env: str) -> dict[str, str]:
