@@ -9,6 +9,8 @@ can be moved before the instances are switched over. Output names accounts and c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from cliproxy.auth.store import CredentialStore, FileStore, StoreError
@@ -17,6 +19,9 @@ from cliproxy.auth.transfer import Transfer, transfer
 from cliproxy.cli.accounts import accounts
 from cliproxy.cli.options import command_config, config_option, exit_with
 from cliproxy.cli.terminal import err, out
+
+if TYPE_CHECKING:
+    from cliproxy.auth.redis_store import RedisAccountStore
 
 force_option = click.option("--force", is_flag=True,
                             help="Overwrite a record that is newer at the destination (its newer token is lost).")
@@ -41,17 +46,23 @@ def _report(done: Transfer, where: str) -> None:
                         f"(a later refresh): {', '.join(done.kept_newer)}. Use --force to overwrite it anyway.")
 
 
+def _stores(config: str | None) -> tuple[RedisAccountStore, FileStore, str]:
+    """The records in Redis, the auth dir's files, and where those are (for messages)."""
+    loaded = command_config(config)
+    try:
+        in_redis = redis_store(loaded)
+    except StoreError as exc:
+        raise exit_with(str(exc)) from None
+    return in_redis, FileStore(loaded.auth_path), str(loaded.auth_path)
+
+
 @accounts.command("push")
 @force_option
 @config_option
 def push(force: bool, config: str | None) -> None:
     """Copy every account file of the auth dir into Redis, encrypted (state.accounts-key)."""
-    loaded = command_config(config)
-    try:
-        target = redis_store(loaded)
-    except StoreError as exc:
-        raise exit_with(str(exc)) from None
-    _report(_move(FileStore(loaded.auth_path), target, force), target.location(""))
+    in_redis, files, _ = _stores(config)
+    _report(_move(files, in_redis, force), in_redis.location(""))
 
 
 @accounts.command("pull")
@@ -59,14 +70,9 @@ def push(force: bool, config: str | None) -> None:
 @config_option
 def pull(force: bool, config: str | None) -> None:
     """Write Redis's account records to the auth dir as files (mode 0600, written whole)."""
-    loaded = command_config(config)
-    try:
-        source = redis_store(loaded)
-    except StoreError as exc:
-        raise exit_with(str(exc)) from None
-    target = FileStore(loaded.auth_path)
-    target.ensure_dir()
-    _report(_move(source, target, force), str(loaded.auth_path))
+    in_redis, files, where = _stores(config)
+    files.ensure_dir()
+    _report(_move(in_redis, files, force), where)
 
 
 @accounts.command("key")
