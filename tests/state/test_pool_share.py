@@ -28,6 +28,11 @@ async def instance(server: RedisServer) -> tuple[Pool, PoolShare]:
     return pool, share
 
 
+async def stop(share: PoolShare) -> None:
+    await share.close()
+    await share.state.close()
+
+
 @pytest.fixture
 async def two(redis_server: RedisServer) -> AsyncIterator[tuple[Pool, Pool]]:
     (one, first), (other, second) = await instance(redis_server), await instance(redis_server)
@@ -35,8 +40,8 @@ async def two(redis_server: RedisServer) -> AsyncIterator[tuple[Pool, Pool]]:
     try:
         yield one, other
     finally:
-        await first.state.close()
-        await second.state.close()
+        await stop(first)
+        await stop(second)
 
 
 def _live(server: RedisServer) -> list[bytes]:
@@ -86,9 +91,9 @@ async def test_an_instance_that_starts_later_learns_the_rests_already_known(redi
             assert late.state("codex-a.json").resting
             assert late.pick(ACCOUNTS, model=MODEL).id == "codex-b.json"
         finally:
-            await second.state.close()
+            await stop(second)
     finally:
-        await first.state.close()
+        await stop(first)
 
 
 async def test_an_instance_that_starts_later_sends_a_bound_session_to_its_account(redis_server: RedisServer) -> None:
@@ -104,9 +109,9 @@ async def test_an_instance_that_starts_later_sends_a_bound_session_to_its_accoun
             assert late.pick(ACCOUNTS, model=MODEL, session="s1").id == "codex-b.json"
             assert late.pick(ACCOUNTS, model=MODEL, session="s2").id == "codex-a.json"
         finally:
-            await second.state.close()
+            await stop(second)
     finally:
-        await first.state.close()
+        await stop(first)
 
 
 def _account_notices(pubsub: Any) -> int:
@@ -129,6 +134,6 @@ async def test_successes_that_change_nothing_shared_are_not_written(redis_server
         one.record(ACCOUNTS[0], MODEL, usage_limit())
         await first.state.flush()
     finally:
-        await first.state.close()
+        await stop(first)
     # the first success (news to the store), perhaps once more after the first subscription, the rest
     assert _account_notices(pubsub) <= 3

@@ -171,6 +171,14 @@ class PoolShare:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def close(self) -> None:
+        """Stop the catch-up reads still running (one starts on every reconnect): called before the
+        state closes, so none is left waiting on a store that is gone."""
+        tasks, self._tasks = list(self._tasks), set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _catch_up(self) -> None:
         self._written.clear()  # a store that restarted empty gets every account's next state again
         await self.reconcile()

@@ -228,6 +228,8 @@ async def _stop(services: Services, tasks: list[asyncio.Task[None]]) -> None:
     await services.refresher.aclose()
     await services.upstream.aclose()
     await services.amp.aclose()
+    if services.share is not None:
+        await services.share.close()
     await services.state.close()
 
 
