@@ -27,12 +27,23 @@ class Profile:
 class Run:
     """One column of the table: a server reached in one wire format."""
 
-    target: str  # direct | nginx | cliproxy
+    target: str  # direct | nginx | cliproxy | cliproxy-redis
     wire: str  # codex | chat | responses | anthropic
 
     @property
     def label(self) -> str:
-        return self.target if self.target != "cliproxy" else f"cliproxy {self.wire}"
+        return f"{self.target} {self.wire}" if self.target.startswith("cliproxy") else self.target
+
+
+def cliproxy_target(state: str) -> str:
+    """The server name of cliproxy on one state backend: plain ``cliproxy`` on the default one, so
+    a run on the embedded state reads as it always has, ``cliproxy-redis`` beside it."""
+    return "cliproxy" if state == "embedded" else f"cliproxy-{state}"
+
+
+def target_state(target: str) -> str:
+    """The state backend a cliproxy server name stands for (the inverse of ``cliproxy_target``)."""
+    return target.removeprefix("cliproxy-") if target.startswith("cliproxy-") else "embedded"
 
 
 @dataclass(frozen=True)
@@ -52,14 +63,26 @@ class Plan:
     # with a request and a token limit it never reaches, so every request is matched, reserved and settled.
     client_keys: int = 0
     # Where cliproxy keeps the pool's shared facts (``--state``): ``embedded`` (its memory, the default)
-    # or ``redis`` (a redis-server the run starts on loopback, as several instances would share).
-    state: str = "embedded"
+    # and/or ``redis`` (a redis-server the run starts on loopback, as several instances would share).
+    # With both, one cliproxy runs on each and their columns are measured in turn within every
+    # repetition, so the two are compared under the same conditions, not across separate runs.
+    states: tuple[str, ...] = ("embedded",)
+
+    def servers(self) -> list[str]:
+        """The servers this plan starts, by name: cliproxy once per state backend."""
+        names: list[str] = []
+        for target in self.targets:
+            if target == "cliproxy":
+                names += [cliproxy_target(state) for state in self.states]
+            elif target != "direct":
+                names.append(target)
+        return names
 
     def runs(self) -> list[Run]:
         runs: list[Run] = []
         for target in self.targets:
             if target == "cliproxy":
-                runs += [Run("cliproxy", d) for d in self.dialects]
+                runs += [Run(cliproxy_target(state), d) for d in self.dialects for state in self.states]
             else:
                 runs.append(Run(target, "codex"))
         return runs

@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from .plan import Plan
+from .plan import Plan, cliproxy_target
 from .runner import Outcome
 
 Records = list[dict[str, Any]]
@@ -195,12 +195,18 @@ def markdown(outcome: Outcome, plan: Plan, command: str) -> str:
 
 
 def _state(plan: Plan, outcome: Outcome) -> str:
-    """Which state backend cliproxy ran on: the figures of one do not stand for the other."""
-    if plan.state != "redis":
-        return "State: embedded (one process, its own memory)."
-    version = outcome.versions.get("redis")
-    return (f"State: redis (redis-server {version} on loopback, started by this run, nothing saved to disk; "
-            "on the load generator's core)." if version else "State: redis (redis-server did not start).")
+    """Which state backend each cliproxy ran on: the figures of one do not stand for the other."""
+    said = []
+    for state in plan.states:
+        name = cliproxy_target(state)
+        if state == "embedded":
+            said.append(f"{name}: embedded (one process, its own memory)")
+        elif version := outcome.versions.get("redis"):
+            said.append(f"{name}: redis (redis-server {version} on loopback, started by this run, nothing saved "
+                        "to disk; on the load generator's core)")
+        else:
+            said.append(f"{name}: redis (redis-server did not start)")
+    return "State: " + "; ".join(said) + "."
 
 
 def to_json(outcome: Outcome, plan: Plan, command: str) -> dict[str, Any]:
@@ -208,7 +214,7 @@ def to_json(outcome: Outcome, plan: Plan, command: str) -> dict[str, Any]:
         "command": command,
         "machine": machine(),
         "plan": {"reps": plan.reps, "delta_count": plan.delta_count, "pinned": outcome.pinned,
-                 "client_keys": plan.client_keys, "state": plan.state,
+                 "client_keys": plan.client_keys, "states": list(plan.states),
                  "profiles": [{"name": p.name, "inter_delay": p.inter_delay, "levels": p.levels}
                               for p in plan.profiles]},
         "versions": outcome.versions,

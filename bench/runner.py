@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from .loadgen import Level, post_json, run_level
-from .plan import Plan, Profile, Run
+from .plan import Plan, Profile, Run, target_state
 from .targets import (
     HOST,
     Server,
@@ -91,9 +91,7 @@ class Runner:
         out.pinned = pin_self(plan.pin)
         if plan.pin and not out.pinned:
             out.notes.append("not pinned: fewer than 2 cores")
-        for target in plan.targets:
-            if target == "direct":
-                continue
+        for target in plan.servers():
             try:
                 self.servers[target] = await self._start_target(target)
             except (TargetError, OSError) as exc:
@@ -113,17 +111,29 @@ class Runner:
             if note:
                 self.outcome.notes.append(note)
             return await start_nginx(binary, self.fake.port, self.workdir, self.plan.pin)
-        if target == "cliproxy":
-            extra = client_keys_config(self.plan.client_keys)
-            if self.plan.state == "redis":
-                self.servers["redis"] = redis = await start_redis(self.workdir, self.plan.pin)
-                extra += state_config(redis.extra["url"])
-            server = await start_cliproxy(self.fake.port, self.workdir, self.plan.pin, self.plan.product_install,
-                                          config_extra=extra)
-            if self.plan.state == "redis":
-                await _check_shared(server)
-            return server
+        if target.startswith("cliproxy"):
+            return await self._start_cliproxy(target)
         raise TargetError(f"unknown target {target}")
+
+    async def _start_cliproxy(self, target: str) -> Server:
+        """cliproxy on the state backend its name says, in a directory of its own (config, accounts)."""
+        assert self.fake is not None
+        extra = client_keys_config(self.plan.client_keys)
+        shared = target_state(target) == "redis"
+        if shared:
+            extra += state_config((await self._redis()).extra["url"])
+        workdir = self.workdir / target
+        server = await start_cliproxy(self.fake.port, workdir, self.plan.pin, self.plan.product_install,
+                                      config_extra=extra, name=target)
+        if shared:
+            await _check_shared(server)
+        return server
+
+    async def _redis(self) -> Server:
+        """The run's redis-server, started on first need."""
+        if "redis" not in self.servers:
+            self.servers["redis"] = await start_redis(self.workdir, self.plan.pin)
+        return self.servers["redis"]
 
     async def _probe_and_warm(self) -> None:
         """One request per column (404 → column skipped), then warm-up, then idle RSS."""

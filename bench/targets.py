@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import select
 import shutil
@@ -290,10 +291,12 @@ def cliproxy_binary() -> str | None:
     return shutil.which("cliproxy")
 
 
+@functools.cache
 def product_binary() -> str:
     """``cliproxy`` installed from this checkout the way a user installs it, in a venv of its own
     (bench/.product-venv): the runtime dependencies only, so no test extra (cryptography, the
-    SDKs) is there to be imported. The checkout is reinstalled on every run."""
+    SDKs) is there to be imported. The checkout is reinstalled once per run (which may start
+    cliproxy more than once, on each state backend)."""
     python = PRODUCT_VENV / "bin" / "python"
     steps = [] if python.exists() else [[sys.executable, "-m", "venv", str(PRODUCT_VENV)]]
     steps.append([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(REPO)])
@@ -308,7 +311,7 @@ def product_binary() -> str:
 
 async def start_cliproxy(fake_port: int, workdir: Path, pin: bool, product: bool = False, *,
                          upstream: str = "", config_extra: str = "", env_extra: dict[str, str] | None = None,
-                         ) -> Server:
+                         name: str = "cliproxy") -> Server:
     """``cliproxy serve`` against the fake, with one account file and a config for benchmarking.
     ``upstream``: another base URL in front of the fake (``bench.tls``: nginx with TLS)."""
     binary = product_binary() if product else cliproxy_binary()
@@ -328,7 +331,7 @@ async def start_cliproxy(fake_port: int, workdir: Path, pin: bool, product: bool
         **(env_extra or {}),
     }
     cmd = [*pinned(SERVER_CORE, pin), binary, "serve", "--port", str(port)]
-    server = launch("cliproxy", cmd, workdir, env)
+    server = launch(name, cmd, workdir, env)
     server.port = port
     await wait_ready(server, "/healthz")
     server.meter = TreeMeter(server.proc.pid if server.proc else 0)
