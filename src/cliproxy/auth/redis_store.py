@@ -35,7 +35,8 @@ from redis.exceptions import RedisError
 from cliproxy.auth.store import LOCK_TIMEOUT, StoreError, StoreUnavailable, check_name, parse_record
 from cliproxy.config.load import accounts_keys
 from cliproxy.state.base import opaque
-from cliproxy.state.redis import RELEASE_SCRIPT, where
+from cliproxy.state.redis import where
+from cliproxy.state.redis_lease import RELEASE_SCRIPT
 
 T = TypeVar("T")
 LOCK_POLL = 0.05

@@ -24,7 +24,10 @@ ReconnectListener = Callable[[], None]
 # An account record changed in a shared account store (``state.accounts: redis``): its opaque name.
 RecordListener = Callable[[str], None]
 
-LEASE_SECONDS = 30.0  # a refresh lease outlives any one refresh call (the issuer's timeout is 30 s)
+# A refresh lease lives this long unless its holder renews it (it does, a third of the way through),
+# so a holder that died frees it soon; a waiter waits as long as a refresh with its retries can take.
+LEASE_SECONDS = 30.0
+LEASE_WAIT = 120.0
 HEARTBEAT_SECONDS = 2.0
 INSTANCE_TTL = 3 * HEARTBEAT_SECONDS  # an instance that missed three beats is no longer live
 
@@ -32,6 +35,7 @@ __all__ = [
     "HEARTBEAT_SECONDS",
     "INSTANCE_TTL",
     "LEASE_SECONDS",
+    "LEASE_WAIT",
     "AccountListener",
     "BindingListener",
     "Health",

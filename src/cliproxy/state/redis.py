@@ -35,7 +35,8 @@ import secrets
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,6 +62,7 @@ from cliproxy.state.base import (
     opaque,
 )
 from cliproxy.state.redis_bindings import read_bindings
+from cliproxy.state.redis_lease import RedisLease
 from cliproxy.state.redis_notices import Notices, bindings_notice
 
 log = logging.getLogger(__name__)
@@ -68,11 +70,8 @@ log = logging.getLogger(__name__)
 MAX_KEEP = 30 * 86400.0  # a rest only the user ends is kept this long in Redis (the file keeps it too)
 RETRY_EVERY = 0.25  # seconds between pings while Redis is away
 CLOSE_WAIT = 2.0  # seconds close() gives the loops to end
-LEASE_POLL = 0.05
 GATHER = 0.02  # seconds a binding or usage record waits for others to share its write
 GONE = (RedisError, OSError)
-# A lease or lock is released only by its holder: compare its token, then delete.
-RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 # An account state is written (or deleted, when ARGV[1] is empty) and announced only if it is not older
 # than the one stored: an instance coming back from an outage must not replace a newer rest with the
 # ``available`` it queued before it.
@@ -101,7 +100,8 @@ class RedisState:
     backend = "redis"
 
     def __init__(self, url: str, *, prefix: str = "cliproxy", timeout: float = 0.5, queue_max: int = 10_000,
-                 usage_max: int = 100_000, clock: Callable[[], float] = time.time) -> None:
+                 usage_max: int = 100_000, clock: Callable[[], float] = time.time,
+                 lease_seconds: float = LEASE_SECONDS) -> None:
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.info: dict[str, Any] = {}  # what this instance's heartbeat says besides its id
         self.where, self._prefix, self._clock = where(url), prefix, clock
@@ -109,7 +109,7 @@ class RedisState:
         self._redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=no_retry)
         # pub/sub waits for messages indefinitely, so it has no read timeout; a dead server is an EOF
         self._listener = Redis.from_url(url, socket_connect_timeout=timeout, retry=no_retry)
-        self._release = self._redis.register_script(RELEASE_SCRIPT)
+        self._lease = RedisLease(self, GONE, seconds=lease_seconds)
         self._put_account = self._redis.register_script(_PUT_ACCOUNT)
         self._pending: dict[str, tuple[dict[str, Any], float]] = {}
         self._queue: deque[Op] = deque(maxlen=queue_max)
@@ -397,33 +397,9 @@ class RedisState:
 
     # ---- the refresh lease and heartbeats ----------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def lease(self, account: str) -> AsyncIterator[None]:
-        """SET NX PX with a random token, polled; released only by its holder (compare-and-delete).
-        Without Redis, or after waiting a whole lease, the caller goes on: the account file's lock
-        still keeps one refresh per machine, and a request never fails because Redis blinked."""
-        key, token = self._key("lease", opaque(account)), secrets.token_hex(16)
-        held = await self._acquire(key, token)
-        try:
-            yield
-        finally:
-            if held:
-                with contextlib.suppress(*GONE):
-                    await self._release(keys=[key], args=[token])
-
-    async def _acquire(self, key: str, token: str) -> bool:
-        deadline = time.monotonic() + LEASE_SECONDS
-        while self._up and time.monotonic() < deadline:
-            try:
-                if await self._redis.set(key, token, nx=True, px=int(LEASE_SECONDS * 1000)):
-                    return True
-            except GONE as exc:
-                self._lost(exc)
-                break
-            await asyncio.sleep(LEASE_POLL)
-        log.warning("state: refresh lease not taken (Redis away or the holder silent); the account file's "
-                    "lock guards this refresh")
-        return False
+    def lease(self, account: str) -> AbstractAsyncContextManager[None]:
+        """One holder across every instance (``redis_lease.py``)."""
+        return self._lease.hold(account)
 
     async def _beat_loop(self) -> None:
         while not self._closing:
@@ -450,4 +426,4 @@ def _json(raw: Any) -> Any:
 
 
 
-__all__ = ["GONE", "MAX_KEEP", "RELEASE_SCRIPT", "Op", "RedisState", "where"]
+__all__ = ["GONE", "MAX_KEEP", "Op", "RedisState", "where"]
