@@ -212,10 +212,31 @@ async def test_a_silent_redis_costs_one_timeout_and_a_timed_out_correction_count
         finally:
             os.kill(pid, signal.SIGCONT)  # Redis wakes and runs the settle it had received
         await until(lambda: state.health().connected)
-        await state.flush()  # the queued copy of the settle
-        assert [u.used for u in await counters.usage(spec, NOW + 2)] == [1, 400]
+        await state.flush()  # the queued copy of the settle, and the request counted here meanwhile
+        assert [u.used for u in await counters.usage(spec, NOW + 2)] == [2, 500]
     finally:
         await state.close()
+
+
+async def test_what_was_served_while_redis_was_away_counts_once_it_is_back(redis_server: RedisServer) -> None:
+    one, other = await started(redis_server), await started(redis_server)
+    first, second = RedisCounters.sharing(one), RedisCounters.sharing(other)
+    spec = key({"requests": 5, "per": "hour"}, {"tokens": 10_000, "per": "day", "window": "calendar"})
+    try:
+        await admitted(first, spec, 0, estimate=100)
+        redis_server.stop()
+        away = [await admitted(first, spec, 1, estimate=100) for _ in range(3)]
+        assert all(r is not None and not r.shared for r in away)
+        redis_server.start()  # the same port, empty (it saved nothing): the instances find it again
+        await until(lambda: one.health().connected and other.health().connected)
+        await one.flush()
+        assert [u.used for u in await second.usage(spec, NOW + 2)] == [3, 300]  # another instance sees them
+        assert [u.used for u in await first.usage(spec, NOW + 2)] == [3, 300]  # and this one, from Redis
+        assert [await admitted(second, spec, 3) is not None for _ in range(2)] == [True, True]
+        assert await admitted(first, spec, 3) is None  # 5 of 5 across the two
+    finally:
+        await one.close()
+        await other.close()
 
 
 # ---- the request path's cost ---------------------------------------------------------------------------

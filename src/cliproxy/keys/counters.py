@@ -152,6 +152,14 @@ class MemoryCounters:
             del self._tallies[tally_key]
         self.dirty = True
 
+    def drain(self) -> list[tuple[str, WindowSpec, int, list[int]]]:
+        """Every count held, as ``(key name, window, slice, [requests, tokens])``, and none kept: what an
+        instance counted alone while the shared store was away, handed to the store once it is back."""
+        tallies, self._tallies = self._tallies, {}
+        self.dirty = self.dirty or bool(tallies)
+        return [(name, tally.spec, index, sums) for (name, _), tally in tallies.items()
+                for index, sums in tally.slices.items() if sums[0] or sums[1]]
+
     # ---- plain data, for the state file ------------------------------------------------------------
 
     def export_state(self) -> dict[str, Any]:

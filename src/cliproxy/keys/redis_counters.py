@@ -17,9 +17,11 @@ of :class:`MemoryCounters`. ``settle`` and ``release`` correct the slices the re
 Redis away: a reservation that Redis does not answer within ``state.timeout-seconds``, or while the
 state already knows Redis is away, is counted in this instance's own :class:`MemoryCounters`, and
 the log says so once per outage. Each instance then enforces limits on its own, from what it admitted
-meanwhile; those counts are not added to Redis later. A correction that cannot reach Redis waits in
-the state's bounded write queue. Only keys with limits reach here, so the request path of an
-unlimited key (and of a plain ``api-keys`` entry) never touches Redis.
+meanwhile; when Redis is back, those counts are added to Redis's (one script, counted once even if
+sent twice), so what was served during the outage still counts against the windows it fell in. A
+correction that cannot reach Redis waits in the state's bounded write queue. Only keys with limits
+reach here, so the request path of an unlimited key (and of a plain ``api-keys`` entry) never
+touches Redis.
 """
 
 from __future__ import annotations
@@ -84,6 +86,17 @@ for i = 2, #KEYS do
 end
 return 0
 """
+# KEYS: the merge's marker, then one slice key per count; ARGV: the marker's expiry (ms), then per slice
+# (ARGV[3i-1], ARGV[3i], ARGV[3i+1]) the requests and tokens to add and the slice's expiry (ms).
+_MERGE = """
+if not redis.call('set', KEYS[1], '1', 'nx', 'pxat', ARGV[1]) then return 0 end
+for i = 2, #KEYS do
+  redis.call('hincrby', KEYS[i], 'r', ARGV[3 * i - 4])
+  redis.call('hincrby', KEYS[i], 't', ARGV[3 * i - 3])
+  redis.call('pexpireat', KEYS[i], ARGV[3 * i - 2])
+end
+return 1
+"""
 
 
 class RedisCounters:
@@ -95,6 +108,7 @@ class RedisCounters:
         self._ids = itertools.count(1)
         self._away = False
         self._reserve = state.client.register_script(_RESERVE)
+        self._merges, self._merging = itertools.count(1), False
 
     @classmethod
     def sharing(cls, state: SharedState) -> RedisCounters:
@@ -135,7 +149,9 @@ class RedisCounters:
         answer = await self._run("reserve", key, estimate, now)
         if answer is None:
             self._going_local()
-            return await self._local.reserve(key, estimate, now)
+            reservation = await self._local.reserve(key, estimate, now)
+            self._merge_later()
+            return reservation
         self._back()
         if answer != 1:
             refuse_if_spent(key, _tallies(key, answer).__getitem__, now)
@@ -185,6 +201,31 @@ class RedisCounters:
 
         self._state.enqueue(correction)
 
+    def _merge_later(self) -> None:
+        """A count made here while Redis is away: the state's writer, which writes only once Redis
+        answers again, will add what this instance counted alone to Redis (one merge per outage)."""
+        if not self._merging:
+            self._merging = True
+            self._state.enqueue(_Merge(self))
+
+    def merge_args(self) -> tuple[list[str], list[int]]:
+        """What this instance counted alone, as the merge script's keys and arguments, and none kept
+        here any more. A request still open settles here afterwards, where its slice is gone, so its
+        estimate stands for its tokens: never less than it used."""
+        self._merging = False
+        counts = self._local.drain()
+        if not counts:
+            return [], []
+        marker = self._state.key("kc", "once", opaque(self._state.instance, f"merge-{next(self._merges)}"))
+        keys, args = [marker], [0]
+        for name, window, index, (requests, tokens) in counts:
+            keys.append(self._stem(name, window.id) + str(index))
+            args += [requests, tokens, int(window.leaves_at(index) * 1000) + GRACE_MS]
+        args[0] = max(args[3::3])
+        log.info("client keys: what %d key(s) used while Redis was away is added to the shared counts",
+                 len({name for name, *_ in counts}))
+        return keys, args
+
     async def usage(self, key: KeySpec, now: float) -> list[WindowUsage]:
         """The deployment's counts; this instance's own while Redis is away."""
         if not key.limits:
@@ -210,6 +251,23 @@ class RedisCounters:
             self._state.lost(exc)
             raise StateUnavailable(f"Redis at {self._state.where} is unreachable; the counts of {name!r} "
                                    "there were not reset") from None
+
+
+class _Merge:
+    """The queued write that adds an outage's local counts to Redis. It takes the counts when first
+    written, and sends those same counts, under the same marker, if the write has to be sent again:
+    Redis adds them once."""
+
+    def __init__(self, counters: RedisCounters) -> None:
+        self._counters = counters
+        self._taken: tuple[list[str], list[int]] | None = None
+
+    def __call__(self, pipe: Pipeline) -> None:
+        if self._taken is None:
+            self._taken = self._counters.merge_args()
+        keys, args = self._taken
+        if keys:
+            pipe.eval(_MERGE, len(keys), *keys, *args)
 
 
 def _last_expiry(reservation: Reservation) -> int:
