@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,24 +25,49 @@ from tests.fakes.serving import free_port
 START_DEADLINE = 10.0
 
 
+@dataclass(frozen=True)
+class Tls:
+    """A TLS-only Redis: its certificate and key, and the CA a client trusts it by."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class RedisServer:
-    def __init__(self, binary: str, workdir: Path) -> None:
+    def __init__(self, binary: str, workdir: Path, *, tls: Tls | None = None, password: str = "") -> None:
         self.binary, self.workdir = binary, workdir
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.tls, self.password = tls, password
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """How a user writes it: ``rediss://`` with a CA file for TLS, the password in the URL."""
+        auth = f":{self.password}@" if self.password else ""
+        if self.tls is None:
+            return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.ca}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port)
+        if self.tls is None:
+            return redis.Redis(host="127.0.0.1", port=self.port, password=self.password or None)
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password or None, ssl=True,
+                           ssl_ca_certs=str(self.tls.ca))
+
+    def _args(self) -> list[str]:
+        args = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        if self.password:
+            args += ["--requirepass", self.password]
+        if self.tls is None:
+            return ["--port", str(self.port), *args]
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.cert),
+                "--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", "no", *args]
 
     def start(self) -> None:
         with (self.workdir / "redis.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(self.workdir)], stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen([self.binary, *self._args()], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_DEADLINE
         while True:
             try:
@@ -71,8 +97,8 @@ def redis_binary() -> str:
 
 
 @contextmanager
-def running_redis(workdir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(redis_binary(), workdir)
+def running_redis(workdir: Path, *, tls: Tls | None = None, password: str = "") -> Iterator[RedisServer]:
+    server = RedisServer(redis_binary(), workdir, tls=tls, password=password)
     server.start()
     try:
         yield server

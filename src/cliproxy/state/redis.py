@@ -117,7 +117,7 @@ class RedisState:
         self._bindings: dict[str, tuple[str, float]] = {}
         self._usage_max, self._dropped = usage_max, 0
         self._notices = Notices(self.instance)
-        self._up, self._since, self._started = True, clock(), clock()
+        self._up, self._since, self._started, self._why = True, clock(), clock(), ""
         self._wake, self._back = asyncio.Event(), asyncio.Event()
         self._turns: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -181,16 +181,16 @@ class RedisState:
 
     def health(self) -> Health:
         queued = len(self._pending) + len(self._queue) + len(self._bindings)
-        detail = "" if self._up else (f"Redis at {self.where} is unreachable; serving from this instance's "
-                                      "last view, writes queued")
+        detail = "" if self._up else (f"Redis at {self.where} is unreachable ({self._why}); serving from this "
+                                      "instance's last view, writes queued")
         return Health(self.backend, self._up, self._since, queued, self._dropped, detail)
 
     def _lost(self, exc: BaseException) -> None:
         if self._up:
-            self._up, self._since = False, self._clock()
+            self._up, self._since, self._why = False, self._clock(), _reason(exc)
             self._back.clear()
             log.warning("state: lost Redis at %s (%s); serving from this instance's last view, writes queued",
-                        self.where, type(exc).__name__)
+                        self.where, self._why)
 
     def _regained(self) -> None:
         self._up, self._since = True, self._clock()
@@ -412,6 +412,13 @@ class RedisState:
                 except GONE as exc:
                     self._lost(exc)
             await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why Redis failed, as redis-py says it (a refused connection, a wrong password, a certificate
+    not trusted): its messages name the host and port at most, never the URL's password."""
+    said = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {said}" if said else type(exc).__name__
 
 
 def _text(raw: Any) -> str:
