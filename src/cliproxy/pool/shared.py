@@ -31,6 +31,7 @@ __all__ = ["PoolShare", "expires_at"]
 # Seconds round-robin picks wait to be counted together: the shared counter's round trip then runs
 # after the request that made a pick has gone upstream, not while it is on its way there.
 TURN_GATHER = 0.02
+CLOSE_WAIT = 2.0  # seconds close() gives the catch-up reads to end
 
 # An exported account's fields that only this instance counts: a change in them alone (every success
 # moves them, and the time of the latest quota reading) is not written, so a healthy pool whose quota
@@ -177,7 +178,8 @@ class PoolShare:
         tasks, self._tasks = list(self._tasks), set()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # bounded: a read stuck in redis-py must not hold up a shutdown
+            await asyncio.wait(tasks, timeout=CLOSE_WAIT)
 
     async def _catch_up(self) -> None:
         self._written.clear()  # a store that restarted empty gets every account's next state again
