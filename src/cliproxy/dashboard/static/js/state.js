@@ -15,7 +15,7 @@ function link(state) {
 function backlog(state) {
   const parts = [state.queued ? `${plural(state.queued, "write")} queued` : "",
     state.dropped ? `${state.dropped} dropped (the queue was full)` : ""].filter(Boolean);
-  return parts.length ? el("span", { class: "muted" }, parts.join(", ")) : null;
+  return parts.length ? el("span", { class: "muted", id: "state-queued" }, parts.join(", ")) : null;
 }
 
 function instance(beat, state) {
