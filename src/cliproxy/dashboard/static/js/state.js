@@ -28,7 +28,8 @@ function instance(beat, state) {
 function instances(state) {
   const beats = state.instances || [];
   const unseen = state.connected ? "" : " (the others cannot be seen while the store is away)";
-  return el("div", { class: "instances" }, el("span", { class: "muted" }, `${plural(beats.length, "live instance")}${unseen}:`),
+  return el("div", { class: "instances" },
+    el("span", { class: "muted" }, `${plural(beats.length, "live instance")}${unseen}:`),
     el("ul", {}, beats.map((beat) => instance(beat, state))));
 }
 
