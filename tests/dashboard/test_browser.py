@@ -1,11 +1,13 @@
 """The dashboard in a real Chromium, against a real ``cliproxy serve`` with the fake Codex backend
 and the fake issuer: log in, watch accounts rest and come back, add one by device code, see requests
-in Live and Usage, edit the config. Screenshots of each page land in ``artifacts/dashboard/``."""
+in Live and Usage, edit the config, see the shared state and the live instances (on a real Redis that
+goes away). Screenshots of each page land in ``artifacts/dashboard/``."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ import pytest
 
 from tests.fakes.codex_backend import FakeCodex, Reply, usage_body
 from tests.fakes.issuer import FakeIssuer, running_issuer
+from tests.fakes.redis_server import RedisServer
 from tests.helpers import write_account
 from tests.serve_process import Server, serve, wait_for
 
@@ -230,3 +233,47 @@ def test_client_set_up_and_small_dark_screens(server: Server, browser: Any) -> N
     sync_api.expect(small.locator("#total-requests")).to_be_visible(timeout=WAIT_MS)
     shoot(small, "usage-phone-dark")
     phone.close()
+
+
+def test_an_embedded_server_says_its_state_is_this_process_alone(server: Server, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, server)
+    shared = page.locator("#shared-state")
+    sync_api.expect(shared).to_have_text(re.compile(  # one process: no connection to lose, nothing queued
+        r"^Shared state\s*embedded\s*this process only\s*1 live instance:\s*\S+ \(this one, started [^()]+ ago\)$"),
+        timeout=WAIT_MS)
+
+
+@pytest.fixture
+def redis_backed(tmp_path: Path, fake: FakeCodex, issuer: FakeIssuer, redis_server: RedisServer) -> Iterator[Server]:
+    write_account(tmp_path / "auth", "alice", "tok-a", "acc-1", plan="plus")
+    write_account(tmp_path / "auth", "bob", "tok-b", "acc-2", plan="pro")
+    state = f"state:\n  backend: redis\n  url: {redis_server.url}\n"
+    with serve(tmp_path, fake.url + "/backend-api/codex", _config(issuer) + state) as running:  # type: ignore[attr-defined]
+        yield running
+
+
+def test_the_shared_state_shows_redis_its_instances_and_why_it_is_lost(
+        redis_backed: Server, browser: Any, redis_server: RedisServer) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, redis_backed)
+    shared = page.locator("#shared-state")
+    sync_api.expect(shared).to_have_text(re.compile(  # the whole card: no failure, nothing queued
+        r"^Shared state\s*redis\s*shared by the instances on one Redis\s*connected\s*"
+        r"1 live instance:\s*\S+ \(this one, started [^()]+ ago\)$"), timeout=WAIT_MS)
+    shoot(page, "accounts-shared-state")
+
+    redis_server.stop()
+    sync_api.expect(shared.locator("#state-link")).to_have_text("not connected", timeout=WAIT_MS)
+    sync_api.expect(shared.locator("#state-detail")).to_contain_text(
+        f"Redis at 127.0.0.1:{redis_server.port} is unreachable")
+    sync_api.expect(shared.locator("#state-detail")).to_contain_text("serving from this instance's last view")
+    sync_api.expect(shared).to_contain_text("the others cannot be seen")
+    assert chat(redis_backed) == [200]  # served from this instance's view; what it changed waits for Redis
+    sync_api.expect(shared.locator("#state-queued")).to_have_text(re.compile(r"^\d+ writes? queued$"),
+                                                                  timeout=WAIT_MS)
+    shoot(page, "accounts-shared-state-lost")
+
+    redis_server.start()
+    sync_api.expect(shared.locator("#state-link")).to_have_text("connected", timeout=WAIT_MS)
+    sync_api.expect(shared.locator("#state-queued")).to_have_count(0, timeout=WAIT_MS)  # written once it is back

@@ -2,13 +2,15 @@
 
 Logging in (the management secret, checked by the management API's own guard, so wrong secrets here
 count toward the same ban), the session (its CSRF token for a page that reloads), logging out, the
-live requests, and checking a config edit before it is saved.
+live requests, the shared state with the live instances (what ``cliproxy status`` shows), and checking a
+config edit before it is saved.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -28,6 +30,8 @@ if TYPE_CHECKING:  # the type only: the observer module loads the runner, and wi
 
 MAX_SECRET = 1024
 DEFAULT_FINISHED = 50
+# The state backend and its live instances, as ``cliproxy status`` gets them from the server.
+StateView = Callable[[], Awaitable[dict[str, Any]]]
 
 
 def _error(message: str, status: int) -> Response:
@@ -44,11 +48,13 @@ async def _json(request: Request) -> dict[str, Any]:
 
 class DashboardAPI:
     """The endpoints; ``secret`` names the management secret in use (a digest), ``session`` the
-    request's session (set by the app's check before any of these but ``login`` run)."""
+    request's session (set by the app's check before any of these but ``login`` run), ``shared_state``
+    the state backend's view (the server's, so the page and ``cliproxy status`` say the same)."""
 
     def __init__(self, ctx: ManagementContext, observer: Observer, guard: Guard, sessions: Sessions,
-                 secret: Callable[[], str]) -> None:
+                 secret: Callable[[], str], shared_state: StateView) -> None:
         self.ctx, self.observer, self.guard, self.sessions, self.secret = ctx, observer, guard, sessions, secret
+        self.shared_state = shared_state
 
     async def login(self, request: Request) -> Response:
         presented = (await _json(request)).get("secret")
@@ -81,6 +87,12 @@ class DashboardAPI:
             return _error("limit must be a number", 400)
         return JSONResponse(live_view(self.observer, limit))
 
+    async def state(self, request: Request) -> Response:
+        """The backend, whether it answers (and why not), queued writes, the live instances; with the
+        server's clock, so the page tells how long ago each started whatever the browser's clock says.
+        Redis is named by host and port at most: its URL, which may hold a password, is never in it."""
+        return JSONResponse({**await self.shared_state(), "now": time.time()})
+
     async def config_check(self, request: Request) -> Response:
         try:
             text = (await request.body()).decode("utf-8")
@@ -93,6 +105,7 @@ class DashboardAPI:
                 Route("/api/logout", self.logout, methods=["POST"]),
                 Route("/api/session", self.session, methods=["GET"]),
                 Route("/api/live", self.live, methods=["GET"]),
+                Route("/api/state", self.state, methods=["GET"]),
                 Route("/api/config-check", self.config_check, methods=["POST"])]
 
 

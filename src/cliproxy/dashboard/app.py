@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from cliproxy.dashboard.api import DashboardAPI
+from cliproxy.dashboard.api import DashboardAPI, StateView
 from cliproxy.dashboard.session import COOKIE, CSRF_HEADER, Sessions, secret_digest
 from cliproxy.server.gate import is_loopback
 from cliproxy.server.json import JSONResponse
@@ -60,10 +60,11 @@ def _same_origin(headers: Headers) -> bool:
 
 
 class DashboardApp:
-    def __init__(self, management: ManagementApp, observer: Observer) -> None:
+    def __init__(self, management: ManagementApp, observer: Observer, shared_state: StateView) -> None:
         self.management = management
         self.sessions = Sessions()
-        self.api = DashboardAPI(management.ctx, observer, management.guard, self.sessions, self._secret)
+        self.api = DashboardAPI(management.ctx, observer, management.guard, self.sessions, self._secret,
+                                shared_state)
         self.assets = _assets()
         self.router = Router(routes=[
             Route("/", self._page, methods=["GET"]),

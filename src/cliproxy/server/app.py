@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -58,7 +59,7 @@ from cliproxy.server.management.logs import LogBuffer
 from cliproxy.server.operations import Operations
 from cliproxy.server.routes import ROUTES
 from cliproxy.server.services import Services
-from cliproxy.server.status_route import STATUS_ROUTES, remove_server_file, write_server_file
+from cliproxy.server.status_route import STATUS_ROUTES, remove_server_file, state_status, write_server_file
 from cliproxy.server.usage_route import USAGE_ROUTES
 from cliproxy.server.websocket.route import WEBSOCKET_ROUTES
 from cliproxy.state.base import SharedState
@@ -173,7 +174,7 @@ class LazyDashboard:
 
             management = self.services.ops.management()
             assert isinstance(management, ManagementApp)
-            self.app = DashboardApp(management, self.services.ops.observer)
+            self.app = DashboardApp(management, self.services.ops.observer, partial(state_status, self.services))
         await self.app(scope, receive, send)
 
 

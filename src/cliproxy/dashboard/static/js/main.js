@@ -5,11 +5,15 @@ import { loadConfig, wireConfig } from "./config.js";
 import { loadLive } from "./live.js";
 import { startBrowser, startDevice } from "./logins.js";
 import { renderSetup } from "./setup.js";
+import { loadState } from "./state.js";
 import { loadUsage } from "./usage.js";
+
+// The Accounts page: the account cards and, above them, the shared state with its live instances.
+const loadAccountsPage = () => Promise.all([loadAccounts(), loadState()]);
 
 // What each page loads, and how often it reloads while shown (0: only on opening).
 const PAGES = {
-  accounts: [loadAccounts, 3000], usage: [loadUsage, 15000], live: [loadLive, 1500],
+  accounts: [loadAccountsPage, 3000], usage: [loadUsage, 15000], live: [loadLive, 1500],
   config: [loadConfig, 0], setup: [async () => renderSetup(), 0],
 };
 let timer = 0;
