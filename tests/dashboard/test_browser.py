@@ -269,6 +269,7 @@ def test_the_shared_state_shows_redis_its_instances_and_why_it_is_lost(
         f"Redis at 127.0.0.1:{redis_server.port} is unreachable")
     sync_api.expect(shared.locator("#state-detail")).to_contain_text("serving from this instance's last view")
     sync_api.expect(shared).to_contain_text("the others cannot be seen")
+    sync_api.expect(shared).to_contain_text(re.compile(r"\(this one, started [^()]+ ago\)"))  # its age, still
     assert chat(redis_backed) == [200]  # served from this instance's view; what it changed waits for Redis
     sync_api.expect(shared.locator("#state-queued")).to_have_text(re.compile(r"^\d+ writes? queued$"),
                                                                   timeout=WAIT_MS)

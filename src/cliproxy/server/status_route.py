@@ -93,7 +93,7 @@ async def state_status(services: Services) -> dict[str, Any]:
     try:
         instances = await state.instances()
     except StateUnavailable:
-        instances = [{"instance": state.instance}]
+        instances = [{"instance": state.instance, "started_at": state.started_at}]
     return {**state.health().as_dict(), "instance": state.instance, "instances": instances}
 
 

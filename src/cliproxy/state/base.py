@@ -96,10 +96,12 @@ def opaque(*parts: str) -> str:
 
 
 class SharedState(Protocol):
-    """The pool's shared facts. ``backend`` names the implementation; ``instance`` this process."""
+    """The pool's shared facts. ``backend`` names the implementation; ``instance`` this process,
+    started at ``started_at`` (wall clock)."""
 
     backend: str
     instance: str
+    started_at: float
 
     async def start(self) -> None: ...
 

@@ -44,7 +44,7 @@ class EmbeddedState:
     def __init__(self, lease_dir: Path | None = None, clock: Callable[[], float] = time.time) -> None:
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self._lease_dir, self._clock = lease_dir, clock
-        self._started = clock()
+        self.started_at = clock()
         self._accounts: dict[str, tuple[dict[str, Any], float]] = {}
         self._bindings: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._turns: dict[str, int] = {}
@@ -59,7 +59,7 @@ class EmbeddedState:
         return None
 
     def health(self) -> Health:
-        return Health(self.backend, since=self._started)
+        return Health(self.backend, since=self.started_at)
 
     async def flush(self) -> None:
         return None
@@ -127,7 +127,7 @@ class EmbeddedState:
                 lock.release()
 
     async def instances(self) -> list[dict[str, Any]]:
-        return [{"instance": self.instance, "started_at": self._started, "seen_at": self._clock()}]
+        return [{"instance": self.instance, "started_at": self.started_at, "seen_at": self._clock()}]
 
     def put_usage(self, record: Mapping[str, Any]) -> None:
         self._serial += 1

@@ -117,7 +117,7 @@ class RedisState:
         self._bindings: dict[str, tuple[str, float]] = {}
         self._usage_max, self._dropped = usage_max, 0
         self._notices = Notices(self.instance)
-        self._up, self._since, self._started, self._why = True, clock(), clock(), ""
+        self._up, self._since, self.started_at, self._why = True, clock(), clock(), ""
         self._wake, self._back = asyncio.Event(), asyncio.Event()
         self._turns: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -404,7 +404,7 @@ class RedisState:
     async def _beat_loop(self) -> None:
         while not self._closing:
             if self._up:
-                beat = {**self.info, "instance": self.instance, "started_at": self._started,
+                beat = {**self.info, "instance": self.instance, "started_at": self.started_at,
                         "seen_at": self._clock()}
                 try:
                     await self._redis.set(self._key("instance", self.instance), orjson.dumps(beat),
