@@ -5,6 +5,8 @@ it. The server's time zone is set per test (``TZ``), as an operator's machine wo
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -101,3 +103,16 @@ def test_a_window_of_24_hours_holds_exactly_what_happened_in_it(
     assert [(r["hour"], r["requests"]) for r in result["by_hour"]] == [
         ("2026-12-05T14:00+01:00", 2), ("2026-12-06T14:00+01:00", 1)]
     assert sum(r["requests"] for r in result["by_hour"]) == result["totals"]["requests"]
+
+
+def test_cliproxy_usage_by_hour(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("")
+    now = time.time()
+    history(tmp_path, now - 2 * HOUR, now - 2 * HOUR + 1, now - 30 * HOUR)  # the history sits next to the config
+    table = subprocess.run([sys.executable, "-m", "cliproxy", "usage", "--config", str(config), "--days", "1",
+                            "--by", "hour"], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "HOME": str(tmp_path), "COLUMNS": "140"})
+    assert table.returncode == 0, table.stderr
+    label = datetime.fromtimestamp(now - 2 * HOUR).strftime("%Y-%m-%dT%H:00")
+    assert "by hour" in table.stdout and label in table.stdout and " 2 " in table.stdout
