@@ -5,6 +5,7 @@ goes away). Screenshots of each page land in ``artifacts/dashboard/``."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -12,8 +13,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -184,6 +187,53 @@ def test_requests_show_in_live_and_usage_with_the_cli_totals(server: Server, bro
     sync_api.expect(page.locator("#total-output")).to_have_text(f"{cli['output_tokens']:,}")
     sync_api.expect(page.locator("#total-failure")).to_have_text("25.0 %")
     shoot(page, "usage")
+
+
+def bars(page: Any) -> list[tuple[str, str]]:
+    """The requests chart as (bar label, tooltips): one entry per bar drawn, empty or not."""
+    found: list[tuple[str, str]] = page.locator("#chart-requests g.bar").evaluate_all(
+        "gs => gs.map(g => [g.dataset.label, [...g.querySelectorAll('title')].map(t => t.textContent).join('|')])")
+    return found
+
+
+def hour_label(instant: float, zone: ZoneInfo) -> str:
+    """The bar a request at ``instant`` lands in: the server's hour (this machine's clock) holding it, on
+    ``zone``'s clock, floored to the full hour there."""
+    server_hour = datetime.fromtimestamp(instant).astimezone().replace(minute=0, second=0, microsecond=0)
+    return server_hour.astimezone(zone).strftime("%Y-%m-%d %H:00")
+
+
+def test_24_hours_are_drawn_per_hour_and_7_days_per_day(server: Server, browser: Any) -> None:
+    browser_zone = ZoneInfo("Asia/Kolkata")  # half an hour off any whole-hour server clock
+    before = time.time()
+    assert chat(server, 2) == [200, 200]
+    after = time.time()
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id=browser_zone.key).new_page()
+    log_in(page, server)
+    page.get_by_role("link", name="Usage").click()
+    sync_api.expect(page.locator("#chart-requests g.bar")).to_have_count(7, timeout=WAIT_MS)
+    days = bars(page)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", label) for label, _ in days)
+    assert days[-1][0] in {datetime.fromtimestamp(t, browser_zone).strftime("%Y-%m-%d") for t in (before, time.time())}
+
+    opened = time.time()
+    page.get_by_label("24 h").check()
+    sync_api.expect(page.locator("#chart-requests-title")).to_have_text("Requests and failures per hour",
+                                                                       timeout=WAIT_MS)
+    sync_api.expect(page.locator("#chart-requests g.bar")).to_have_count(24)
+    hours = bars(page)
+    starts = [datetime.strptime(label, "%Y-%m-%d %H:%M") for label, _ in hours]
+    assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(starts))
+    now = {datetime.fromtimestamp(t, browser_zone).strftime("%Y-%m-%d %H:00") for t in (opened, time.time())}
+    assert hours[-1][0] in now  # the current hour, last
+    drawn = {label: tips for label, tips in hours if tips}
+    assert set(drawn) <= {hour_label(before, browser_zone), hour_label(after, browser_zone)}
+    assert sum(int(n) for tips in drawn.values() for n in re.findall(r"Succeeded: (\d+)", tips)) == 2
+    ticks = page.locator("#chart-requests svg > text").all_text_contents()
+    assert [t for t in ticks if re.fullmatch(r"\d\d:00", t)] == [s.strftime("%H:00") for s in starts[1::2]]
+    sync_api.expect(page.get_by_role("heading", name="By hour")).to_be_visible()
+    sync_api.expect(page.locator("#total-requests")).to_have_text("2")
+    shoot(page, "usage-24h")
 
 
 def test_a_config_edit_is_checked_then_applied_live(server: Server, browser: Any) -> None:

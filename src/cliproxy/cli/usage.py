@@ -1,4 +1,4 @@
-"""``cliproxy usage``: the usage history as tables (per day, account, model, client key).
+"""``cliproxy usage``: the usage history as tables (per day, hour, account, model, client key).
 
 Reads the SQLite file next to the config directly, so it works whether the server runs or not
 (WAL mode: reading never blocks the server's writer).
@@ -21,7 +21,8 @@ from cliproxy.observe.usage import GROUPS, summary, usage_path
 if TYPE_CHECKING:
     from rich.table import Table
 
-TITLES = {"day": "Day", "account": "Account", "model": "Model", "key": "Client key", "dialect": "Dialect"}
+TITLES = {"day": "Day", "hour": "Hour", "account": "Account", "model": "Model", "key": "Client key",
+          "dialect": "Dialect"}
 NUMBERS = ("requests", "failed", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
            "total_tokens")
 # Short headers so the tables fit an 80-column terminal with an email in the first column.
@@ -57,7 +58,7 @@ def _table(group: str, rows: list[dict[str, Any]], totals: dict[str, Any]) -> Ta
 @config_option
 @click.option("--days", type=float, default=7, show_default=True, help="How many days back to include.")
 @click.option("--by", default="day,account,model", show_default=True,
-              help="Groupings, comma-separated: day, account, model, key, dialect.")
+              help="Groupings, comma-separated: day, hour, account, model, key, dialect.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def usage(config: str | None, days: float, by: str, as_json: bool) -> None:
     """Show token usage and latency recorded by the server."""

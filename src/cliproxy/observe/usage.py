@@ -123,17 +123,35 @@ def connect(path: Path, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
 
 # ---- reading --------------------------------------------------------------------------------------
 
-GROUPS: dict[str, str] = {
+_SUMS = ("COUNT(*) AS requests, SUM(error != '') AS failed, SUM(input_tokens) AS input_tokens, "
+         "SUM(cached_tokens) AS cached_tokens, SUM(output_tokens) AS output_tokens, "
+         "SUM(reasoning_tokens) AS reasoning_tokens, SUM(total_tokens) AS total_tokens, "
+         "AVG(ttft_ms) AS avg_ttft_ms, AVG(duration_ms) AS avg_duration_ms")
+_WINDOW = "ts >= ? AND ts < ?"
+_COLUMNS = {
     "day": "date(ts, 'unixepoch', 'localtime')",
     "account": "account",
     "model": "model",
     "key": "client_key",
     "dialect": "dialect",
 }
-_SUMS = ("COUNT(*) AS requests, SUM(error != '') AS failed, SUM(input_tokens) AS input_tokens, "
-         "SUM(cached_tokens) AS cached_tokens, SUM(output_tokens) AS output_tokens, "
-         "SUM(reasoning_tokens) AS reasoning_tokens, SUM(total_tokens) AS total_tokens, "
-         "AVG(ttft_ms) AS avg_ttft_ms, AVG(duration_ms) AS avg_duration_ms")
+# An hour of the server's clock, named by its start and the clock's UTC offset at the time
+# ("2026-12-06T14:00+01:00"), so that the hour repeated when the clock goes back is two rows, in
+# order, and a browser in another time zone can place each row on its own clock. The local clock is
+# read once per row, as for the days, from the whole second (a fraction would be rounded to the
+# millisecond, and 13:59:59.9996 counted in the next hour).
+_ZONE = ("printf('%s%02d:%02d', CASE WHEN utc_offset < 0 THEN '-' ELSE '+' END, "
+         "abs(utc_offset) / 3600, abs(utc_offset) / 60 % 60)")
+_BY_HOUR = (f"SELECT strftime('%Y-%m-%dT%H:00', wall_hour * 3600, 'unixepoch') || {_ZONE} AS hour, {_SUMS} "
+            "FROM (SELECT wall / 3600 AS wall_hour, wall - CAST(ts AS INTEGER) AS utc_offset, * "
+            "FROM (SELECT CAST(strftime('%s', CAST(ts AS INTEGER), 'unixepoch', 'localtime') AS INTEGER) AS wall, * "
+            f"FROM requests WHERE {_WINDOW})) GROUP BY wall_hour, utc_offset ORDER BY MIN(ts)")
+# Each grouping's whole query over [since, until): its rows, ordered (``by_<name>`` in a summary).
+GROUPS: dict[str, str] = {
+    **{name: f"SELECT {column} AS {name}, {_SUMS} FROM requests WHERE {_WINDOW} GROUP BY 1 ORDER BY 1"
+       for name, column in _COLUMNS.items()},
+    "hour": _BY_HOUR,
+}
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -152,11 +170,8 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 
 def aggregate(conn: sqlite3.Connection, group: str, since: float, until: float) -> list[dict[str, Any]]:
-    """Sums per day, account, model, client key or dialect between ``since`` and ``until``."""
-    expression = GROUPS[group]
-    cursor = conn.execute(f"SELECT {expression} AS {group}, {_SUMS} FROM requests WHERE ts >= ? AND ts < ? "
-                          f"GROUP BY 1 ORDER BY 1", (since, until))
-    return _rows(cursor)
+    """Sums per day, hour, account, model, client key or dialect between ``since`` and ``until``."""
+    return _rows(conn.execute(GROUPS[group], (since, until)))
 
 
 def totals(conn: sqlite3.Connection, since: float, until: float) -> dict[str, Any]:
@@ -194,7 +209,7 @@ def key_summary(path: Path, key: str, since: float, until: float) -> dict[str, A
         result["totals"] = _rows(conn.execute(f"SELECT {_SUMS} {where}", (since, until, key)))[0]
         for group in ("day", "model"):
             result[f"by_{group}"] = _rows(conn.execute(
-                f"SELECT {GROUPS[group]} AS {group}, {_SUMS} {where} GROUP BY 1 ORDER BY 1", (since, until, key)))
+                f"SELECT {_COLUMNS[group]} AS {group}, {_SUMS} {where} GROUP BY 1 ORDER BY 1", (since, until, key)))
     finally:
         conn.close()
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 import httpx
 import pytest
@@ -26,6 +27,28 @@ def test_usage_aggregates_match_the_backend(managed: Managed) -> None:
     assert "by_model" in only_models and "by_day" not in only_models
     assert managed.api.get("/usage", params={"days": "many"}).status_code == 400
     assert managed.api.get("/usage", params={"group": "planet"}).status_code == 400
+
+
+def test_usage_per_hour_over_the_last_hours(managed: Managed) -> None:
+    before = time.time()
+    assert [managed.chat().status_code for _ in range(3)] == [200, 200, 200]
+    after = time.time()
+    usage = managed.api.get("/usage", params={"hours": 24, "group": "hour,model"}).json()
+    assert usage["totals"]["requests"] == 3 and usage["until"] - usage["since"] == 24 * 3600
+    assert sum(row["requests"] for row in usage["by_hour"]) == 3 and "by_day" not in usage
+    for row in usage["by_hour"]:  # the start of an hour of the server's clock, with its UTC offset
+        start = datetime.fromisoformat(row["hour"]).timestamp()
+        assert before - 3600 < start <= after and start % 900 == 0
+    earlier = managed.api.get("/usage", params={"hours": 1, "until": before - 1, "group": "hour"}).json()
+    assert earlier["totals"]["requests"] == 0 and earlier["by_hour"] == []
+
+
+@pytest.mark.parametrize("query", [{"hours": "0"}, {"hours": "2161"}, {"hours": "1.5"}, {"hours": "soon"},
+                                   {"hours": "-3"}, {"hours": "24", "days": "1"}])
+def test_a_bad_number_of_hours_is_a_400_that_says_why(managed: Managed, query: dict[str, str]) -> None:
+    answer = managed.api.get("/usage", params=query)
+    assert answer.status_code == 400
+    assert answer.json()["error"] in ("hours must be a whole number from 1 to 2160", "give days or hours, not both")
 
 
 def test_application_logs_are_read_after_a_cursor_and_cleared(managed: Managed,

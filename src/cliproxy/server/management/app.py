@@ -9,10 +9,11 @@ whole-config endpoints and the usage aggregates.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import orjson
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
@@ -21,7 +22,7 @@ from starlette.types import Message, Receive, Scope, Send
 from cliproxy import __version__
 from cliproxy.config import edit as config_edit
 from cliproxy.config.schema import ConfigError, to_document
-from cliproxy.observe.usage import GROUPS, summary
+from cliproxy.observe.usage import GROUPS, RETENTION_DAYS, summary
 from cliproxy.server.json import JSONResponse
 from cliproxy.server.management import (
     ampcode as management_ampcode,
@@ -59,6 +60,7 @@ from cliproxy.server.management.moves import unmasked_upload
 VERSION_HEADERS = [(b"x-cpa-version", __version__.encode()), (b"x-cpa-commit", b"unknown"),
                    (b"x-cpa-build-date", b"unknown")]
 DEFAULT_USAGE_DAYS = 30
+MAX_USAGE_HOURS = int(RETENTION_DAYS * 24)  # the history keeps nothing older
 
 
 def _config_routes(ctx: ManagementContext) -> list[Route]:
@@ -92,12 +94,7 @@ def _config_routes(ctx: ManagementContext) -> list[Route]:
 def _usage_routes(ctx: ManagementContext) -> list[Route]:
     async def usage(request: Request) -> Response:
         query = request.query_params
-        try:
-            until = float(query.get("until") or time.time() + 1)
-            since = float(query["since"]) if query.get("since") else \
-                until - float(query.get("days") or DEFAULT_USAGE_DAYS) * 86400
-        except ValueError:
-            raise BadBody("since, until and days must be numbers") from None
+        since, until = _usage_window(query)
         groups = [g for g in query.get("group", "day,account,model,key").split(",") if g]
         if any(g not in GROUPS for g in groups):
             raise BadBody(f"group must be among: {', '.join(GROUPS)}")
@@ -108,6 +105,30 @@ def _usage_routes(ctx: ManagementContext) -> list[Route]:
         return JSONResponse({"enabled": ctx.config.usage_statistics_enabled, **result})
 
     return [Route("/usage", endpoint(usage), methods=["GET"])]
+
+
+def _usage_window(query: QueryParams) -> tuple[float, float]:
+    """[since, until) of a usage query: ``until`` defaults to now; without ``since``, the window is the
+    ``days`` (default 30) or ``hours`` before ``until`` — a rolling window, so ``days=1`` and
+    ``hours=24`` are the same last 24 hours, not a calendar day."""
+    try:
+        until, span = float(query.get("until") or time.time() + 1), _usage_span(query)
+        since = float(query["since"]) if query.get("since") else until - span
+    except ValueError:
+        raise BadBody("since, until and days must be numbers") from None
+    return since, until
+
+
+def _usage_span(query: QueryParams) -> float:
+    """Seconds before ``until``; ``hours`` is a whole number within the history's 90 days."""
+    hours, days = query.get("hours"), query.get("days")
+    if not hours:
+        return float(days or DEFAULT_USAGE_DAYS) * 86400
+    if days:
+        raise BadBody("give days or hours, not both")
+    if not re.fullmatch(r"[0-9]{1,6}", hours) or not 1 <= int(hours) <= MAX_USAGE_HOURS:
+        raise BadBody(f"hours must be a whole number from 1 to {MAX_USAGE_HOURS}")
+    return int(hours) * 3600.0
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:

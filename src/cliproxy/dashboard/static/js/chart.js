@@ -11,8 +11,8 @@ function svg(tag, attrs, text) {
   return node;
 }
 
-// series: [{name, color, values: number[]}]; labels: string[]
-export function stackedBars(labels, series, description) {
+// series: [{name, color, values: number[]}]; labels: string[] (in tooltips); ticks: the axis text under each bar
+export function stackedBars(labels, series, description, ticks = labels.map((label) => label.slice(5))) {
   const totals = labels.map((_, i) => series.reduce((sum, s) => sum + (s.values[i] || 0), 0));
   const max = Math.max(1, ...totals);
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": description });
@@ -25,18 +25,19 @@ export function stackedBars(labels, series, description) {
   const step = plotW / Math.max(1, labels.length), barW = Math.max(4, Math.min(44, step * 0.7));
   labels.forEach((label, i) => {
     let y = TOP + plotH;
-    const x = LEFT + step * i + (step - barW) / 2;
+    const x = LEFT + step * i + (step - barW) / 2, bar = svg("g", { class: "bar", "data-label": label });
+    root.append(bar);
     for (const s of series) {
       const h = ((s.values[i] || 0) / max) * plotH;
       if (h > 0) {
         y -= h;
         const rect = svg("rect", { x, y, width: barW, height: h, fill: s.color, rx: 2 });
         rect.append(svg("title", {}, `${label} · ${s.name}: ${(s.values[i] || 0).toLocaleString("en-US")}`));
-        root.append(rect);
+        bar.append(rect);
       }
     }
-    if (labels.length <= 16 || i % Math.ceil(labels.length / 12) === 0) {
-      root.append(svg("text", { x: x + barW / 2, y: H - 8, "text-anchor": "middle" }, label.slice(5)));
+    if (labels.length <= 16 || (labels.length - 1 - i) % Math.ceil(labels.length / 12) === 0) {  // the last one named
+      root.append(svg("text", { x: x + barW / 2, y: H - 8, "text-anchor": "middle" }, ticks[i]));
     }
   });
   const legend = el("div", { class: "legend" },
