@@ -51,6 +51,14 @@ def test_a_bad_number_of_hours_is_a_400_that_says_why(managed: Managed, query: d
     assert answer.json()["error"] in ("hours must be a whole number from 1 to 2160", "give days or hours, not both")
 
 
+@pytest.mark.parametrize("days", ["0", "-1", "nan", "inf", "91", "many"])
+def test_a_bad_number_of_days_is_a_400_that_says_why(managed: Managed, days: str) -> None:
+    answer = managed.api.get("/usage", params={"days": days})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "days must be a number above 0 and at most 90"
+    assert managed.api.get("/usage", params={"days": "0.5"}).status_code == 200  # half a day is a window too
+
+
 def test_application_logs_are_read_after_a_cursor_and_cleared(managed: Managed,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)  # as `cliproxy serve` sets it

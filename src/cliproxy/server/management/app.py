@@ -9,6 +9,7 @@ whole-config endpoints and the usage aggregates.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 
@@ -123,12 +124,24 @@ def _usage_span(query: QueryParams) -> float:
     """Seconds before ``until``; ``hours`` is a whole number within the history's 90 days."""
     hours, days = query.get("hours"), query.get("days")
     if not hours:
-        return float(days or DEFAULT_USAGE_DAYS) * 86400
+        return _usage_days(days) * 86400
     if days:
         raise BadBody("give days or hours, not both")
     if not re.fullmatch(r"[0-9]{1,6}", hours) or not 1 <= int(hours) <= MAX_USAGE_HOURS:
         raise BadBody(f"hours must be a whole number from 1 to {MAX_USAGE_HOURS}")
     return int(hours) * 3600.0
+
+
+def _usage_days(raw: str | None) -> float:
+    """``days``: a number of days (a fraction too) within the history's 90; NaN and infinity fail
+    the comparison, so they are refused with the rest."""
+    try:
+        days = float(raw or DEFAULT_USAGE_DAYS)
+    except ValueError:
+        days = math.nan
+    if not 0 < days <= RETENTION_DAYS:
+        raise BadBody(f"days must be a number above 0 and at most {RETENTION_DAYS:g}")
+    return days
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
