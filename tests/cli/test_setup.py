@@ -124,7 +124,7 @@ def test_write_keeps_the_users_settings_backs_them_up_and_shows_the_diff(home: P
     path = home / relative
     path.parent.mkdir(parents=True)
     path.write_text(own)
-    result = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY, input="y\ny\n")  # one per file
+    result = cli(home, "setup", client, "--write", "--url", nowhere, "--key", KEY, input="y\ny\ny\n")  # one per file
     assert result.exit_code == 0, result.output
     assert f"--- {path}" in result.output and "Write " in result.output  # diff, then the question
     assert KEY not in result.output  # the diff masks the key

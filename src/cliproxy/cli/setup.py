@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from cliproxy.cli.client_config import amp, amp_mappings
 from cliproxy.cli.client_config.clients import PLANS
 from cliproxy.cli.client_config.facts import ServerFacts, gather
 from cliproxy.cli.client_config.files import FileEdit, apply
@@ -40,6 +41,15 @@ def _plan(client: str, facts: ServerFacts) -> Plan:
     return PLANS[client](facts, Place(Path.home(), dict(os.environ)))
 
 
+def _planned(client: str, facts: ServerFacts, config: str | None, mappings: bool) -> Plan:
+    """The client's plan; for Amp also the model mappings it needs in this server's own config."""
+    plan = _plan(client, facts)
+    if client != "amp" or not mappings:
+        return plan
+    loaded, path = load_cli_config(config, show_warnings=False)
+    return amp.with_mappings(plan, amp_mappings.plan(facts, path, loaded))
+
+
 def _show(plan: Plan, facts: ServerFacts) -> None:
     click.echo(f"# {plan.title} → {facts.url} (models: {facts.source})")
     click.echo(plan.show)
@@ -49,7 +59,7 @@ def _show(plan: Plan, facts: ServerFacts) -> None:
 
 def _write_one(edit: FileEdit, key: str, yes: bool) -> None:
     if not edit.changes:
-        click.secho(f"✓ {edit.path} already points at this server", fg="green")
+        click.secho(f"✓ {edit.path} {edit.settled}", fg="green")
         return
     click.echo(edit.diff(secret=key), nl=False)
     if not yes:
@@ -65,10 +75,14 @@ def _write_one(edit: FileEdit, key: str, yes: bool) -> None:
 @key_option
 @click.option("--write", is_flag=True, help="Merge the settings into the client's files (diff and backup first).")
 @click.option("--yes", "-y", is_flag=True, help="With --write: do not ask before writing.")
-def setup(client: str, config: str | None, url: str | None, key: str | None, write: bool, yes: bool) -> None:
+@click.option("--mappings/--no-mappings", default=True,
+              help="amp: also map the Claude models Amp asks for to served models in this server's config "
+                   "(ampcode.model-mappings; the user's own entries are kept).")
+def setup(client: str, config: str | None, url: str | None, key: str | None, write: bool, yes: bool,
+          mappings: bool) -> None:
     """Print (or --write) the settings that point a client at this server: claude, codex, cursor, amp, openai."""
     facts = _facts(config, url, key)
-    plan = _plan(client, facts)
+    plan = _planned(client, facts, config, mappings)
     if not write:
         _show(plan, facts)
         if plan.edits:

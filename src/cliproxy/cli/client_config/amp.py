@@ -10,9 +10,11 @@ stays beside ours. Amp has no settings key for it. Writing both files means no e
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cliproxy.cli.client_config.amp_mappings import MappingsPlan
 from cliproxy.cli.client_config.facts import ServerFacts
 from cliproxy.cli.client_config.files import FileEdit, read_text
 from cliproxy.cli.client_config.plan import Place, Plan
@@ -22,9 +24,10 @@ URL_VARIABLE, KEY_VARIABLE = "AMP_URL", "AMP_API_KEY"
 NOTES = (
     "Amp reads AMP_URL and AMP_API_KEY first when they are set in its environment, then these files.",
     "Only the classic Amp CLI (@sourcegraph/amp) sends its model calls to this server (the /api/provider routes); "
-    "the current one runs them in Amp's cloud. Map the Claude models it asks for with ampcode.model-mappings in "
-    "the config (see docs/amp.md).",
+    "the current one runs them in Amp's cloud.",
 )
+MAPPING_NOTE = ("Map the Claude models Amp asks for with ampcode.model-mappings in cliproxy's config "
+                "(see docs/amp.md), or run this without --no-mappings to have them added.")
 
 
 def settings_path(place: Place) -> Path:
@@ -80,9 +83,16 @@ def plan(facts: ServerFacts, place: Place) -> Plan:
         edits = (_edit(settings_path(place), URL_SETTING, facts.url),
                  _edit(secrets_path(place), secret_name(facts.url), facts.key, secret=True))
     except ValueError as exc:
-        return Plan("amp", "Amp CLI", show, env, notes=NOTES, problem=str(exc))
-    return Plan("amp", "Amp CLI", show, env, edits, NOTES)
+        return Plan("amp", "Amp CLI", show, env, notes=(*NOTES, MAPPING_NOTE), problem=str(exc))
+    return Plan("amp", "Amp CLI", show, env, edits, (*NOTES, MAPPING_NOTE))
 
 
-__all__ = ["KEY_VARIABLE", "URL_SETTING", "URL_VARIABLE", "merged", "plan", "secret_name", "secrets_path",
-           "settings_path", "stored_key"]
+def with_mappings(plan: Plan, mappings: MappingsPlan) -> Plan:
+    """``plan`` that also gives Amp's Claude models a home: the edit of cliproxy's config after Amp's files."""
+    notes = tuple(note for note in plan.notes if note != MAPPING_NOTE) + mappings.notes
+    edits = plan.edits + ((mappings.edit,) if mappings.edit is not None else ())
+    return replace(plan, show=plan.show + "\n" + mappings.show, edits=edits, notes=notes)
+
+
+__all__ = ["KEY_VARIABLE", "MAPPING_NOTE", "URL_SETTING", "URL_VARIABLE", "merged", "plan", "secret_name",
+           "secrets_path", "settings_path", "stored_key", "with_mappings"]

@@ -25,6 +25,7 @@ class FileEdit:
     before: str | None
     after: str
     hidden: tuple[str, ...] = ()  # other secrets the file holds (the user's own), masked in the diff too
+    settled: str = "already points at this server"  # said when there is nothing to change
 
     @property
     def changes(self) -> bool:
