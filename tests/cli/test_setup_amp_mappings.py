@@ -11,6 +11,7 @@ import anthropic
 import pytest
 from ruamel.yaml import YAML
 
+from cliproxy.amp.mapping import ModelMapper
 from cliproxy.config.load import load_config
 from tests.cli.test_setup import KEY, cli
 from tests.fakes.codex_backend import FakeCodex
@@ -25,7 +26,7 @@ api-keys: [{KEY}]  # the key Amp sends
 ampcode:
   # opus goes to my favourite
   model-mappings:
-    - {{from: {OPUS}, to: gpt-5.4}}  # mine, keep it
+    - {{from: "^claude-opus-4", to: gpt-5.4, regex: true}}  # mine, keep it
 port: 8400
 """
 
@@ -104,7 +105,7 @@ def test_the_users_mapping_is_kept_byte_for_byte_and_only_the_missing_families_a
     assert text.startswith(USER_CONFIG.split("port:")[0])  # every line of the user's, as written, comments too
     assert text.endswith("port: 8400\n")
     assert mappings(config) == [
-        {"from": OPUS, "to": "gpt-5.4", "regex": False},
+        {"from": "^claude-opus-4", "to": "gpt-5.4", "regex": True},
         {"from": "^claude-sonnet", "to": "gpt-5.4", "regex": True},
         {"from": "^claude-haiku", "to": "gpt-5.4-mini", "regex": True}]
     assert f"{OPUS} is already mapped to gpt-5.4: kept" in output
@@ -137,9 +138,9 @@ def test_a_config_without_mappings_gets_all_three_from_the_catalogue_when_no_ser
 def test_old_flat_mappings_get_the_missing_families_where_the_server_reads_them(
         home: Path, nowhere: str, config: Path) -> None:
     """A new ``ampcode.model-mappings`` would hide the old ``amp-model-mappings`` list: extend that one."""
-    config.write_text(f"api-keys: [{KEY}]\namp-model-mappings:\n  - {{from: {OPUS}, to: gpt-5.4}}\n")
+    config.write_text(f"api-keys: [{KEY}]\namp-model-mappings:\n  - {{from: ^claude-opus, to: gpt-5.4, regex: true}}\n")
     setup_amp(home, nowhere, config, "--write", "--yes")
-    assert [m["from"] for m in mappings(config)] == [OPUS, "^claude-sonnet", "^claude-haiku"]
+    assert [m["from"] for m in mappings(config)] == ["^claude-opus", "^claude-sonnet", "^claude-haiku"]
     assert "ampcode" not in YAML().load(config.read_text())
 
 
@@ -152,7 +153,20 @@ def test_without_write_or_with_no_mappings_the_config_is_untouched(home: Path, n
 
 
 def test_a_users_mapping_to_a_model_not_served_is_kept_and_said(home: Path, nowhere: str, config: Path) -> None:
-    config.write_text(USER_CONFIG.replace("to: gpt-5.4}", "to: gpt-4-retired}"))
+    config.write_text(USER_CONFIG.replace("to: gpt-5.4,", "to: gpt-4-retired,"))
     output = setup_amp(home, nowhere, config, "--write", "--yes")
-    assert "gpt-4-retired is not served here, so it is ignored" in output
-    assert mappings(config)[0] == {"from": OPUS, "to": "gpt-4-retired", "regex": False}
+    assert f"{OPUS} is already mapped to gpt-4-retired: kept (gpt-4-retired is not served here" in output
+    assert mappings(config)[0] == {"from": "^claude-opus-4", "to": "gpt-4-retired", "regex": True}
+
+
+def test_an_exact_mapping_for_one_opus_version_keeps_winning_and_the_others_get_the_family_entry(
+        home: Path, nowhere: str, config: Path) -> None:
+    """Classic Amp builds ask for more than one Opus version; the user's exact entry covers only its own."""
+    config.write_text(f"api-keys: [{KEY}]\nampcode:\n  model-mappings:\n    - {{from: {OPUS}, to: gpt-5.4}}\n")
+    output = setup_amp(home, nowhere, config, "--write", "--yes")
+    assert f"{OPUS} is already mapped to gpt-5.4: kept" in output and "win over the added ones" in output
+    loaded, _ = load_config(config, environ={})
+    mapper = ModelMapper.build(loaded.ampcode.model_mappings, warn=print)
+    assert mapper.lookup(OPUS, lambda _: True) == "gpt-5.4"  # the user's, still
+    assert mapper.lookup("claude-opus-4-7", lambda _: True) == "gpt-5.5"
+    assert [m["from"] for m in mappings(config)] == [OPUS, "^claude-opus", "^claude-sonnet", "^claude-haiku"]

@@ -34,17 +34,17 @@ SETTLED = "already maps Amp's Claude models"
 
 @dataclass(frozen=True)
 class Family:
-    """A Claude model family Amp asks for: the entry added for it, and the name classic Amp sends
-    (a family whose name an entry of the user's already maps is left alone)."""
+    """A Claude model family Amp asks for: the entry added for it, and the names classic Amp builds
+    are known to send (a family is left alone when the user's entries already map all of them)."""
 
     name: str
     pattern: str
-    sent: str
+    sent: tuple[str, ...]
 
 
-FAMILIES = (Family("opus", "^claude-opus", "claude-opus-4-6"),
-            Family("sonnet", "^claude-sonnet", "claude-sonnet-4-5"),
-            Family("haiku", "^claude-haiku", "claude-haiku-4-5-20251001"))
+FAMILIES = (Family("opus", "^claude-opus", ("claude-opus-4-6", "claude-opus-4-7")),
+            Family("sonnet", "^claude-sonnet", ("claude-sonnet-4-5", "claude-sonnet-4-6")),
+            Family("haiku", "^claude-haiku", ("claude-haiku-4-5-20251001",)))
 
 
 @dataclass(frozen=True)
@@ -87,18 +87,21 @@ def choices(facts: ServerFacts) -> tuple[Choice, ...]:
 
 
 def _kept(mappings: tuple[ModelMapping, ...], served: tuple[str, ...]) -> tuple[set[str], tuple[str, ...]]:
-    """The families the user's entries already map, and a sentence for each."""
+    """The families the user's entries already map whole, and a sentence for each name they map."""
     mapper = ModelMapper.build(mappings, warn=lambda _: None)
     mapped: set[str] = set()
     said: list[str] = []
     for family in FAMILIES:
-        target = mapper.lookup(family.sent, lambda _: True)
-        if target is None:
-            continue
-        mapped.add(family.name)
-        unserved = "" if split_suffix(target)[0] in served else f" ({target} is not served here, so it is ignored)"
-        said.append(f"{family.sent} is already mapped to {target}: kept{unserved}")
+        targets = {name: mapper.lookup(name, lambda _: True) for name in family.sent}
+        if all(targets.values()):
+            mapped.add(family.name)
+        said += [_kept_sentence(name, target, served) for name, target in targets.items() if target]
     return mapped, tuple(said)
+
+
+def _kept_sentence(name: str, target: str, served: tuple[str, ...]) -> str:
+    unserved = "" if split_suffix(target)[0] in served else f" ({target} is not served here, so it is ignored)"
+    return f"{name} is already mapped to {target}: kept{unserved}"
 
 
 def _entry(choice: Choice) -> Any:
@@ -144,6 +147,8 @@ def _notes(added: tuple[Choice, ...], kept: tuple[str, ...], facts: ServerFacts,
     notes = [f"maps {c.family.pattern} → {c.model}: {c.why}" for c in added]
     notes += [f"Mapping targets chosen from {facts.source}."] if added else []
     notes += kept
+    if added and kept:
+        notes.append("Your own entries stay first and win over the added ones.")
     if added and config.ampcode.upstream_url:
         notes.append("ampcode.upstream-url is set: with these mappings Amp's Claude models are served by this "
                      "pool instead of ampcode.com (no Amp credits); run with --no-mappings to keep forwarding them.")
