@@ -39,7 +39,7 @@ def mappings(path: Path) -> list[dict[str, Any]]:
 
 def target(path: Path, name: str) -> str:
     """The model the config maps ``name`` to (the first regex entry that matches it)."""
-    return next(m["to"] for m in mappings(path) if m["regex"] and name.startswith(m["from"].lstrip("^")))
+    return next(str(m["to"]) for m in mappings(path) if m["regex"] and name.startswith(m["from"].lstrip("^")))
 
 
 @pytest.fixture
