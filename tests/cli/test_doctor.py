@@ -337,3 +337,15 @@ def test_a_socks5_proxy_wanting_a_password_is_named(socks_wanting_a_password: in
     finding = check_upstream("https://chatgpt.com/backend-api/codex", f"socks5://127.0.0.1:{socks_wanting_a_password}",
                              5.0)
     assert finding.status == "fail" and "accepts none of our ways to log in" in finding.detail
+
+
+def test_a_codex_setup_without_the_catalogue_url_is_a_warning_with_the_fix(healthy: Machine) -> None:
+    """A file written by an older cliproxy: Codex would use its own model list, where a model it
+    does not know gets no apply_patch tool. Worth a warning, not a failure."""
+    path = healthy.home / ".codex" / "config.toml"
+    path.write_text("".join(text for text in path.read_text().splitlines(keepends=True)
+                            if not text.startswith("model_catalog_url")))
+    result = healthy.doctor()
+    assert result.exit_code == 0, result.output
+    assert line(result, "codex").startswith("! codex     has no model_catalog_url naming this server")
+    assert "apply_patch" in line(result, "codex") and "cliproxy setup codex --write" in line(result, "codex")

@@ -73,7 +73,7 @@ def check_codex(home: Path, url: str) -> None:
     assert config["model_provider"] == "cliproxy" and config["model"] == "gpt-5.5"
     assert config["model_providers"]["cliproxy"] == {
         "name": "cliproxy", "base_url": url + "/v1", "wire_api": "responses", "experimental_bearer_token": KEY,
-        "supports_websockets": True}
+        "supports_websockets": True, "model_catalog_url": url + "/v1/models"}
 
 
 def amp_secrets(home: Path) -> Path:

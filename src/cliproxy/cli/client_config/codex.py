@@ -1,6 +1,12 @@
 """Codex CLI: a ``[model_providers.cliproxy]`` block in ``$CODEX_HOME/config.toml`` (default
 ``~/.codex``), and ``model_provider`` / ``model`` pointing at it.
 
+The block names this server's model list as the provider's ``model_catalog_url``. Codex reads model
+metadata (which tools a model gets, its context window, its efforts) from a catalogue, and for a
+custom provider with a key it fetches one only from that URL (``?client_version=`` appended); without
+it, a model missing from the catalogue built into Codex gets Codex's fallback metadata, which offers
+no ``apply_patch`` tool at all, so patches went through the shell.
+
 Edited with tomlkit, which keeps the user's comments, order and formatting. The key goes in the
 provider's ``experimental_bearer_token`` (sent as ``Authorization: Bearer``), so Codex needs no
 environment variable; the file is the user's own and keeps its mode (0600 when we create it).
@@ -31,7 +37,14 @@ def config_path(place: Place) -> Path:
 
 def provider(facts: ServerFacts) -> dict[str, Any]:
     return {"name": PROVIDER, "base_url": facts.url + "/v1", "wire_api": "responses",
-            "experimental_bearer_token": facts.key, "supports_websockets": SUPPORTS_WEBSOCKETS}
+            "experimental_bearer_token": facts.key, "supports_websockets": SUPPORTS_WEBSOCKETS,
+            "model_catalog_url": catalogue_url(facts)}
+
+
+def catalogue_url(facts: ServerFacts) -> str:
+    """Where Codex reads its model catalogue: our model list, which answers Codex's shape when
+    the query carries ``client_version`` (Codex wants an absolute URL here)."""
+    return facts.url + "/v1/models"
 
 
 def _model(current: Any, facts: ServerFacts) -> str:
@@ -83,7 +96,9 @@ def plan(facts: ServerFacts, place: Place) -> Plan:
     wanted = merged(None, facts)
     show = f"{path}:\n{wanted}"
     notes = ("Codex CLI keeps one WebSocket to this server per run and sends only each turn's new items "
-             f"(supports_websockets = {str(SUPPORTS_WEBSOCKETS).lower()}).",)
+             f"(supports_websockets = {str(SUPPORTS_WEBSOCKETS).lower()}).",
+             "Codex CLI reads its model catalogue from this server (model_catalog_url): each model's tools, "
+             "such as the freeform apply_patch, its context window and its efforts.")
     try:
         edits = (FileEdit(path, before, merged(before, facts)),)
     except ValueError as exc:
@@ -91,4 +106,4 @@ def plan(facts: ServerFacts, place: Place) -> Plan:
     return Plan("codex", "Codex CLI", show, edits=edits, notes=notes, wrapper=wrapper(facts))
 
 
-__all__ = ["PROVIDER", "SUPPORTS_WEBSOCKETS", "config_path", "merged", "plan", "provider", "wrapper"]
+__all__ = ["PROVIDER", "SUPPORTS_WEBSOCKETS", "catalogue_url", "config_path", "merged", "plan", "provider", "wrapper"]

@@ -114,7 +114,18 @@ def check_codex(place: Place, facts: ServerFacts, config: Config, environ: Mappi
         return Finding("codex", "info", "not set up", "`cliproxy setup codex --write` if you use Codex CLI")
     key = str(provider.get("experimental_bearer_token") or environ.get(str(provider.get("env_key") or ""), ""))
     url = str(provider["base_url"]).rstrip("/").removesuffix("/v1")
-    return _verdict("codex", url, key, {"model": str(document.get("model") or "")}, facts, config)
+    verdict = _verdict("codex", url, key, {"model": str(document.get("model") or "")}, facts, config)
+    return verdict if verdict.status != "ok" or _reads_our_catalogue(provider, facts) else Finding(
+        "codex", "warn", "has no model_catalog_url naming this server: Codex uses the models built into it, and "
+        "one it does not know there gets no apply_patch tool (edits go through the shell)",
+        "run `cliproxy setup codex --write`")
+
+
+def _reads_our_catalogue(provider: Mapping[str, object], facts: ServerFacts) -> bool:
+    """Whether Codex takes its model metadata (tools, context window, efforts) from this server:
+    for a custom provider it fetches a catalogue only from the provider's ``model_catalog_url``."""
+    url = str(provider.get("model_catalog_url") or "")
+    return bool(url) and same_server(url, facts.url) and urlsplit(url).path.rstrip("/") == "/v1/models"
 
 
 def check_amp(place: Place, facts: ServerFacts, config: Config, environ: Mapping[str, str]) -> list[Finding]:
