@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.fakes.codex_backend import FakeCodex
-from tests.fakes.redis_server import RedisServer, running_redis
+from tests.fakes.redis_server import REDIS_PASSWORD, RedisServer, running_redis
 from tests.fakes.serving import running_fake
 from tests.helpers import Proxy, run_proxy, write_account
 
@@ -53,4 +53,15 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     workdir = tmp_path / "redis"
     workdir.mkdir()
     with running_redis(workdir) as server:
+        yield server
+
+
+
+@pytest.fixture
+def locked_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server that asks for a password (``REDIS_PASSWORD``), given in its URL as a user
+    writes it: what a test checks never shows."""
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    with running_redis(workdir, password=REDIS_PASSWORD) as server:
         yield server

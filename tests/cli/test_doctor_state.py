@@ -5,26 +5,16 @@ yet" — the line a person would otherwise chase."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner, Result
 
 from cliproxy.cli.main import app
-from tests.fakes.redis_server import RedisServer, running_redis
+from tests.fakes.redis_server import REDIS_PASSWORD, RedisServer
 from tests.fakes.serving import free_port
 from tests.helpers import write_account
 
-PASSWORD = "doctor-redis-password-0815"
-
-
-@pytest.fixture
-def guarded_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    workdir = tmp_path / "redis"
-    workdir.mkdir()
-    with running_redis(workdir, password=PASSWORD) as server:
-        yield server
+PASSWORD = REDIS_PASSWORD
 
 
 def doctor(tmp_path: Path, state: str) -> Result:
@@ -52,24 +42,24 @@ def test_the_embedded_default_is_one_green_line(tmp_path: Path) -> None:
     assert "✓ state     embedded: this instance alone" in done.output
 
 
-def test_a_redis_that_answers_is_named_without_its_password(tmp_path: Path, guarded_redis: RedisServer) -> None:
-    done = doctor(tmp_path, f"  backend: redis\n  url: {guarded_redis.url}\n")
+def test_a_redis_that_answers_is_named_without_its_password(tmp_path: Path, locked_redis: RedisServer) -> None:
+    done = doctor(tmp_path, f"  backend: redis\n  url: {locked_redis.url}\n")
     assert "✓ state     Redis " in done.output
-    assert f"at 127.0.0.1:{guarded_redis.port} answers (prefix 'cliproxy'); 0 live instance(s)" in done.output
+    assert f"at 127.0.0.1:{locked_redis.port} answers (prefix 'cliproxy'); 0 live instance(s)" in done.output
     assert PASSWORD not in done.output
 
 
 def test_records_that_this_key_cannot_open_are_a_failure_that_says_why(tmp_path: Path,
-                                                                       guarded_redis: RedisServer) -> None:
+                                                                       locked_redis: RedisServer) -> None:
     write_account(tmp_path / "auth", "alice", "tok-alice", "acc-1")
     written_with = new_key()
     pushed = CliRunner().invoke(app, ["accounts", "push"], env={
         "CLIPROXY_AUTH_DIR": str(tmp_path / "auth"), "CLIPROXY_CONFIG": str(_config(tmp_path, written_with,
-                                                                                    guarded_redis.url))})
+                                                                                    locked_redis.url))})
     assert pushed.exit_code == 0, pushed.output
-    good = doctor(tmp_path, accounts(written_with, guarded_redis.url))
+    good = doctor(tmp_path, accounts(written_with, locked_redis.url))
     assert "✓ state     account records: 1 in Redis, readable with this key" in good.output
-    wrong = doctor(tmp_path, accounts(new_key(), guarded_redis.url))
+    wrong = doctor(tmp_path, accounts(new_key(), locked_redis.url))
     assert "✗ state     account records: " in wrong.output and "cannot be decrypted with this key" in wrong.output
     assert "✗ accounts  kept in Redis (state.accounts: redis), which cannot be read now" in wrong.output
     assert wrong.exit_code == 1

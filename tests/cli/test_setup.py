@@ -18,23 +18,9 @@ from click.testing import CliRunner, Result
 
 from cliproxy.cli.main import app
 from tests.fakes.codex_backend import FakeCodex
-from tests.fakes.serving import free_port
 from tests.serve_process import run_configured
 
 KEY = "sk-local-0123456789abcdef"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def nowhere() -> str:
-    """A server address nothing listens on: the bundled catalogue is used."""
-    return f"http://127.0.0.1:{free_port()}"
 
 
 def cli(home: Path, *args: str, input: str | None = None, **env: str) -> Result:

@@ -15,7 +15,6 @@ from cliproxy.amp.mapping import ModelMapper
 from cliproxy.config.load import load_config
 from tests.cli.test_setup import KEY, cli
 from tests.fakes.codex_backend import FakeCodex
-from tests.fakes.serving import free_port
 from tests.helpers import write_account
 from tests.serve_process import run_configured, wait_for
 
@@ -40,19 +39,6 @@ def mappings(path: Path) -> list[dict[str, Any]]:
 def target(path: Path, name: str) -> str:
     """The model the config maps ``name`` to (the first regex entry that matches it)."""
     return next(str(m["to"]) for m in mappings(path) if m["regex"] and name.startswith(m["from"].lstrip("^")))
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def nowhere() -> str:
-    """A server address nothing listens on: the bundled catalogue is used."""
-    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

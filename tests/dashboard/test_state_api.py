@@ -3,29 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.fakes.codex_backend import FakeCodex
-from tests.fakes.redis_server import RedisServer, running_redis
+from tests.fakes.redis_server import REDIS_PASSWORD, RedisServer
 from tests.helpers import write_account
 from tests.serve_process import run_configured, wait_for
 
 SECRET = "dash-state-secret-5Rt"
-PASSWORD = "redis-pass-Zq81-never-shown"
-
-
-@pytest.fixture
-def locked_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A real redis-server that asks for a password, given in the URL as a user writes it."""
-    workdir = tmp_path / "redis"
-    workdir.mkdir()
-    with running_redis(workdir, password=PASSWORD) as server:
-        yield server
+PASSWORD = REDIS_PASSWORD
 
 
 def _config(redis_url: str) -> str:

@@ -23,6 +23,7 @@ import redis
 from tests.fakes.serving import free_port
 
 START_DEADLINE = 10.0
+REDIS_PASSWORD = "redis-pass-Zq81-never-shown"  # the password of the ``locked_redis`` fixture's server
 
 
 @dataclass(frozen=True)
