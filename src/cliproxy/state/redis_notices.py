@@ -25,6 +25,9 @@ class Notices:
 
     def __init__(self, instance: str) -> None:
         self.instance = instance
+        # How this instance's own notices begin (each is written with "from" first): they are dropped
+        # before being parsed, as a busy instance hears one per write it makes.
+        self._own = b'{"from":' + orjson.dumps(instance)
         self.accounts: list[AccountListener] = []
         self.bindings: list[BindingListener] = []
         self.reconnects: list[ReconnectListener] = []
@@ -35,6 +38,8 @@ class Notices:
             call(listener)
 
     def dispatch(self, raw: Any) -> None:
+        if isinstance(raw, bytes) and raw.startswith(self._own):
+            return
         try:
             notice = orjson.loads(raw)
         except (orjson.JSONDecodeError, TypeError):
