@@ -14,8 +14,6 @@ from tests.fakes.redis_server import REDIS_PASSWORD, RedisServer
 from tests.fakes.serving import free_port
 from tests.helpers import write_account
 
-PASSWORD = REDIS_PASSWORD
-
 
 def doctor(tmp_path: Path, state: str) -> Result:
     config = tmp_path / "config.yaml"
@@ -46,7 +44,7 @@ def test_a_redis_that_answers_is_named_without_its_password(tmp_path: Path, lock
     done = doctor(tmp_path, f"  backend: redis\n  url: {locked_redis.url}\n")
     assert "✓ state     Redis " in done.output
     assert f"at 127.0.0.1:{locked_redis.port} answers (prefix 'cliproxy'); 0 live instance(s)" in done.output
-    assert PASSWORD not in done.output
+    assert REDIS_PASSWORD not in done.output
 
 
 def test_records_that_this_key_cannot_open_are_a_failure_that_says_why(tmp_path: Path,
@@ -63,15 +61,15 @@ def test_records_that_this_key_cannot_open_are_a_failure_that_says_why(tmp_path:
     assert "✗ state     account records: " in wrong.output and "cannot be decrypted with this key" in wrong.output
     assert "✗ accounts  kept in Redis (state.accounts: redis), which cannot be read now" in wrong.output
     assert wrong.exit_code == 1
-    assert PASSWORD not in good.output + wrong.output
+    assert REDIS_PASSWORD not in good.output + wrong.output
 
 
 def test_a_redis_that_does_not_answer_is_the_line_to_fix_not_no_account_yet(tmp_path: Path) -> None:
-    done = doctor(tmp_path, accounts(new_key(), f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"))
+    done = doctor(tmp_path, accounts(new_key(), f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0"))
     assert "✗ state     Redis at 127.0.0.1:" in done.output and "does not answer" in done.output
     assert "start Redis, or fix state.url" in done.output
     assert "no account yet" not in done.output
-    assert PASSWORD not in done.output
+    assert REDIS_PASSWORD not in done.output
     assert done.exit_code == 1
 
 

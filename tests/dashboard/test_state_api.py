@@ -14,7 +14,6 @@ from tests.helpers import write_account
 from tests.serve_process import run_configured, wait_for
 
 SECRET = "dash-state-secret-5Rt"
-PASSWORD = REDIS_PASSWORD
 
 
 def _config(redis_url: str) -> str:
@@ -46,10 +45,10 @@ def test_the_state_needs_a_session_and_never_shows_the_redis_password(
         state, text = _state(api, proxy.url, csrf)
         assert (state["backend"], state["connected"]) == ("redis", True)
         assert [beat["instance"] for beat in state["instances"]] == [state["instance"]]
-        assert PASSWORD not in text
+        assert REDIS_PASSWORD not in text
 
         locked_redis.stop()
         state, text = wait_for(lambda: _lost(api, proxy.url, csrf), "the dashboard to see Redis gone")
         assert f"Redis at 127.0.0.1:{locked_redis.port} is unreachable" in state["detail"]
         assert [beat["instance"] for beat in state["instances"]] == [state["instance"]]
-        assert PASSWORD not in text and locked_redis.url not in text
+        assert REDIS_PASSWORD not in text and locked_redis.url not in text

@@ -44,6 +44,8 @@ def known_secrets(config: Config, credentials: Iterable[Credential] = (),
                   environ: Mapping[str, str] = os.environ) -> list[str]:
     """Every secret the redactor must know: the config's keys and management secret, the management
     password from the environment, the Redis password of the shared state, and each account's tokens."""
+    from cliproxy.config.load import accounts_keys  # loaded already wherever a config was
+
     secrets = [*config.api_keys, *(entry.api_key for entry in config.codex_api_key),
                config.remote_management.secret_key, environ.get(MANAGEMENT_PASSWORD_ENV, ""),
                *(entry.key for entry in config.client_keys)]
@@ -51,7 +53,7 @@ def known_secrets(config: Config, credentials: Iterable[Credential] = (),
     secrets += [amp.upstream_api_key, *(entry.upstream_api_key for entry in amp.upstream_api_keys),
                 environ.get("AMP_API_KEY", "")]
     secrets.append(urlsplit(config.state.url).password or "")  # CLIPROXY_STATE_URL is already in it
-    secrets += [key.strip() for key in config.state.accounts_key.split(",")]  # CLIPROXY_ACCOUNTS_KEY is in it too
+    secrets += accounts_keys(config.state.accounts_key)  # CLIPROXY_ACCOUNTS_KEY is in it too
     for credential in credentials:
         secrets += [credential.access_token, credential.refresh_token]
     return [secret for secret in secrets if secret]

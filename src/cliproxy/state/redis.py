@@ -187,7 +187,7 @@ class RedisState:
 
     def _lost(self, exc: BaseException) -> None:
         if self._up:
-            self._up, self._since, self._why = False, self._clock(), _reason(exc)
+            self._up, self._since, self._why = False, self._clock(), failure_reason(exc)
             self._back.clear()
             log.warning("state: lost Redis at %s (%s); serving from this instance's last view, writes queued",
                         self.where, self._why)
@@ -417,7 +417,7 @@ class RedisState:
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """Why Redis failed, as redis-py says it (a refused connection, a wrong password, a certificate
     not trusted): its messages name the host and port at most, never the URL's password."""
     said = " ".join(str(exc).split())[:200]
@@ -436,4 +436,4 @@ def _json(raw: Any) -> Any:
 
 
 
-__all__ = ["GONE", "MAX_KEEP", "Op", "RedisState", "where"]
+__all__ = ["GONE", "MAX_KEEP", "Op", "RedisState", "failure_reason", "where"]

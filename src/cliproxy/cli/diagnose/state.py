@@ -25,15 +25,15 @@ def check_state(config: Config, timeout: float) -> list[Finding]:
         return [Finding("state", "ok", "embedded: this instance alone (see docs/scaling.md to share a pool)")]
     import redis  # only with state.backend: redis, as the server imports it
 
-    from cliproxy.state.redis import where
+    from cliproxy.state.redis import failure_reason, where
 
     client = redis.Redis.from_url(section.url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         version = str(client.info("server").get("redis_version") or "?")
         live = sum(1 for _ in client.scan_iter(match=f"{section.prefix}:instance:*", count=1000))
     except (redis.RedisError, OSError) as exc:
-        said = " ".join(str(exc).split())[:200] or type(exc).__name__
-        return [Finding("state", "fail", f"Redis at {where(section.url)} does not answer ({said})", FIX_REDIS)]
+        return [Finding("state", "fail", f"Redis at {where(section.url)} does not answer ({failure_reason(exc)})",
+                        FIX_REDIS)]
     finally:
         client.close()
     found = [Finding("state", "ok", f"Redis {version} at {where(section.url)} answers (prefix {section.prefix!r}); "

@@ -116,7 +116,7 @@ def _usage_window(query: QueryParams) -> tuple[float, float]:
         until, span = float(query.get("until") or time.time() + 1), _usage_span(query)
         since = float(query["since"]) if query.get("since") else until - span
     except ValueError:
-        raise BadBody("since, until and days must be numbers") from None
+        raise BadBody("since and until must be numbers") from None
     return since, until
 
 
